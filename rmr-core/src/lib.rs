@@ -7,6 +7,7 @@
 //! is handed in by the caller or bounded by constants.
 #![cfg_attr(not(CONFIG_RUST), no_std)]
 
+pub mod errno;
 pub mod jhash;
 pub mod ondisk;
 pub mod params;

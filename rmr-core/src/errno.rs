@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Linux errno values the core reports. The core returns [`Errno`]; the kernel shells hand
+//! `-(errno as i32)` to the VFS, RTRS or block layer unchanged.
+
+/// An errno the protocol can produce, with its Linux value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Errno {
+    /// Operation not permitted.
+    EPERM = 1,
+    /// No such file or directory (unknown pool, store, session).
+    ENOENT = 2,
+    /// I/O error.
+    EIO = 5,
+    /// Resource temporarily unavailable.
+    EAGAIN = 11,
+    /// Out of memory.
+    ENOMEM = 12,
+    /// Device or resource busy.
+    EBUSY = 16,
+    /// Object exists.
+    EEXIST = 17,
+    /// No such device.
+    ENODEV = 19,
+    /// Invalid argument.
+    EINVAL = 22,
+    /// No space left (e.g. all leg slots used).
+    ENOSPC = 28,
+    /// Result out of range.
+    ERANGE = 34,
+    /// Protocol error (malformed or unexpected message).
+    EPROTO = 71,
+    /// Bad message (checksum or magic mismatch).
+    EBADMSG = 74,
+    /// Operation not supported.
+    EOPNOTSUPP = 95,
+}
+
+impl Errno {
+    /// The negative value kernel functions return.
+    pub const fn to_kernel(self) -> i32 {
+        -(self as i32)
+    }
+
+    /// The symbolic name, for log lines.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Errno::EPERM => "EPERM",
+            Errno::ENOENT => "ENOENT",
+            Errno::EIO => "EIO",
+            Errno::EAGAIN => "EAGAIN",
+            Errno::ENOMEM => "ENOMEM",
+            Errno::EBUSY => "EBUSY",
+            Errno::EEXIST => "EEXIST",
+            Errno::ENODEV => "ENODEV",
+            Errno::EINVAL => "EINVAL",
+            Errno::ENOSPC => "ENOSPC",
+            Errno::ERANGE => "ERANGE",
+            Errno::EPROTO => "EPROTO",
+            Errno::EBADMSG => "EBADMSG",
+            Errno::EOPNOTSUPP => "EOPNOTSUPP",
+        }
+    }
+
+    /// Maps a positive Linux errno back, for errors that travel in replies.
+    pub const fn from_raw(v: i32) -> Option<Errno> {
+        Some(match v {
+            1 => Errno::EPERM,
+            2 => Errno::ENOENT,
+            5 => Errno::EIO,
+            11 => Errno::EAGAIN,
+            12 => Errno::ENOMEM,
+            16 => Errno::EBUSY,
+            17 => Errno::EEXIST,
+            19 => Errno::ENODEV,
+            22 => Errno::EINVAL,
+            28 => Errno::ENOSPC,
+            34 => Errno::ERANGE,
+            71 => Errno::EPROTO,
+            74 => Errno::EBADMSG,
+            95 => Errno::EOPNOTSUPP,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for e in [Errno::EPERM, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EBADMSG] {
+            assert_eq!(Errno::from_raw(e as i32), Some(e));
+            assert_eq!(e.to_kernel(), -(e as i32));
+        }
+        assert_eq!(Errno::from_raw(9999), None);
+    }
+}
