@@ -11,3 +11,7 @@ pub mod errno;
 pub mod jhash;
 pub mod ondisk;
 pub mod params;
+pub mod consts;
+pub mod dirtymap;
+pub mod error;
+pub mod wire;
