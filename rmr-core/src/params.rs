@@ -576,3 +576,55 @@ mod tests {
         }
     }
 }
+
+/// An owned, validated object name (pool or session), at most [`NAME_MAX`] bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    buf: [u8; NAME_MAX],
+    len: u8,
+}
+
+impl Name {
+    /// Copies a name that passes [`valid_name`].
+    pub fn new(v: &[u8]) -> Option<Name> {
+        if !valid_name(v) {
+            return None;
+        }
+        let mut buf = [0u8; NAME_MAX];
+        buf[..v.len()].copy_from_slice(v);
+        Some(Name {
+            buf,
+            len: v.len() as u8,
+        })
+    }
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// The name as text (names are ASCII by construction).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Debug for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn name_holds_valid_names_only() {
+        assert_eq!(Name::new(b"ionos_pool").unwrap().as_str(), "ionos_pool");
+        assert!(Name::new(b"").is_none());
+        assert!(Name::new(b"a b").is_none());
+        assert!(Name::new(&[b'x'; 64]).is_none());
+        assert_eq!(Name::new(&[b'x'; 63]).unwrap().as_bytes().len(), 63);
+    }
+}
