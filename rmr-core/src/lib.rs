@@ -11,6 +11,7 @@ pub mod errno;
 pub mod jhash;
 pub mod ondisk;
 pub mod params;
+pub mod store_reg;
 pub mod consts;
 pub mod dirtymap;
 pub mod error;
