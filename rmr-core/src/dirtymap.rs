@@ -6,8 +6,9 @@
 //! Set/test/clear are O(1); the dirty count is kept incrementally; iteration skips absent pages
 //! and zero words.
 
+use super::consts::RMR_POOL_MAX_SESS;
 use super::error::{Error, Result};
-use super::wire::PIECE_BYTES;
+use super::wire::{MemberList, PIECE_BYTES};
 
 /// Bytes of one second-level page.
 pub const PAGE_BYTES: usize = 4096;
@@ -44,6 +45,7 @@ pub struct DirtyMap<S: MapStorage> {
     total: u64,
     count: u64,
     ts: u64,
+    gen: u64,
     storage: S,
 }
 
@@ -53,7 +55,7 @@ impl<S: MapStorage> DirtyMap<S> {
         if total > MAX_CHUNKS || member_id == 0 {
             return Err(Error::Range);
         }
-        Ok(DirtyMap { member_id, total, count: 0, ts: 0, storage })
+        Ok(DirtyMap { member_id, total, count: 0, ts: 0, gen: 0, storage })
     }
     /// Member this map belongs to.
     pub fn member_id(&self) -> u32 {
@@ -74,6 +76,11 @@ impl<S: MapStorage> DirtyMap<S> {
     /// Time (ms) a bit was last set (client maps, §6.8).
     pub fn ts(&self) -> u64 {
         self.ts
+    }
+    /// Generation: incremented by every `set`/`set_all`/`apply_piece`, so a reader can tell
+    /// whether a bit was set since it last looked (server map-clear race, SPEC §11).
+    pub fn gen(&self) -> u64 {
+        self.gen
     }
     /// Number of second-level pages the map spans.
     pub fn npages(&self) -> usize {
@@ -104,6 +111,7 @@ impl<S: MapStorage> DirtyMap<S> {
             self.count += 1;
         }
         self.ts = now;
+        self.gen = self.gen.wrapping_add(1);
         Ok(!was)
     }
 
@@ -154,6 +162,7 @@ impl<S: MapStorage> DirtyMap<S> {
         }
         self.count = total;
         self.ts = now;
+        self.gen = self.gen.wrapping_add(1);
         Ok(())
     }
 
@@ -245,6 +254,7 @@ impl<S: MapStorage> DirtyMap<S> {
             *w |= v;
         }
         self.count += added;
+        self.gen = self.gen.wrapping_add(1);
         Ok(())
     }
 
@@ -296,6 +306,105 @@ impl<S: MapStorage> DirtyMap<S> {
 }
 
 const CUT: &str = " ...]";
+
+/// The maps of a pool, one per member (at most `RMR_POOL_MAX_SESS`).
+pub struct MapSet<S: MapStorage> {
+    maps: [Option<DirtyMap<S>>; RMR_POOL_MAX_SESS],
+}
+
+impl<S: MapStorage + Default> Default for MapSet<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: MapStorage + Default> MapSet<S> {
+    /// No maps.
+    pub fn new() -> Self {
+        MapSet { maps: [None, None, None, None] }
+    }
+    /// The map of `member`.
+    pub fn get(&self, member: u32) -> Option<&DirtyMap<S>> {
+        self.maps.iter().flatten().find(|m| m.member_id == member)
+    }
+    /// The map of `member`, writable.
+    pub fn get_mut(&mut self, member: u32) -> Option<&mut DirtyMap<S>> {
+        self.maps.iter_mut().flatten().find(|m| m.member_id == member)
+    }
+    /// The map of `member`, created clean (covering `total` chunks) if missing.
+    pub fn ensure(&mut self, member: u32, total: u64) -> Result<&mut DirtyMap<S>> {
+        let idx = match self.maps.iter().position(|m| m.as_ref().is_some_and(|m| m.member_id == member)) {
+            Some(i) => i,
+            None => {
+                let i = self.maps.iter().position(|m| m.is_none()).ok_or(Error::NoSpc)?;
+                let slot = self.maps.get_mut(i).ok_or(Error::NoSpc)?;
+                *slot = Some(DirtyMap::new(member, total, S::default())?);
+                i
+            }
+        };
+        self.maps.get_mut(idx).and_then(|m| m.as_mut()).ok_or(Error::NoSpc)
+    }
+    /// Drop the map of `member` (its pages are freed).
+    pub fn remove(&mut self, member: u32) {
+        for slot in self.maps.iter_mut() {
+            if slot.as_ref().is_some_and(|m| m.member_id == member) {
+                if let Some(m) = slot.as_mut() {
+                    m.clear_all();
+                }
+                *slot = None;
+            }
+        }
+    }
+    /// Drop every map.
+    pub fn remove_all(&mut self) {
+        for slot in self.maps.iter_mut() {
+            if let Some(m) = slot.as_mut() {
+                m.clear_all();
+            }
+            *slot = None;
+        }
+    }
+    /// Members that have a map.
+    pub fn members(&self) -> MemberList {
+        let mut l = MemberList::new();
+        for m in self.maps.iter().flatten() {
+            let _ = l.push(m.member_id);
+        }
+        l
+    }
+    /// Iterate the maps.
+    pub fn iter(&self) -> impl Iterator<Item = &DirtyMap<S>> {
+        self.maps.iter().flatten()
+    }
+    /// Iterate the maps, writable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut DirtyMap<S>> {
+        self.maps.iter_mut().flatten()
+    }
+    /// The map at slot `i` (cursor use).
+    pub fn slot(&self, i: usize) -> Option<&DirtyMap<S>> {
+        self.maps.get(i).and_then(|m| m.as_ref())
+    }
+    /// Render `map_summary` of all maps.
+    pub fn render_summary(&self, out: &mut [u8]) -> usize {
+        let mut refs: [Option<&DirtyMap<S>>; RMR_POOL_MAX_SESS] = [None; RMR_POOL_MAX_SESS];
+        let mut n = 0;
+        for (r, m) in refs.iter_mut().zip(self.maps.iter().flatten()) {
+            *r = Some(m);
+            n += 1;
+        }
+        match (refs[0], refs[1], refs[2], refs[3]) {
+            (Some(a), Some(b), Some(c), Some(d)) if n == 4 => render_summary(&[a, b, c, d], out),
+            (Some(a), Some(b), Some(c), _) if n == 3 => render_summary(&[a, b, c], out),
+            (Some(a), Some(b), _, _) if n == 2 => render_summary(&[a, b], out),
+            (Some(a), _, _, _) => render_summary(&[a], out),
+            _ => 0,
+        }
+    }
+    /// Swap contents with `other` (install staged maps).
+    pub fn swap(&mut self, other: &mut MapSet<S>) {
+        core::mem::swap(&mut self.maps, &mut other.maps);
+    }
+}
 
 /// Length of ` <n>/<total> dirty\n`.
 fn tail_len(n: u64, total: u64) -> usize {

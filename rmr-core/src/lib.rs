@@ -16,3 +16,6 @@ pub mod consts;
 pub mod dirtymap;
 pub mod error;
 pub mod wire;
+pub mod client;
+pub mod server;
+pub mod control;

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Client control-path step machines: the map update (§6.5), the last-IO reconciliation
+//! (§6.6) and try-enable (§6.7). Each emits one command at a time ([`Step::Send`]) and is driven
+//! by the replies; a transport failure is fed back as an error reply.
+
+use super::client::{lowest, ClientPool, LegMask, LegState, TryEnable};
+use super::consts::{RMR_MAP_VER_MASK, RMR_POOL_MAX_SESS};
+use super::error::{Error, Result};
+use super::wire::{Cmd, CmdRsp, MemberList, RspBody};
+
+/// What the caller does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Send `cmd` on leg `slot` and feed the reply (or an error reply) to `on_reply`.
+    Send {
+        /// Leg slot.
+        slot: usize,
+        /// Command.
+        cmd: Cmd<'a>,
+    },
+    /// Finished.
+    Done(Result<()>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MuPhase {
+    Ready,
+    Send,
+    Buf,
+    BufDone,
+    Done,
+    Disable,
+}
+
+/// `rmr_clt_spread_map(source, receivers, enable)` as a step machine (§6.5).
+#[derive(Clone, Copy, Debug)]
+pub struct MapUpdate {
+    /// Source slot.
+    pub source: usize,
+    receivers: LegMask,
+    enable: bool,
+    cur: usize,
+    phase: MuPhase,
+    cursor: u64,
+    end: bool,
+    map_ver: u64,
+    members: MemberList,
+    err: Option<Error>,
+}
+
+impl MapUpdate {
+    /// Spread `source`'s maps to `receivers` (slots), `enable` → receivers go NORMAL.
+    pub fn new(source: usize, receivers: LegMask, enable: bool) -> Self {
+        MapUpdate {
+            source,
+            receivers: receivers & !(1 << source),
+            enable,
+            cur: RMR_POOL_MAX_SESS,
+            phase: MuPhase::Ready,
+            cursor: 0,
+            end: false,
+            map_ver: 0,
+            members: MemberList::new(),
+            err: None,
+        }
+    }
+
+    fn eligible(&self, pool: &ClientPool, slot: usize) -> bool {
+        pool.leg(slot).is_some_and(|l| {
+            !l.maintenance
+                && !l.sync
+                && if self.enable {
+                    matches!(l.state, LegState::Reconnecting | LegState::Created)
+                } else {
+                    matches!(l.state, LegState::Reconnecting | LegState::Created | LegState::Normal)
+                }
+        })
+    }
+
+    fn next_receiver<'a>(&mut self, pool: &ClientPool) -> Step<'a> {
+        while let Some(r) = lowest(self.receivers) {
+            self.receivers &= !(1 << r);
+            if self.eligible(pool, r) {
+                self.cur = r;
+                self.phase = MuPhase::Ready;
+                self.cursor = 0;
+                self.end = false;
+                return Step::Send { slot: r, cmd: Cmd::MapReady };
+            }
+        }
+        Step::Done(Ok(()))
+    }
+
+    /// First step.
+    pub fn start<'a>(&mut self, pool: &ClientPool) -> Step<'a> {
+        if !pool.leg(self.source).is_some_and(|l| {
+            matches!(l.state, LegState::Normal | LegState::Reconnecting | LegState::Created)
+        }) {
+            return Step::Done(Err(Error::Io));
+        }
+        self.next_receiver(pool)
+    }
+
+    fn receiver_member(&self, pool: &ClientPool) -> u32 {
+        pool.leg(self.cur).map_or(0, |l| l.member_id)
+    }
+
+    fn ask_source<'a>(&mut self, pool: &ClientPool) -> Step<'a> {
+        self.phase = MuPhase::Send;
+        let receiver = self.receiver_member(pool);
+        if receiver == 0 {
+            return self.fail(Error::NoEnt);
+        }
+        Step::Send { slot: self.source, cmd: Cmd::MapSend { receiver, cursor: self.cursor } }
+    }
+
+    fn fail<'a>(&mut self, e: Error) -> Step<'a> {
+        self.err = Some(e);
+        self.phase = MuPhase::Disable;
+        Step::Send { slot: self.cur, cmd: Cmd::MapDisable }
+    }
+
+    /// Feed the reply to the last `Send`.
+    pub fn on_reply<'a>(&mut self, pool: &mut ClientPool, rsp: &CmdRsp<'a>) -> Step<'a> {
+        if self.phase == MuPhase::Disable {
+            return Step::Done(Err(self.err.unwrap_or(Error::Io)));
+        }
+        if rsp.errno != 0 {
+            return self.fail(Error::from_errno(rsp.errno));
+        }
+        match self.phase {
+            MuPhase::Ready => self.ask_source(pool),
+            MuPhase::Send => {
+                let RspBody::MapSend { map_ver, next_cursor, end, members, piece } = rsp.body else {
+                    return self.fail(Error::Proto);
+                };
+                self.map_ver = map_ver;
+                self.members = members;
+                self.cursor = next_cursor;
+                self.end = end;
+                match piece {
+                    Some(p) => {
+                        self.phase = MuPhase::Buf;
+                        Step::Send { slot: self.cur, cmd: Cmd::SendMapBuf(p) }
+                    }
+                    None if end => {
+                        self.phase = MuPhase::BufDone;
+                        Step::Send { slot: self.cur, cmd: Cmd::MapBufDone { members } }
+                    }
+                    None => self.ask_source(pool),
+                }
+            }
+            MuPhase::Buf => {
+                if self.end {
+                    self.phase = MuPhase::BufDone;
+                    Step::Send { slot: self.cur, cmd: Cmd::MapBufDone { members: self.members } }
+                } else {
+                    self.ask_source(pool)
+                }
+            }
+            MuPhase::BufDone => {
+                self.phase = MuPhase::Done;
+                Step::Send {
+                    slot: self.cur,
+                    cmd: Cmd::MapDone { enable: self.enable, map_ver: self.map_ver },
+                }
+            }
+            MuPhase::Done => {
+                if self.enable && pool.set_state(self.cur, LegState::Normal).is_err() {
+                    return Step::Done(Err(Error::Io));
+                }
+                self.next_receiver(pool)
+            }
+            MuPhase::Disable => Step::Done(Err(self.err.unwrap_or(Error::Io))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LiPhase {
+    GetVer,
+    InitialSpread,
+    ToMap,
+    Spread,
+    Enable,
+    SetVer,
+}
+
+/// The last-IO update (`rmr_clt_start_last_io_update()`, §6.6) as a step machine.
+#[derive(Clone, Copy, Debug)]
+pub struct LastIoUpdate {
+    legs: LegMask,
+    phase: LiPhase,
+    pending: LegMask,
+    best_ver: u64,
+    best: Option<(usize, u32)>,
+    max_ver: u64,
+    order: [usize; RMR_POOL_MAX_SESS],
+    n: usize,
+    k: usize,
+    sub: Option<MapUpdate>,
+    new_ver: u64,
+}
+
+impl LastIoUpdate {
+    /// Over `legs` (all members, all RECONNECTING).
+    pub fn new(legs: LegMask) -> Self {
+        LastIoUpdate {
+            legs,
+            phase: LiPhase::GetVer,
+            pending: legs,
+            best_ver: 0,
+            best: None,
+            max_ver: 0,
+            order: [0; RMR_POOL_MAX_SESS],
+            n: 0,
+            k: 0,
+            sub: None,
+            new_ver: 0,
+        }
+    }
+
+    /// The chosen source slot (after MAP_GET_VER).
+    pub fn source(&self) -> Option<usize> {
+        self.best.map(|b| b.0)
+    }
+
+    /// First step.
+    pub fn start<'a>(&mut self, _pool: &ClientPool) -> Step<'a> {
+        match lowest(self.pending) {
+            Some(s) => Step::Send { slot: s, cmd: Cmd::MapGetVer },
+            None => Step::Done(Ok(())),
+        }
+    }
+
+    fn spread<'a>(&mut self, pool: &mut ClientPool, source: usize, enable: bool) -> Step<'a> {
+        let mut mu = MapUpdate::new(source, self.legs, enable);
+        let st = mu.start(pool);
+        self.sub = Some(mu);
+        self.after_sub(pool, st)
+    }
+
+    /// Handle a sub-machine step: pass sends through, continue on its completion.
+    fn after_sub<'a>(&mut self, pool: &mut ClientPool, st: Step<'a>) -> Step<'a> {
+        match st {
+            Step::Send { .. } => st,
+            Step::Done(Err(e)) => Step::Done(Err(e)),
+            Step::Done(Ok(())) => {
+                self.sub = None;
+                self.sub_done(pool)
+            }
+        }
+    }
+
+    fn step_to_map<'a>(&mut self) -> Step<'a> {
+        self.phase = LiPhase::ToMap;
+        let slot = self.order.get(self.k).copied().unwrap_or(0);
+        Step::Send { slot, cmd: Cmd::LastIoToMap }
+    }
+
+    fn sub_done<'a>(&mut self, _pool: &mut ClientPool) -> Step<'a> {
+        match self.phase {
+            LiPhase::InitialSpread => self.step_to_map(),
+            LiPhase::Spread => {
+                if self.k + 1 >= self.n {
+                    self.phase = LiPhase::Enable;
+                    let slot = self.order.get(self.k).copied().unwrap_or(0);
+                    Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
+                } else {
+                    self.k += 1;
+                    self.step_to_map()
+                }
+            }
+            _ => Step::Done(Err(Error::Inval)),
+        }
+    }
+
+    fn set_ver<'a>(&mut self, pool: &mut ClientPool) -> Step<'a> {
+        match lowest(self.pending) {
+            Some(s) => {
+                self.pending &= !(1 << s);
+                Step::Send { slot: s, cmd: Cmd::MapSetVer { map_ver: self.new_ver } }
+            }
+            None => {
+                pool.set_map_ver(self.new_ver);
+                if let Some(md) = pool.md.as_mut() {
+                    md.map_ver = self.new_ver;
+                }
+                Step::Done(Ok(()))
+            }
+        }
+    }
+
+    /// Feed the reply to the last `Send`.
+    pub fn on_reply<'a>(&mut self, pool: &mut ClientPool, rsp: &CmdRsp<'a>) -> Step<'a> {
+        if let Some(mut sub) = self.sub {
+            let st = sub.on_reply(pool, rsp);
+            self.sub = Some(sub);
+            return self.after_sub(pool, st);
+        }
+        if rsp.errno != 0 {
+            return Step::Done(Err(Error::from_errno(rsp.errno)));
+        }
+        match self.phase {
+            LiPhase::GetVer => {
+                let Some(slot) = lowest(self.pending) else {
+                    return Step::Done(Err(Error::Inval));
+                };
+                self.pending &= !(1 << slot);
+                let RspBody::MapVer { map_ver } = rsp.body else {
+                    return Step::Done(Err(Error::Proto));
+                };
+                let member = pool.leg(slot).map_or(u32::MAX, |l| l.member_id);
+                let v = map_ver & RMR_MAP_VER_MASK;
+                self.max_ver = self.max_ver.max(v);
+                let better = match self.best {
+                    None => true,
+                    Some((_, bm)) if pool.bugs.last_io_any_source => member < bm,
+                    Some((_, bm)) => v > self.best_ver || (v == self.best_ver && member < bm),
+                };
+                if better {
+                    self.best = Some((slot, member));
+                    self.best_ver = v;
+                }
+                if let Some(next) = lowest(self.pending) {
+                    return Step::Send { slot: next, cmd: Cmd::MapGetVer };
+                }
+                // Order: source first, then ascending member_id.
+                let Some((src, _)) = self.best else {
+                    return Step::Done(Err(Error::Io));
+                };
+                let mut others = [(u32::MAX, 0usize); RMR_POOL_MAX_SESS];
+                let mut no = 0;
+                for s in 0..RMR_POOL_MAX_SESS {
+                    if self.legs & (1 << s) != 0 && s != src {
+                        if let (Some(o), Some(l)) = (others.get_mut(no), pool.leg(s)) {
+                            *o = (l.member_id, s);
+                            no += 1;
+                        }
+                    }
+                }
+                others.sort_unstable();
+                self.order[0] = src;
+                for (i, o) in others.iter().take(no).enumerate() {
+                    if let Some(d) = self.order.get_mut(i + 1) {
+                        *d = o.1;
+                    }
+                }
+                self.n = no + 1;
+                self.new_ver = (self.max_ver + 1) & RMR_MAP_VER_MASK;
+                self.phase = LiPhase::InitialSpread;
+                self.spread(pool, src, false)
+            }
+            LiPhase::ToMap => {
+                self.phase = LiPhase::Spread;
+                let x = self.order.get(self.k).copied().unwrap_or(0);
+                let last = self.k + 1 >= self.n;
+                self.spread(pool, x, last)
+            }
+            LiPhase::Enable => {
+                let x = self.order.get(self.k).copied().unwrap_or(0);
+                if pool.set_state(x, LegState::Normal).is_err() {
+                    return Step::Done(Err(Error::Io));
+                }
+                self.phase = LiPhase::SetVer;
+                self.pending = self.legs;
+                self.set_ver(pool)
+            }
+            LiPhase::SetVer => self.set_ver(pool),
+            LiPhase::InitialSpread | LiPhase::Spread => Step::Done(Err(Error::Inval)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum TeSub {
+    Idle,
+    Spread(MapUpdate),
+    Auth(usize),
+    LastIo(LastIoUpdate),
+}
+
+/// Try-enable (§6.7) as a step machine. Create it with [`TryEnableRun::new`] (which freezes IO
+/// when there is work), wait until `pool.inflight == 0`, then `start`. IO is unfrozen when it
+/// returns `Done`.
+#[derive(Clone, Copy, Debug)]
+pub struct TryEnableRun {
+    sub: TeSub,
+    rounds: u32,
+}
+
+impl TryEnableRun {
+    /// None if try-enable has nothing to do. Otherwise IO is frozen.
+    pub fn new(pool: &mut ClientPool) -> Option<Self> {
+        if pool.try_enable() == TryEnable::Nothing {
+            return None;
+        }
+        pool.frozen = true;
+        Some(TryEnableRun { sub: TeSub::Idle, rounds: 0 })
+    }
+
+    /// The decision currently executed (for traces).
+    pub fn case(&self) -> u8 {
+        match self.sub {
+            TeSub::Idle => 0,
+            TeSub::Spread(_) => 1,
+            TeSub::Auth(_) => 2,
+            TeSub::LastIo(_) => 3,
+        }
+    }
+
+    /// Decide and take the first step (also used after each completed case).
+    pub fn start<'a>(&mut self, pool: &mut ClientPool) -> Step<'a> {
+        self.rounds += 1;
+        if self.rounds > 8 {
+            return self.finish(pool, Err(Error::Inval));
+        }
+        match pool.try_enable() {
+            TryEnable::Nothing => self.finish(pool, Ok(())),
+            TryEnable::Spread { source, receivers } => {
+                let mut mu = MapUpdate::new(source, receivers, true);
+                let st = mu.start(pool);
+                self.sub = TeSub::Spread(mu);
+                self.after(pool, st)
+            }
+            TryEnable::EnableAuthoritative { slot } => {
+                self.sub = TeSub::Auth(slot);
+                Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
+            }
+            TryEnable::LastIo { legs } => {
+                let mut li = LastIoUpdate::new(legs);
+                let st = li.start(pool);
+                self.sub = TeSub::LastIo(li);
+                self.after(pool, st)
+            }
+        }
+    }
+
+    fn finish<'a>(&mut self, pool: &mut ClientPool, r: Result<()>) -> Step<'a> {
+        pool.frozen = false;
+        self.sub = TeSub::Idle;
+        Step::Done(r)
+    }
+
+    fn after<'a>(&mut self, pool: &mut ClientPool, st: Step<'a>) -> Step<'a> {
+        match st {
+            Step::Send { .. } => st,
+            Step::Done(Ok(())) => {
+                self.sub = TeSub::Idle;
+                self.start(pool)
+            }
+            Step::Done(Err(e)) => self.finish(pool, Err(e)),
+        }
+    }
+
+    /// Feed the reply to the last `Send`.
+    pub fn on_reply<'a>(&mut self, pool: &mut ClientPool, rsp: &CmdRsp<'a>) -> Step<'a> {
+        match self.sub {
+            TeSub::Idle => self.finish(pool, Err(Error::Inval)),
+            TeSub::Spread(mut mu) => {
+                let st = mu.on_reply(pool, rsp);
+                self.sub = TeSub::Spread(mu);
+                self.after(pool, st)
+            }
+            TeSub::LastIo(mut li) => {
+                let st = li.on_reply(pool, rsp);
+                self.sub = TeSub::LastIo(li);
+                self.after(pool, st)
+            }
+            TeSub::Auth(slot) => {
+                if rsp.errno != 0 {
+                    return self.finish(pool, Err(Error::from_errno(rsp.errno)));
+                }
+                if let Err(e) = pool.set_state(slot, LegState::Normal) {
+                    return self.finish(pool, Err(e));
+                }
+                self.after(pool, Step::Done(Ok(())))
+            }
+        }
+    }
+}

@@ -1,0 +1,956 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Server pool (SPEC §4.3, §5.3, §6.1-§6.8): state, join acceptance, dirty maps, the IO
+//! decision with wait lists, `last_io`, the command handler, the map-clear worker rule and the
+//! sync scheduler.
+
+use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RMR_PROTO_VERSION};
+use super::dirtymap::{MapSet, MapStorage, PAGE_BITS};
+use super::error::{Error, Result};
+use super::wire::{
+    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, IO_SYNC,
+    PIECE_BYTES,
+};
+
+/// Server pool state (`rmr_srv_pool_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvState {
+    /// No store.
+    Empty,
+    /// Store registered, no session.
+    Registered,
+    /// First create join accepted, waiting for enable.
+    Created,
+    /// Serving IO.
+    Normal,
+    /// Joined, not serving IO.
+    NoIo,
+}
+
+impl SrvState {
+    /// The sysfs name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SrvState::Empty => "empty",
+            SrvState::Registered => "registered",
+            SrvState::Created => "created",
+            SrvState::Normal => "normal",
+            SrvState::NoIo => "no_io",
+        }
+    }
+}
+
+/// Kind of a join request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Non-sync `mode=create`.
+    Create,
+    /// Non-sync `mode=assemble`.
+    Assemble,
+    /// Non-sync REJOIN_POOL.
+    Rejoin,
+    /// Sync pool join or rejoin.
+    Sync,
+}
+
+/// Store registration mode (`rmr_srv_register`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegMode {
+    /// `RMR_SRV_DISK_CREATE`.
+    Create,
+    /// `RMR_SRV_DISK_ADD` (with the `pool_md` read from disk).
+    Add,
+    /// `RMR_SRV_DISK_REPLACE`.
+    Replace,
+}
+
+/// The join acceptance table of §4.3: `Ok(new state)` or the reply errno.
+pub fn join_decision(state: SrvState, marked_create: bool, kind: JoinKind) -> Result<SrvState> {
+    use JoinKind::*;
+    use SrvState::*;
+    match (state, kind) {
+        (Empty, _) => Err(Error::NoDev),
+        (Registered, Create) if marked_create => Ok(Created),
+        (Registered, _) if marked_create => Err(Error::Perm),
+        (Registered, Create) => Err(Error::Perm),
+        (Registered, Assemble | Rejoin) => Ok(NoIo),
+        (Registered, Sync) => Ok(Registered),
+        (Created, _) => Err(Error::Busy),
+        (Normal, Create) | (NoIo, Create) => Err(Error::Busy),
+        (Normal, Assemble | Rejoin) => Ok(NoIo),
+        (NoIo, Assemble | Rejoin) => Ok(NoIo),
+        (s, Sync) => Ok(s),
+    }
+}
+
+/// What the IO path must do with a request (§5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoDecision {
+    /// Submit to the backend.
+    Submit,
+    /// Parked behind a sync of this chunk already running.
+    Park,
+    /// Parked; start an on-demand sync of the chunk (read it from a peer first).
+    SyncFirst,
+    /// Reply with this error.
+    Reject(Error),
+}
+
+const NONE: u16 = u16::MAX;
+/// Sync entries: sync thread requests plus on-demand syncs, each bounded by the queue depth.
+pub const SYNC_ENTRIES: usize = 2 * RMR_MAX_QUEUE_DEPTH;
+
+#[derive(Clone, Copy, Debug)]
+struct SyncEntry {
+    chunk: u64,
+    used: bool,
+    head: u16,
+    tail: u16,
+}
+
+/// Chunks being synced (`rmr_map_entry`) with FIFO wait lists of parked IO units (`mem_id`).
+pub struct SyncTable {
+    entries: [SyncEntry; SYNC_ENTRIES],
+    next: [u16; RMR_MAX_QUEUE_DEPTH],
+    active: usize,
+}
+
+impl Default for SyncTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SyncTable {
+    /// Empty table.
+    pub const fn new() -> Self {
+        SyncTable {
+            entries: [SyncEntry { chunk: 0, used: false, head: NONE, tail: NONE }; SYNC_ENTRIES],
+            next: [NONE; RMR_MAX_QUEUE_DEPTH],
+            active: 0,
+        }
+    }
+    fn find(&self, chunk: u64) -> Option<usize> {
+        if self.active == 0 {
+            return None;
+        }
+        self.entries.iter().position(|e| e.used && e.chunk == chunk)
+    }
+    /// Whether `chunk` is being synced.
+    pub fn syncing(&self, chunk: u64) -> bool {
+        self.find(chunk).is_some()
+    }
+    /// Number of chunks being synced.
+    pub fn active(&self) -> usize {
+        self.active
+    }
+    /// Lock `chunk` for a sync. -EBUSY if already syncing, -ENOSPC if full.
+    pub fn start(&mut self, chunk: u64) -> Result<()> {
+        if self.syncing(chunk) {
+            return Err(Error::Busy);
+        }
+        let e = self.entries.iter_mut().find(|e| !e.used).ok_or(Error::NoSpc)?;
+        *e = SyncEntry { chunk, used: true, head: NONE, tail: NONE };
+        self.active += 1;
+        Ok(())
+    }
+    /// Park IO unit `mem_id` on `chunk`'s wait list.
+    pub fn park(&mut self, chunk: u64, mem_id: u16) -> Result<()> {
+        let i = self.find(chunk).ok_or(Error::NoEnt)?;
+        *self.next.get_mut(usize::from(mem_id)).ok_or(Error::Range)? = NONE;
+        let e = self.entries.get_mut(i).ok_or(Error::NoEnt)?;
+        let old_tail = e.tail;
+        e.tail = mem_id;
+        if old_tail == NONE {
+            e.head = mem_id;
+        } else if let Some(n) = self.next.get_mut(usize::from(old_tail)) {
+            *n = mem_id;
+        }
+        Ok(())
+    }
+    /// Unlock `chunk`; writes its waiters in order into `out`, returns how many.
+    pub fn finish(&mut self, chunk: u64, out: &mut [u16]) -> usize {
+        let Some(i) = self.find(chunk) else {
+            return 0;
+        };
+        let mut n = 0;
+        if let Some(e) = self.entries.get_mut(i) {
+            let mut cur = e.head;
+            while cur != NONE {
+                if let Some(o) = out.get_mut(n) {
+                    *o = cur;
+                    n += 1;
+                }
+                cur = self.next.get(usize::from(cur)).copied().unwrap_or(NONE);
+            }
+            e.used = false;
+        }
+        self.active -= 1;
+        n
+    }
+}
+
+/// Side effects the shell must perform after a server call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SrvEffects {
+    /// Persist maps and `pool_md` to the store.
+    pub persist_md: bool,
+    /// The state changed.
+    pub state_changed: bool,
+    /// Abort the sync thread and fail outstanding sync requests (left NORMAL).
+    pub stop_sync: bool,
+}
+
+/// A server pool (`rmr_srv_pool`).
+pub struct ServerPool<S: MapStorage + Default> {
+    /// State.
+    pub state: SrvState,
+    /// Registered by CREATE and not yet joined.
+    pub marked_create: bool,
+    /// Maintenance flag (§8).
+    pub maintenance: bool,
+    /// Own member id.
+    pub member_id: u32,
+    /// Pool description (chunk size, queue depth, members, `map_ver`).
+    pub md: PoolMd,
+    /// A store is registered.
+    pub store: bool,
+    /// `io_allowed()` of the store (OPEN ∧ MAPPED).
+    pub io_allowed: bool,
+    /// Joined non-sync sessions.
+    pub sessions: u32,
+    /// Joined sync sessions.
+    pub sync_sessions: u32,
+    /// Own and peer maps.
+    pub maps: MapSet<S>,
+    staging: Option<MapSet<S>>,
+    /// `last_io`: chunk of the last successful write per `mem_id` (`u64::MAX` = empty).
+    pub last_io: [u64; RMR_MAX_QUEUE_DEPTH],
+    /// Chunks being synced with their waiters.
+    pub sync: SyncTable,
+    /// Teeth hook: last-IO without the skip rule.
+    pub bug_last_io_no_skip: bool,
+}
+
+impl<S: MapStorage + Default> ServerPool<S> {
+    /// `join_pool`: a server pool in EMPTY. `md` carries name/group_id; sizes come later.
+    pub fn new(member_id: u32, md: PoolMd) -> Result<Self> {
+        if member_id == 0 {
+            return Err(Error::Inval);
+        }
+        Ok(ServerPool {
+            state: SrvState::Empty,
+            marked_create: false,
+            maintenance: false,
+            member_id,
+            md,
+            store: false,
+            io_allowed: false,
+            sessions: 0,
+            sync_sessions: 0,
+            maps: MapSet::new(),
+            staging: None,
+            last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
+            sync: SyncTable::new(),
+            bug_last_io_no_skip: false,
+        })
+    }
+
+    /// Number of chunks of the device.
+    pub fn total_chunks(&self) -> u64 {
+        let bytes = self.md.mapped_size.saturating_mul(512);
+        bytes.div_ceil(u64::from(self.md.chunk_size.max(1)))
+    }
+
+    fn set_state(&mut self, to: SrvState, fx: &mut SrvEffects) {
+        if self.state != to {
+            if self.state == SrvState::Normal {
+                fx.stop_sync = true;
+            }
+            self.state = to;
+            fx.state_changed = true;
+        }
+    }
+
+    /// Register a store. ADD passes the `pool_md` and `last_io` read from disk (the caller
+    /// restores maps into `self.maps` before or after). -EBUSY unless EMPTY (or NO_IO without a
+    /// store, §4.3 last row).
+    pub fn register(&mut self, mode: RegMode, disk_md: Option<PoolMd>) -> Result<SrvEffects> {
+        let mut fx = SrvEffects::default();
+        let no_io_storeless = self.state == SrvState::NoIo && !self.store;
+        if self.state != SrvState::Empty && !no_io_storeless {
+            return Err(Error::Busy);
+        }
+        match mode {
+            RegMode::Create => {
+                if no_io_storeless {
+                    return Err(Error::Busy);
+                }
+                self.maps.remove_all();
+                self.md.add_member(self.member_id)?;
+                self.md.map_ver = 0;
+                self.marked_create = true;
+                self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+            }
+            RegMode::Add => {
+                let md = disk_md.ok_or(Error::Inval)?;
+                if md.name != self.md.name {
+                    return Err(Error::Inval);
+                }
+                self.md = md;
+                self.marked_create = false;
+                let total = self.total_chunks();
+                for m in self.md.members().iter() {
+                    self.maps.ensure(m, total)?;
+                }
+            }
+            RegMode::Replace => return Err(Error::NotSupp),
+        }
+        self.store = true;
+        self.io_allowed = true;
+        if !no_io_storeless {
+            self.set_state(SrvState::Registered, &mut fx);
+        }
+        fx.persist_md = true;
+        Ok(fx)
+    }
+
+    /// Unregister the store (`remove_store` / `delete_store`).
+    pub fn unregister(&mut self) -> SrvEffects {
+        let mut fx = SrvEffects::default();
+        self.store = false;
+        self.io_allowed = false;
+        let to = match self.state {
+            SrvState::Registered => SrvState::Empty,
+            SrvState::Created | SrvState::Normal => SrvState::NoIo,
+            s => s,
+        };
+        self.set_state(to, &mut fx);
+        fx
+    }
+
+    /// Backend IO error or link loss of a non-sync session: NORMAL → NO_IO.
+    pub fn on_fault(&mut self) -> SrvEffects {
+        let mut fx = SrvEffects::default();
+        if self.state == SrvState::Normal {
+            self.set_state(SrvState::NoIo, &mut fx);
+        }
+        fx
+    }
+
+    /// A session went away (link lost or LEAVE_POOL). `sync` = sync session.
+    pub fn on_session_gone(&mut self, sync: bool) -> SrvEffects {
+        let mut fx = SrvEffects::default();
+        if sync {
+            self.sync_sessions = self.sync_sessions.saturating_sub(1);
+            return fx;
+        }
+        self.sessions = self.sessions.saturating_sub(1);
+        if self.state == SrvState::Normal {
+            self.set_state(SrvState::NoIo, &mut fx);
+        }
+        if self.sessions == 0 && matches!(self.state, SrvState::Created | SrvState::Normal | SrvState::NoIo) {
+            let to = if self.store { SrvState::Registered } else { SrvState::Empty };
+            self.marked_create = false;
+            self.set_state(to, &mut fx);
+        }
+        fx
+    }
+
+    /// Whether non-sync IO is served now.
+    pub fn serving(&self) -> bool {
+        self.state == SrvState::Normal && self.io_allowed
+    }
+
+    /// The IO decision (§5.3 steps 1-5, 7). For writes the piggybacked members are marked in
+    /// their peer maps first. Parks `mem_id` where needed.
+    pub fn on_io(&mut self, io: &IoMsg, now: u64) -> IoDecision {
+        let chunk = io.id.b;
+        let total = self.total_chunks();
+        if !self.serving() {
+            return IoDecision::Reject(Error::Io);
+        }
+        if chunk >= total {
+            return IoDecision::Reject(Error::Inval);
+        }
+        let own_dirty = self.maps.get(self.member_id).is_some_and(|m| m.test(chunk));
+        if io.flags & IO_SYNC != 0 {
+            return if own_dirty || self.sync.syncing(chunk) {
+                IoDecision::Reject(Error::Again)
+            } else {
+                IoDecision::Submit
+            };
+        }
+        if io.is_write() {
+            if map_ver_gt(io.map_ver, self.md.map_ver) {
+                self.md.map_ver = io.map_ver;
+            }
+            for m in io.members.iter().filter(|m| *m != self.member_id) {
+                match self.maps.ensure(m, total).and_then(|map| map.set(chunk, now)) {
+                    Ok(_) => {}
+                    Err(e) => return IoDecision::Reject(e),
+                }
+            }
+        }
+        if !own_dirty {
+            return IoDecision::Submit;
+        }
+        if self.sync.syncing(chunk) {
+            return match self.sync.park(chunk, io.mem_id) {
+                Ok(()) => IoDecision::Park,
+                Err(e) => IoDecision::Reject(e),
+            };
+        }
+        match self.sync.start(chunk).and_then(|_| self.sync.park(chunk, io.mem_id)) {
+            Ok(()) => IoDecision::SyncFirst,
+            Err(e) => IoDecision::Reject(e),
+        }
+    }
+
+    /// Backend completion of a non-sync IO (§5.3 step 6). A successful write records
+    /// `last_io[mem_id]` (the shell persists that slot before replying); an error → NO_IO.
+    pub fn on_io_done(&mut self, io: &IoMsg, ok: bool) -> SrvEffects {
+        if ok {
+            if io.is_write() && io.flags & IO_SYNC == 0 {
+                if let Some(s) = self.last_io.get_mut(usize::from(io.mem_id)) {
+                    *s = io.id.b;
+                }
+            }
+            SrvEffects::default()
+        } else {
+            self.io_allowed = false;
+            self.on_fault()
+        }
+    }
+
+    /// A sync of `chunk` finished (data written locally on success). On success the own bit
+    /// is cleared; the caller sends MAP_CLEAR(own, chunk) to peers and resubmits the waiters
+    /// written to `waiters` (they see a clean chunk now); on failure it fails them.
+    pub fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> usize {
+        if ok {
+            if let Some(m) = self.maps.get_mut(self.member_id) {
+                m.clear(chunk);
+            }
+        }
+        self.sync.finish(chunk, waiters)
+    }
+
+    /// Pick the peer to read `chunk` from: a listed peer (NORMAL sync leg) whose peer map does
+    /// not have the chunk dirty.
+    pub fn sync_source(&self, chunk: u64, peers: &MemberList, skip: &MemberList) -> Option<u32> {
+        peers.iter().find(|p| {
+            *p != self.member_id
+                && !skip.contains(*p)
+                && !self.maps.get(*p).is_some_and(|m| m.test(chunk))
+        })
+    }
+
+    /// Convert `last_io` into dirty bits (RMR_CMD_LAST_IO_TO_MAP, §6.6 step 3).
+    pub fn last_io_to_map(&mut self, now: u64) -> Result<()> {
+        let total = self.total_chunks();
+        let own = self.member_id;
+        let members = self.md.members();
+        for i in 0..RMR_MAX_QUEUE_DEPTH {
+            let c = self.last_io.get(i).copied().unwrap_or(u64::MAX);
+            if c == u64::MAX || c >= total {
+                continue;
+            }
+            let own_dirty = self.maps.get(own).is_some_and(|m| m.test(c));
+            if own_dirty && !self.bug_last_io_no_skip {
+                continue;
+            }
+            for m in members.iter().filter(|m| *m != own) {
+                self.maps.ensure(m, total)?.set(c, now)?;
+            }
+        }
+        self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+        Ok(())
+    }
+
+    /// Answer to MAP_CHECK (§6.8): "empty" only in NORMAL with a clean own map and
+    /// [improvement] a `map_ver` not older than the asker's (a member that missed a failure
+    /// transition cannot vouch for itself).
+    pub fn map_check_answer(&self, asker_ver: u64) -> bool {
+        self.state == SrvState::Normal
+            && self.maps.get(self.member_id).is_none_or(|m| m.is_empty())
+            && !map_ver_gt(asker_ver, self.md.map_ver)
+    }
+
+    /// Handle a command from a client (or, for MAP_CHECK/MAP_CLEAR, a peer). `sync` = the
+    /// session is a sync session. MAP_SEND pieces are serialised into `piece_buf`.
+    pub fn handle_cmd<'b>(
+        &mut self,
+        cmd: &Cmd<'_>,
+        sync: bool,
+        now: u64,
+        piece_buf: &'b mut [u8; PIECE_BYTES],
+    ) -> (CmdRsp<'b>, SrvEffects) {
+        let ty = cmd.ty();
+        let mut fx = SrvEffects::default();
+        let r = self.handle_inner(cmd, sync, now, piece_buf, &mut fx);
+        match r {
+            Ok(body) => (CmdRsp::ok(ty, body), fx),
+            Err(e) => (CmdRsp::err(ty, e), fx),
+        }
+    }
+
+    fn handle_inner<'b>(
+        &mut self,
+        cmd: &Cmd<'_>,
+        sync: bool,
+        now: u64,
+        piece_buf: &'b mut [u8; PIECE_BYTES],
+        fx: &mut SrvEffects,
+    ) -> Result<RspBody<'b>> {
+        let total = self.total_chunks();
+        match cmd {
+            Cmd::JoinPool(j) | Cmd::RejoinPool(j) => {
+                let rejoin = matches!(cmd, Cmd::RejoinPool(_));
+                let kind = match (j.sync, j.create, rejoin) {
+                    (true, _, _) => JoinKind::Sync,
+                    (false, true, _) => JoinKind::Create,
+                    (false, false, true) => JoinKind::Rejoin,
+                    (false, false, false) => JoinKind::Assemble,
+                };
+                let to = join_decision(self.state, self.marked_create, kind)?;
+                if kind == JoinKind::Create {
+                    self.md.chunk_size = j.chunk_size;
+                    self.md.queue_depth = j.queue_depth;
+                    let total = self.total_chunks();
+                    self.maps.ensure(self.member_id, total)?;
+                    for m in j.members.iter() {
+                        self.md.add_member(m)?;
+                        self.maps.ensure(m, total)?;
+                    }
+                    self.marked_create = false;
+                    fx.persist_md = true;
+                } else if j.chunk_size != self.md.chunk_size || j.queue_depth != self.md.queue_depth
+                {
+                    return Err(Error::Inval);
+                }
+                if kind == JoinKind::Sync {
+                    self.sync_sessions += 1;
+                } else {
+                    self.sessions += 1;
+                }
+                self.set_state(to, fx);
+                Ok(RspBody::Join {
+                    member_id: self.member_id,
+                    version: RMR_PROTO_VERSION,
+                    mapped_size: self.md.mapped_size,
+                })
+            }
+            Cmd::EnablePool { enable } => {
+                if *enable {
+                    match self.state {
+                        SrvState::Created => self.set_state(SrvState::Normal, fx),
+                        SrvState::NoIo if self.maintenance => self.maintenance = false,
+                        SrvState::NoIo => self.set_state(SrvState::Normal, fx),
+                        SrvState::Normal => {}
+                        _ => return Err(Error::Perm),
+                    }
+                } else {
+                    self.maintenance = true;
+                    if self.state == SrvState::Normal {
+                        self.set_state(SrvState::NoIo, fx);
+                    }
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::LeavePool { delete } => {
+                if *delete {
+                    let own = self.member_id;
+                    for m in self.maps.members().iter().filter(|m| *m != own) {
+                        self.maps.remove(m);
+                        self.md.remove_member(m);
+                    }
+                    fx.persist_md = true;
+                }
+                let f = self.on_session_gone(sync);
+                fx.state_changed |= f.state_changed;
+                fx.stop_sync |= f.stop_sync;
+                Ok(RspBody::Empty)
+            }
+            Cmd::PoolInfo { member_id, op, dirty } => {
+                match op {
+                    InfoOp::AddCreate => {
+                        self.md.add_member(*member_id)?;
+                        let map = self.maps.ensure(*member_id, total)?;
+                        if *dirty {
+                            map.set_all(now)?;
+                        }
+                    }
+                    InfoOp::AddAssemble => {
+                        if self.maps.get(*member_id).is_none() {
+                            return Err(Error::NoEnt);
+                        }
+                    }
+                    InfoOp::RemoveDelete => {
+                        if *member_id == self.member_id {
+                            return Err(Error::Inval);
+                        }
+                        self.maps.remove(*member_id);
+                        self.md.remove_member(*member_id);
+                    }
+                    InfoOp::RemoveDisassemble => {}
+                }
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapReady => {
+                self.staging = Some(MapSet::new());
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapSend { receiver: _, cursor } => self.map_send(*cursor, piece_buf),
+            Cmd::SendMapBuf(p) => {
+                let st = self.staging.as_mut().ok_or(Error::Proto)?;
+                st.ensure(p.member, total)?.apply_piece(p.page as usize, p.data)?;
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapBufDone { members } => {
+                let st = self.staging.as_mut().ok_or(Error::Proto)?;
+                for m in members.iter() {
+                    st.ensure(m, total)?;
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapDone { enable, map_ver } => {
+                let mut st = self.staging.take().ok_or(Error::Proto)?;
+                if *enable && self.maintenance {
+                    return Err(Error::Perm);
+                }
+                if *enable && !matches!(self.state, SrvState::NoIo | SrvState::Created | SrvState::Normal) {
+                    return Err(Error::Perm);
+                }
+                st.ensure(self.member_id, total)?;
+                self.maps.swap(&mut st);
+                st.remove_all();
+                for m in self.maps.members().iter() {
+                    self.md.add_member(m)?;
+                }
+                self.md.map_ver = *map_ver;
+                if *enable {
+                    self.set_state(SrvState::Normal, fx);
+                }
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapDisable => {
+                if let Some(mut st) = self.staging.take() {
+                    st.remove_all();
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapGetVer => Ok(RspBody::MapVer { map_ver: self.md.map_ver }),
+            Cmd::MapSetVer { map_ver } => {
+                self.md.map_ver = *map_ver;
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::SendDiscard { member_id } => {
+                if let Some(m) = self.maps.get_mut(*member_id) {
+                    m.clear_all();
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::DiscardClearFlag { member_id } => {
+                for s in self.md.srv_md.iter_mut().filter(|s| s.member_id == *member_id) {
+                    s.discard_entries = false;
+                }
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::LastIoToMap => {
+                self.last_io_to_map(now)?;
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapCheck { map_ver } => Ok(RspBody::Bool(self.map_check_answer(*map_ver))),
+            Cmd::StoreCheck => Ok(RspBody::Bool(self.store && self.io_allowed)),
+            Cmd::MdSend => Ok(RspBody::Md(self.md)),
+            Cmd::SendMdBuf(md) => {
+                if md.chunk_size != self.md.chunk_size || md.name != self.md.name {
+                    return Err(Error::Inval);
+                }
+                self.md.srv_md = md.srv_md;
+                if map_ver_gt(md.map_ver, self.md.map_ver) {
+                    self.md.map_ver = md.map_ver;
+                }
+                fx.persist_md = true;
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapAdd { chunk, member_id, map_ver } => {
+                if self.state != SrvState::Normal {
+                    return Err(Error::Io);
+                }
+                if map_ver_gt(*map_ver, self.md.map_ver) {
+                    self.md.map_ver = *map_ver;
+                }
+                if *member_id != self.member_id {
+                    self.maps.ensure(*member_id, total)?.set(*chunk, now)?;
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::MapClear { member_id, chunk } => {
+                if *member_id != self.member_id {
+                    if let Some(m) = self.maps.get_mut(*member_id) {
+                        m.clear(*chunk);
+                    }
+                }
+                Ok(RspBody::Empty)
+            }
+            Cmd::User(_) => Err(Error::NotSupp),
+        }
+    }
+
+    /// MAP_SEND on the source: cursor = (map slot << 32) | page.
+    fn map_send<'b>(&self, cursor: u64, buf: &'b mut [u8; PIECE_BYTES]) -> Result<RspBody<'b>> {
+        let mut slot = (cursor >> 32) as usize;
+        let mut page = (cursor & 0xffff_ffff) as usize;
+        let members = self.maps.members();
+        while slot < RMR_POOL_MAX_SESS {
+            if let Some(m) = self.maps.slot(slot) {
+                if let Some(p) = m.next_piece(page) {
+                    m.page_bytes(p, buf)?;
+                    let next = ((slot as u64) << 32) | (p as u64 + 1);
+                    return Ok(RspBody::MapSend {
+                        map_ver: self.md.map_ver,
+                        next_cursor: next,
+                        end: false,
+                        members,
+                        piece: Some(Piece { member: m.member_id(), page: p as u32, data: &buf[..] }),
+                    });
+                }
+            }
+            slot += 1;
+            page = 0;
+        }
+        Ok(RspBody::MapSend {
+            map_ver: self.md.map_ver,
+            next_cursor: cursor,
+            end: true,
+            members,
+            piece: None,
+        })
+    }
+
+    /// Members whose peer map is non-empty (map-clear worker targets, §6.8).
+    pub fn map_clear_targets(&self) -> MemberList {
+        let mut l = MemberList::new();
+        for m in self.maps.iter().filter(|m| m.member_id() != self.member_id && !m.is_empty()) {
+            let _ = l.push(m.member_id());
+        }
+        l
+    }
+
+    /// The map-clear worker got `empty` from `member` for a check sent when the peer map had
+    /// generation `gen_at_send`. Clears only if no bit was set since (the race of SPEC §11).
+    pub fn on_peer_check_reply(&mut self, member: u32, empty: bool, gen_at_send: u64) -> bool {
+        if !empty || member == self.member_id {
+            return false;
+        }
+        match self.maps.get_mut(member) {
+            Some(m) if m.gen() == gen_at_send => {
+                m.clear_all();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `a` newer than `b` as 63-bit versions.
+pub fn map_ver_gt(a: u64, b: u64) -> bool {
+    (a & RMR_MAP_VER_MASK) > (b & RMR_MAP_VER_MASK)
+}
+
+/// The sync thread's scheduler (§7): walks the own map, at most `cap` requests in flight.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyncSched {
+    /// Thread running.
+    pub running: bool,
+    /// Requests in flight.
+    pub in_flight: u32,
+    /// `min(sync_queue_depth, queue_depth)`.
+    pub cap: u32,
+    cursor: u64,
+    failed: bool,
+}
+
+impl SyncSched {
+    /// `sync start`: -EPERM unless NORMAL, -EBUSY if running.
+    pub fn start<S: MapStorage + Default>(
+        &mut self,
+        pool: &ServerPool<S>,
+        sync_queue_depth: u16,
+        have_sync_pool: bool,
+    ) -> Result<()> {
+        if pool.state != SrvState::Normal {
+            return Err(Error::Perm);
+        }
+        if !have_sync_pool {
+            return Err(Error::NoEnt);
+        }
+        if self.running {
+            return Err(Error::Busy);
+        }
+        let cap = core::cmp::min(sync_queue_depth, pool.md.queue_depth).max(1);
+        *self = SyncSched { running: true, in_flight: 0, cap: u32::from(cap), cursor: 0, failed: false };
+        Ok(())
+    }
+    /// `sync stop`: no new requests; the thread ends when in-flight ones drain.
+    pub fn stop(&mut self) {
+        self.failed = true;
+    }
+    /// The next chunk to sync (locked in the pool's sync table), or None (wait / done).
+    pub fn next<S: MapStorage + Default>(&mut self, pool: &mut ServerPool<S>) -> Option<u64> {
+        if !self.running || self.failed || self.in_flight >= self.cap || pool.state != SrvState::Normal {
+            return None;
+        }
+        let own = pool.member_id;
+        loop {
+            let c = pool.maps.get(own)?.next_dirty(self.cursor)?;
+            self.cursor = c + 1;
+            if pool.sync.start(c).is_ok() {
+                self.in_flight += 1;
+                return Some(c);
+            }
+        }
+    }
+    /// A request finished. Returns true when the thread has ended (`stopped`).
+    pub fn done<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>, ok: bool) -> bool {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if !ok || pool.state != SrvState::Normal {
+            self.failed = true;
+        }
+        self.check_end(pool)
+    }
+    /// Whether the thread has ended (map walked and clean, or failed and drained).
+    pub fn check_end<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>) -> bool {
+        if !self.running {
+            return true;
+        }
+        let own_clean = pool.maps.get(pool.member_id).is_none_or(|m| m.is_empty());
+        let walked = pool
+            .maps
+            .get(pool.member_id)
+            .is_none_or(|m| m.next_dirty(self.cursor).is_none());
+        if self.in_flight == 0 && (self.failed || own_clean || pool.state != SrvState::Normal) {
+            self.running = false;
+        } else if self.in_flight == 0 && walked {
+            // Rescan: bits may have been set behind the cursor.
+            self.cursor = 0;
+        }
+        !self.running
+    }
+}
+
+/// Round a chunk count to map pages (for sizing storage).
+pub fn pages_for(total_chunks: u64) -> u64 {
+    total_chunks.div_ceil(PAGE_BITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::dirtymap::vecstore::VecStorage;
+    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd, IO_WRITE};
+    use JoinKind::*;
+    use SrvState::*;
+
+    fn md() -> PoolMd {
+        PoolMd {
+            name: PoolName::new(b"ionos_pool").unwrap(),
+            group_id: 1,
+            chunk_size: 131072,
+            mapped_size: 204800,
+            queue_depth: 512,
+            map_ver: 0,
+            srv_md: [SrvMd::default(); 4],
+        }
+    }
+
+    #[test]
+    fn join_table() {
+        let rows: [(SrvState, bool, [Result<SrvState>; 4]); 6] = [
+            (Empty, false, [Err(Error::NoDev); 4]),
+            (Registered, true, [Ok(Created), Err(Error::Perm), Err(Error::Perm), Err(Error::Perm)]),
+            (Registered, false, [Err(Error::Perm), Ok(NoIo), Ok(NoIo), Ok(Registered)]),
+            (Created, false, [Err(Error::Busy); 4]),
+            (Normal, false, [Err(Error::Busy), Ok(NoIo), Ok(NoIo), Ok(Normal)]),
+            (NoIo, false, [Err(Error::Busy), Ok(NoIo), Ok(NoIo), Ok(NoIo)]),
+        ];
+        for (st, mc, want) in rows {
+            for (k, w) in [Create, Assemble, Rejoin, Sync].into_iter().zip(want) {
+                assert_eq!(join_decision(st, mc, k), w, "{st:?} mc={mc} {k:?}");
+            }
+        }
+    }
+
+    fn io(chunk: u64, mem_id: u16, members: &[u32]) -> IoMsg {
+        let mut l = MemberList::new();
+        for m in members {
+            l.push(*m).unwrap();
+        }
+        IoMsg { id: RmrId::chunk(chunk), mem_id, flags: IO_WRITE, offset: 0, len: 4096, map_ver: 0, members: l }
+    }
+
+    fn normal_pool() -> ServerPool<VecStorage> {
+        let mut p: ServerPool<VecStorage> = ServerPool::new(42, md()).unwrap();
+        p.register(RegMode::Create, None).unwrap();
+        let mut buf = [0u8; PIECE_BYTES];
+        let j = JoinBody { chunk_size: 131072, queue_depth: 512, create: true, sync: false, members: MemberList::new() };
+        let (r, _) = p.handle_cmd(&Cmd::JoinPool(j), false, 0, &mut buf);
+        assert_eq!(r.errno, 0);
+        assert_eq!(p.state, Created);
+        let (r, _) = p.handle_cmd(&Cmd::EnablePool { enable: true }, false, 0, &mut buf);
+        assert_eq!(r.errno, 0);
+        assert_eq!(p.state, Normal);
+        p
+    }
+
+    #[test]
+    fn io_decision_wait_lists_and_last_io() {
+        let mut p = normal_pool();
+        assert_eq!(p.total_chunks(), 800);
+        assert_eq!(p.on_io(&io(5, 1, &[43]), 0), IoDecision::Submit);
+        assert!(p.maps.get(43).unwrap().test(5));
+        p.on_io_done(&io(5, 1, &[43]), true);
+        assert_eq!(p.last_io[1], 5);
+        p.maps.get_mut(42).unwrap().set(9, 0).unwrap();
+        assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::SyncFirst);
+        assert_eq!(p.on_io(&io(9, 3, &[]), 0), IoDecision::Park);
+        let mut w = [0u16; 8];
+        assert_eq!(p.on_sync_done(9, true, &mut w), 2);
+        assert_eq!(&w[..2], &[2, 3]);
+        assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::Submit);
+        // Last-IO skip rule: chunk 9 was dirty in own map -> skip; chunk 5 -> dirty for peers.
+        p.maps.ensure(44, 800).unwrap();
+        p.md.add_member(44).unwrap();
+        p.last_io[7] = 9;
+        p.maps.get_mut(42).unwrap().set(9, 0).unwrap();
+        p.last_io_to_map(0).unwrap();
+        assert!(!p.maps.get(44).unwrap().test(9));
+        assert!(p.maps.get(44).unwrap().test(5));
+        assert!(!p.maps.get(42).unwrap().test(5));
+        // Backend error -> NO_IO; IO rejected.
+        p.on_io_done(&io(1, 1, &[]), false);
+        assert_eq!(p.state, NoIo);
+        assert_eq!(p.on_io(&io(1, 1, &[]), 0), IoDecision::Reject(Error::Io));
+    }
+
+    #[test]
+    fn map_check_answers() {
+        let mut p = normal_pool();
+        p.md.map_ver = 3;
+        assert!(p.map_check_answer(3));
+        assert!(!p.map_check_answer(4), "asker saw a newer failure");
+        p.maps.get_mut(42).unwrap().set(1, 0).unwrap();
+        assert!(!p.map_check_answer(0));
+        p.maps.ensure(43, 800).unwrap().set(1, 0).unwrap();
+        let g = p.maps.get(43).unwrap().gen();
+        p.maps.get_mut(43).unwrap().set(2, 0).unwrap();
+        assert!(!p.on_peer_check_reply(43, true, g), "bit set after the check was sent");
+        let g = p.maps.get(43).unwrap().gen();
+        assert!(p.on_peer_check_reply(43, true, g));
+    }
+}
