@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# rmr + brmr. `make check` runs every test; `make demo` boots a local cluster.
+SHELL := /bin/bash
+TOP := $(CURDIR)
+export RMR_CACHE ?= $(HOME)/.cache/rmr
+KDIR = $(shell $(TOP)/scripts/kernel.sh --kdir)
+TOOLCHAIN = source $(TOP)/scripts/toolchain.sh
+KMAKE = $(TOOLCHAIN) && $(MAKE) -C $(KDIR) M=$(TOP) $$KMAKE_RUST
+HOST_CARGO = $(HOME)/.cargo/bin/cargo
+
+.PHONY: all modules deps kernel clippy test vm check demo clean fmt
+
+all: modules
+
+deps:
+	@$(TOP)/scripts/deps.sh
+
+kernel: deps
+	@$(TOP)/scripts/kernel.sh
+
+rtrs-sys/rtrs_generated.rs: scripts/kernel.config rtrs-sys/gen.sh rtrs-sys/rtrs_wrapper.h
+	@$(TOP)/rtrs-sys/gen.sh $(KDIR) $@
+
+modules: kernel rtrs-sys/rtrs_generated.rs
+	@$(KMAKE) modules 2>&1 | tee build.log | grep -v '^  \(RUSTC\|CC\|LD\|MODPOST\|BTF\)' ; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
+	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' build.log; then echo "modules: the build printed warnings (see build.log)"; exit 1; fi
+	@echo "modules: built rmr/rmr.ko brmr/brmr.ko without warnings"
+
+clippy: kernel rtrs-sys/rtrs_generated.rs
+	@$(KMAKE) CLIPPY=1 modules 2>&1 | tee clippy.log | grep -v '^  \(RUSTC\|CC\|LD\|MODPOST\|BTF\|CLIPPY\)' ; \
+	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
+	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' clippy.log; then echo "clippy: kernel crates have lints (see clippy.log)"; exit 1; fi
+	@$(HOST_CARGO) clippy -q --workspace --all-targets -- -D warnings
+	@echo "clippy: clean"
+
+test:
+	@$(HOST_CARGO) test -q --workspace --release
+
+vm: modules
+	@$(TOP)/tests/vm/run
+
+check:
+	@$(TOP)/scripts/check.sh
+
+demo: modules
+	@$(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
+
+fmt:
+	@$(HOST_CARGO) fmt --all
+
+clean:
+	-@$(KMAKE) clean
+	rm -f rtrs-sys/rtrs_generated.rs build.log clippy.log

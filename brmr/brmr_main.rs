@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! brmr.ko: block devices over RMR pools.
+//!
+//! Server role: stores, i.e. backing block devices with BRMR metadata, registered with rmr
+//! server pools through rmr's C ABI. Client role (`/dev/brmrN`) comes with the replicated IO
+//! path; its class exists with `ctl/` and `ctl/devices/`.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::ffi::c_char;
+use kernel::prelude::*;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::Mutex;
+use kernel::new_mutex;
+
+#[allow(dead_code, missing_docs, unreachable_pub, clippy::all)]
+#[path = "../rmr-core/src/lib.rs"]
+mod rmr_core;
+
+#[allow(dead_code)]
+#[path = "../rmr/abi.rs"]
+mod abi;
+
+// Shared with rmr.ko; not every helper is used here.
+#[allow(dead_code)]
+#[path = "../rmr/sysfs.rs"]
+mod sysfs;
+
+mod bdev;
+mod store;
+
+module! {
+    type: BrmrModule,
+    name: "brmr",
+    author: "rmr authors",
+    description: "Block devices over RMR replicated pools",
+    license: "GPL",
+}
+
+/// sysfs object kinds; must match the enum in brmr_glue.c.
+pub(crate) mod kind {
+    pub(crate) const CLT_CTL: u32 = 0;
+    pub(crate) const SRV_CTL: u32 = 1;
+    pub(crate) const STORE: u32 = 2;
+    pub(crate) const PLAIN: u32 = 3;
+    /// `glue_dir()` selectors.
+    pub(crate) const DIR_CLT_CTL: u32 = 0;
+    pub(crate) const DIR_STORES: u32 = 1;
+}
+
+/// Stores on this host, behind one lock. Lock order: this lock, then rmr's; rmr calls into
+/// brmr's store ops without taking this lock (they use per-store atomics only).
+pub(crate) struct State {
+    pub(crate) stores: KVec<Option<KBox<store::Store>>>,
+    next_id: u64,
+}
+
+impl State {
+    pub(crate) fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+static STATE: AtomicPtr<Mutex<State>> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Locks the module state; `None` outside the module's lifetime.
+pub(crate) fn state() -> Option<Guard<'static, State, MutexBackend>> {
+    let p = STATE.load(Ordering::Acquire);
+    // SAFETY: `p` is null or points to the pinned mutex owned by `BrmrModule`, installed before
+    // the sysfs classes exist and cleared after they are gone.
+    unsafe { p.as_ref() }.map(|m| m.lock())
+}
+
+/// Converts a core errno into a kernel error.
+pub(crate) fn err(e: rmr_core::errno::Errno) -> Error {
+    Error::from_errno(e.to_kernel())
+}
+
+struct BrmrModule {
+    state: Pin<KBox<Mutex<State>>>,
+    devices: Option<sysfs::Dir>,
+}
+
+impl kernel::Module for BrmrModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let state = KBox::pin_init(
+            new_mutex!(
+                State {
+                    stores: KVec::new(),
+                    next_id: 0,
+                },
+                "brmr_state"
+            ),
+            GFP_KERNEL,
+        )?;
+        let p: *const Mutex<State> = &*state;
+        STATE.store(p.cast_mut(), Ordering::Release);
+        if let Err(e) = sysfs::init() {
+            STATE.store(core::ptr::null_mut(), Ordering::Release);
+            pr_err!("cannot register sysfs classes: {:?}\n", e);
+            return Err(e);
+        }
+        let devices = match sysfs::Dir::new(
+            sysfs::Parent::Top(kind::DIR_CLT_CTL),
+            b"devices",
+            kind::PLAIN,
+            0,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                sysfs::exit();
+                STATE.store(core::ptr::null_mut(), Ordering::Release);
+                return Err(e);
+            }
+        };
+        pr_info!("loaded (classes brmr-client, brmr-server)\n");
+        Ok(BrmrModule {
+            state,
+            devices: Some(devices),
+        })
+    }
+}
+
+impl Drop for BrmrModule {
+    fn drop(&mut self) {
+        let stores = {
+            let mut st = self.state.lock();
+            core::mem::take(&mut st.stores)
+        };
+        for s in stores.into_iter().flatten() {
+            pr_info!("unload: removing store of pool {} (metadata kept)\n", s.pool.as_str());
+            s.unregister(false);
+            drop(s);
+        }
+        self.devices = None;
+        sysfs::exit();
+        STATE.store(core::ptr::null_mut(), Ordering::Release);
+        pr_info!("unloaded\n");
+    }
+}
+
+/// sysfs show entry point, called by brmr_glue.c.
+#[no_mangle]
+pub extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
+    // SAFETY: sysfs passes the attribute's static name.
+    let name = unsafe { sysfs::attr_name(attr) };
+    // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
+    let page = unsafe { core::slice::from_raw_parts_mut(buf, kernel::page::PAGE_SIZE) };
+    let mut w = sysfs::PageWriter::new(page);
+    let r = match kind {
+        kind::STORE => store::show(id, name, &mut w),
+        _ => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => w.len() as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// sysfs store entry point, called by brmr_glue.c.
+#[no_mangle]
+pub extern "C" fn brmr_rs_store(
+    kind: u32,
+    id: u64,
+    attr: *const c_char,
+    buf: *const u8,
+    count: usize,
+) -> isize {
+    // SAFETY: sysfs passes the attribute's static name.
+    let name = unsafe { sysfs::attr_name(attr) };
+    // SAFETY: sysfs passes `count` readable bytes.
+    let input = unsafe { core::slice::from_raw_parts(buf, count) };
+    let r = match kind {
+        kind::SRV_CTL if name == b"create_store" => store::create_or_add(input, false),
+        kind::SRV_CTL if name == b"add_store" => store::create_or_add(input, true),
+        kind::STORE => store::store_attr(id, name, input),
+        kind::CLT_CTL => Err(EINVAL),
+        _ => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * rmr.ko C side: sysfs tables, the module parameter and the EXPORT_SYMBOL_GPL lines of the
+ * C ABI that brmr.ko calls. No logic: everything is forwarded to Rust (rmr_main.rs).
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+ssize_t rmr_rs_show(u32 kind, u64 id, const char *attr, char *buf);
+ssize_t rmr_rs_store(u32 kind, u64 id, const char *attr, const char *buf, size_t count);
+
+#define GLUE_SHOW rmr_rs_show
+#define GLUE_STORE rmr_rs_store
+
+/* Object kinds; must match `glue::Kind` in rmr/glue.rs. */
+enum {
+	RMR_K_CLT_CTL,
+	RMR_K_SRV_CTL,
+	RMR_K_CLT_POOL,
+	RMR_K_SRV_POOL,
+	RMR_K_PLAIN,
+	RMR_K_NR,
+};
+
+static const struct kobj_type glue_ktypes[RMR_K_NR];
+#include "sysfs_glue.h"
+
+static GLUE_WO(leave_pool);
+static GLUE_RO(state);
+static GLUE_RO(member_id);
+
+static struct attribute *clt_pool_attrs[] = { &glue_attr_leave_pool.attr, NULL };
+static struct attribute *srv_pool_attrs[] = {
+	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr, NULL,
+};
+ATTRIBUTE_GROUPS(clt_pool);
+ATTRIBUTE_GROUPS(srv_pool);
+
+static const struct kobj_type glue_ktypes[RMR_K_NR] = {
+	[RMR_K_CLT_POOL] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
+			     .default_groups = clt_pool_groups },
+	[RMR_K_SRV_POOL] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
+			     .default_groups = srv_pool_groups },
+	[RMR_K_PLAIN] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops },
+	/* The ctl kinds are devices; their kobj_type slots stay unused. */
+	[RMR_K_CLT_CTL] = { .release = glue_kobj_release },
+	[RMR_K_SRV_CTL] = { .release = glue_kobj_release },
+};
+
+static GLUE_DEV_WO(join_pool);
+static struct attribute *ctl_attrs[] = { &glue_dattr_join_pool.attr, NULL };
+ATTRIBUTE_GROUPS(ctl);
+
+static const u32 clt_ctl_kind = RMR_K_CLT_CTL;
+static const u32 srv_ctl_kind = RMR_K_SRV_CTL;
+static struct glue_class clt_class, srv_class;
+
+int glue_init(void);
+int glue_init(void)
+{
+	int ret;
+
+	ret = glue_class_create(&clt_class, "rmr-client", ctl_groups, &clt_ctl_kind, "pools");
+	if (ret)
+		return ret;
+	ret = glue_class_create(&srv_class, "rmr-server", ctl_groups, &srv_ctl_kind, "pools");
+	if (ret)
+		glue_class_destroy(&clt_class);
+	return ret;
+}
+
+void glue_exit(void);
+void glue_exit(void)
+{
+	glue_class_destroy(&srv_class);
+	glue_class_destroy(&clt_class);
+}
+
+/* Parent directories: 0 = rmr-client/pools, 1 = rmr-server/pools. */
+struct kobject *glue_dir(u32 which);
+struct kobject *glue_dir(u32 which)
+{
+	return &(which ? &srv_class : &clt_class)->extra->kobj;
+}
+
+/* /sys/module/rmr/parameters/sync_queue_depth: 1..512, read at each sync start. */
+static int sync_queue_depth = 32;
+
+static int sync_queue_depth_set(const char *val, const struct kernel_param *kp)
+{
+	int v, ret;
+
+	ret = kstrtoint(val, 10, &v);
+	if (ret || v < 1 || v > 512) {
+		pr_err("rmr: sync_queue_depth must be 1..512\n");
+		return -EINVAL;
+	}
+	*(int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops sync_queue_depth_ops = {
+	.set = sync_queue_depth_set,
+	.get = param_get_int,
+};
+module_param_cb(sync_queue_depth, &sync_queue_depth_ops, &sync_queue_depth, 0644);
+MODULE_PARM_DESC(sync_queue_depth, "In-flight sync requests per pool (1..512, default 32)");
+
+int rmr_glue_sync_queue_depth(void);
+int rmr_glue_sync_queue_depth(void)
+{
+	return READ_ONCE(sync_queue_depth);
+}
+
+MODULE_ALIAS("rmr-client");
+MODULE_ALIAS("rmr-server");
+
+/* The C ABI of rmr/abi.rs, implemented in Rust. */
+int rmr_srv_pool_query(const u8 *name, size_t len, u32 *member_id);
+int rmr_srv_register(const u8 *name, size_t len, const void *ops, void *priv, u32 mode, void *md);
+int rmr_srv_unregister(const u8 *name, size_t len, bool delete);
+EXPORT_SYMBOL_GPL(rmr_srv_pool_query);
+EXPORT_SYMBOL_GPL(rmr_srv_register);
+EXPORT_SYMBOL_GPL(rmr_srv_unregister);

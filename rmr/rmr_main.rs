@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! rmr.ko: reliable multicast over RTRS.
+//!
+//! This crate is a thin shell: it owns the kernel objects (sysfs directories, locks, later
+//! RTRS sessions and requests) and asks `rmr_core` for every decision.
+
+use kernel::ffi::c_char;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::{new_mutex, sync::lock::Guard};
+
+#[allow(dead_code, missing_docs, unreachable_pub, clippy::all)]
+#[path = "../rmr-core/src/lib.rs"]
+mod rmr_core;
+
+#[path = "../rtrs-sys/mod.rs"]
+mod rtrs_sys;
+
+#[allow(dead_code)]
+mod abi;
+mod api;
+mod client;
+mod server;
+mod sysfs;
+mod transport;
+
+/// sysfs object kinds; must match the enum in rmr_glue.c.
+pub(crate) mod kind {
+    pub(crate) const CLT_CTL: u32 = 0;
+    pub(crate) const SRV_CTL: u32 = 1;
+    pub(crate) const CLT_POOL: u32 = 2;
+    pub(crate) const SRV_POOL: u32 = 3;
+    pub(crate) const PLAIN: u32 = 4;
+    /// `glue_dir()` selectors.
+    pub(crate) const DIR_CLT_POOLS: u32 = 0;
+    pub(crate) const DIR_SRV_POOLS: u32 = 1;
+}
+
+extern "C" {
+    fn rmr_glue_sync_queue_depth() -> i32;
+}
+
+/// `/sys/module/rmr/parameters/sync_queue_depth` (1..512, validated by the C setter).
+#[allow(dead_code)]
+pub(crate) fn sync_queue_depth() -> u32 {
+    // SAFETY: reads an int with READ_ONCE; no preconditions.
+    let v = unsafe { rmr_glue_sync_queue_depth() };
+    u32::try_from(v).unwrap_or(32)
+}
+
+use rmr_core::errno::Errno;
+
+module! {
+    type: RmrModule,
+    name: "rmr",
+    author: "rmr authors",
+    description: "Reliable multicast over RTRS: replicated block IO pools",
+    license: "GPL",
+}
+
+/// Upper bound of pools of one role on one host.
+pub(crate) const MAX_POOLS: usize = 64;
+
+/// Everything the module knows, behind one lock.
+pub(crate) struct State {
+    pub(crate) clt: KVec<Option<client::ClientPool>>,
+    pub(crate) srv: KVec<Option<server::ServerPool>>,
+    next_id: u64,
+}
+
+impl State {
+    pub(crate) fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+static STATE: AtomicPtr<Mutex<State>> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Locks the module state.
+///
+/// Sysfs callbacks and the exported ABI run only between module init and exit, while the
+/// state is installed; outside that window they see `None`.
+pub(crate) fn state() -> Option<Guard<'static, State, kernel::sync::lock::mutex::MutexBackend>> {
+    let p = STATE.load(Ordering::Acquire);
+    // SAFETY: `p` is null or points to the pinned mutex owned by `RmrModule`, installed before
+    // the sysfs classes and the ABI become reachable and cleared only after they are gone.
+    unsafe { p.as_ref() }.map(|m| m.lock())
+}
+
+/// Converts a core errno into the value sysfs and C callers expect.
+pub(crate) fn err(e: Errno) -> Error {
+    Error::from_errno(e.to_kernel())
+}
+
+struct RmrModule {
+    state: Pin<KBox<Mutex<State>>>,
+}
+
+impl kernel::Module for RmrModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let state = KBox::pin_init(
+            new_mutex!(
+                State {
+                    clt: KVec::new(),
+                    srv: KVec::new(),
+                    next_id: 0,
+                },
+                "rmr_state"
+            ),
+            GFP_KERNEL,
+        )?;
+        let p: *const Mutex<State> = &*state;
+        STATE.store(p.cast_mut(), Ordering::Release);
+        if let Err(e) = sysfs::init() {
+            STATE.store(core::ptr::null_mut(), Ordering::Release);
+            pr_err!("cannot register sysfs classes: {:?}\n", e);
+            return Err(e);
+        }
+        transport::link_check();
+        pr_info!("loaded (classes rmr-client, rmr-server)\n");
+        Ok(RmrModule { state })
+    }
+}
+
+impl Drop for RmrModule {
+    fn drop(&mut self) {
+        // Tear down every pool left configured: take them out under the lock, then drop
+        // them (removing their directories) without it.
+        let (clt, srv) = {
+            let mut st = self.state.lock();
+            let clt = core::mem::take(&mut st.clt);
+            let srv = core::mem::take(&mut st.srv);
+            (clt, srv)
+        };
+        let n = clt.iter().flatten().count() + srv.iter().flatten().count();
+        if n > 0 {
+            pr_info!("unload: tearing down {} pool(s) left configured\n", n);
+        }
+        drop(clt);
+        drop(srv);
+        sysfs::exit();
+        STATE.store(core::ptr::null_mut(), Ordering::Release);
+        pr_info!("unloaded\n");
+    }
+}
+
+/// sysfs show entry point, called by rmr_glue.c.
+#[no_mangle]
+pub extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
+    // SAFETY: sysfs passes the attribute's static name.
+    let name = unsafe { sysfs::attr_name(attr) };
+    // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
+    let page = unsafe { core::slice::from_raw_parts_mut(buf, kernel::page::PAGE_SIZE) };
+    let mut w = sysfs::PageWriter::new(page);
+    let r = match kind {
+        kind::SRV_POOL => server::show(id, name, &mut w),
+        kind::CLT_POOL => client::show(id, name, &mut w),
+        _ => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => w.len() as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// sysfs store entry point, called by rmr_glue.c.
+#[no_mangle]
+pub extern "C" fn rmr_rs_store(
+    kind: u32,
+    id: u64,
+    attr: *const c_char,
+    buf: *const u8,
+    count: usize,
+) -> isize {
+    // SAFETY: sysfs passes the attribute's static name.
+    let name = unsafe { sysfs::attr_name(attr) };
+    // SAFETY: sysfs passes `count` readable bytes (NUL-terminated copy of the user's write).
+    let input = unsafe { core::slice::from_raw_parts(buf, count) };
+    let r = match kind {
+        kind::CLT_CTL if name == b"join_pool" => client::join_pool(input),
+        kind::SRV_CTL if name == b"join_pool" => server::join_pool(input),
+        kind::CLT_POOL => client::store(id, name, input),
+        kind::SRV_POOL => server::store(id, name, input),
+        _ => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
