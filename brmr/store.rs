@@ -11,7 +11,7 @@ use crate::rmr_core::{
     params::{self, Name, StoreMode},
     store_reg::{self, RegMode, SrvPoolState},
 };
-use crate::sysfs::{BStrDisplay, Dir, PageWriter, Parent};
+use crate::sysfs::{ename, BStrDisplay, Dir, PageWriter, Parent};
 use crate::{err, kind, state};
 use core::ffi::c_void;
 use core::fmt::Write;
@@ -165,7 +165,7 @@ fn wipe(b: &Bdev) -> Result {
 }
 
 fn log_parse(cmd: &str, e: params::ParseError) -> Error {
-    pr_err!("brmr-server {}: {} {} ({})\n", cmd, e.what(), e.key(), e.errno().name());
+    pr_err!("brmr-server {}: {}\n", cmd, e);
     err(e.errno())
 }
 
@@ -190,7 +190,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
     // SAFETY: `pb` valid for its length, `member_id` for a write.
     let q = unsafe { rmr_srv_pool_query(pb.as_ptr(), pb.len(), &mut member_id) };
     if q < 0 {
-        pr_err!("store {}: {}: no rmr-server pool of that name ({})\n", pool.as_str(), cmd_name, q);
+        pr_err!("store {}: {}: no rmr-server pool of that name ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(q)));
         return Err(Error::from_errno(q));
     }
     let srv_state = SrvPoolState::from_raw(q as u32).ok_or(EINVAL)?;
@@ -203,11 +203,11 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
     let holder = (&*shared as *const Shared).cast_mut().cast::<c_void>();
     let path = CString::try_from_fmt(fmt!("{}", dev))?;
     let bdev = Bdev::open(&path, holder).inspect_err(|e| {
-        pr_err!("store {}: {}: cannot open {} exclusively ({:?})\n", pool.as_str(), cmd_name, dev, e);
+        pr_err!("store {}: {}: cannot open {} exclusively ({})\n", pool.as_str(), cmd_name, dev, ename(*e));
     })?;
     let dev_sectors = bdev.sectors();
     let md = read_md(&bdev).inspect_err(|e| {
-        pr_err!("store {}: {}: reading metadata of {} failed ({:?})\n", pool.as_str(), cmd_name, dev, e);
+        pr_err!("store {}: {}: reading metadata of {} failed ({})\n", pool.as_str(), cmd_name, dev, ename(*e));
     })?;
     let mode = if add { StoreMode::Add } else { StoreMode::Create };
     let found = store_reg::check_disk(mode, md, pool.as_bytes(), c.mapped_size, member_id)
@@ -241,7 +241,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
             )
             .map_err(err)?;
             format(&bdev, &sb).inspect_err(|e| {
-                pr_err!("store {}: create_store {}: writing metadata failed ({:?})\n", pool.as_str(), dev, e);
+                pr_err!("store {}: create_store {}: writing metadata failed ({})\n", pool.as_str(), dev, ename(*e));
             })?;
             sb
         }
@@ -254,7 +254,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
     // valid for the call.
     let r = unsafe { rmr_srv_register(pb.as_ptr(), pb.len(), &OPS, shared_ptr, reg_mode.to_raw(), &mut md) };
     if r < 0 {
-        pr_err!("store {}: {}: registration with the server pool failed ({})\n", pool.as_str(), cmd_name, r);
+        pr_err!("store {}: {}: registration with the server pool failed ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(r)));
         if !add {
             let _ = wipe(&bdev);
         }
@@ -265,7 +265,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         sb.pool_md = new_md;
         sb.bump();
         if let Err(e) = write_sb(&bdev, &sb) {
-            pr_err!("store {}: {}: persisting pool metadata failed ({:?})\n", pool.as_str(), cmd_name, e);
+            pr_err!("store {}: {}: persisting pool metadata failed ({})\n", pool.as_str(), cmd_name, ename(e));
             // SAFETY: `pb` valid for its length.
             unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
             if !add {
@@ -380,7 +380,7 @@ pub(crate) fn store_attr(id: u64, attr: &[u8], input: &[u8]) -> Result {
         let s = st.stores[slot].as_ref().ok_or(ENODEV)?;
         let what = if delete { "delete_store" } else { "remove_store" };
         params::parse_trigger(input, false).map_err(|e| {
-            pr_err!("store {}: {}: {} ({})\n", s.pool.as_str(), what, e.what(), e.errno().name());
+            pr_err!("store {}: {}: {}\n", s.pool.as_str(), what, e);
             err(e.errno())
         })?;
         let r = s.unregister(delete);
@@ -389,14 +389,14 @@ pub(crate) fn store_attr(id: u64, attr: &[u8], input: &[u8]) -> Result {
                 pr_err!(
                     "store {}: delete_store refused: sessions are joined to the server pool ({})\n",
                     s.pool.as_str(),
-                    Errno::from_raw(-r).map_or("?", |e| e.name())
+                    ename(Error::from_errno(r))
                 );
             }
             return Err(Error::from_errno(r));
         }
         if delete {
             if let Err(e) = wipe(&s.bdev) {
-                pr_err!("store {}: delete_store: wiping metadata failed ({:?}); store removed\n", s.pool.as_str(), e);
+                pr_err!("store {}: delete_store: wiping metadata failed ({}); store removed\n", s.pool.as_str(), ename(e));
                 let s = st.stores[slot].take();
                 drop(st);
                 drop(s);

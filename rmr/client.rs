@@ -31,7 +31,7 @@ pub(crate) struct ClientPool {
 }
 
 fn log_parse(what: &str, e: params::ParseError) -> Error {
-    pr_err!("rmr-client {}: {} {} ({})\n", what, e.what(), e.key(), e.errno().name());
+    pr_err!("rmr-client {}: {}\n", what, e);
     crate::err(e.errno())
 }
 

@@ -55,7 +55,7 @@ impl ServerPool {
 }
 
 fn log_parse(what: &str, e: params::ParseError) -> Error {
-    pr_err!("rmr-server {}: {} {} ({})\n", what, e.what(), e.key(), e.errno().name());
+    pr_err!("rmr-server {}: {}\n", what, e);
     err(e.errno())
 }
 

@@ -136,3 +136,11 @@ pub(crate) unsafe fn attr_name<'a>(attr: *const c_char) -> &'a [u8] {
     // SAFETY: guaranteed by the caller.
     unsafe { kernel::str::CStr::from_char_ptr(attr) }.as_bytes()
 }
+
+/// The symbolic name of a kernel error, for log lines (`EBUSY`, ...).
+pub(crate) fn ename(e: Error) -> &'static str {
+    match crate::rmr_core::errno::Errno::from_raw(-e.to_errno()) {
+        Some(x) => x.name(),
+        None => "error",
+    }
+}

@@ -115,6 +115,37 @@ static ssize_t glue_dev_store(struct device *dev, struct device_attribute *attr,
 #define GLUE_DEV_WO(_name) struct device_attribute glue_dattr_##_name = \
 	__ATTR(_name, 0200, NULL, glue_dev_store)
 
+static void glue_dev_release(struct device *dev)
+{
+	kfree(dev);
+}
+
+/* A class device without the power/ directory: its directory lists only our entries. */
+static struct device *glue_device_new(struct class *cls, const char *name,
+				      const struct attribute_group **groups, const void *drvdata)
+{
+	struct device *dev;
+	int ret;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	device_initialize(dev);
+	dev->class = cls;
+	dev->groups = groups;
+	dev->release = glue_dev_release;
+	dev_set_drvdata(dev, (void *)drvdata);
+	device_set_pm_not_required(dev);
+	ret = dev_set_name(dev, "%s", name);
+	if (!ret)
+		ret = device_add(dev);
+	if (ret) {
+		put_device(dev);
+		return ERR_PTR(ret);
+	}
+	return dev;
+}
+
 /* A class with its `ctl` device and optionally one container device (`pools`, `stores`). */
 struct glue_class {
 	struct class *cls;
@@ -131,15 +162,14 @@ static int glue_class_create(struct glue_class *gc, const char *name,
 	gc->cls = class_create(name);
 	if (IS_ERR(gc->cls))
 		return PTR_ERR(gc->cls);
-	gc->ctl = device_create_with_groups(gc->cls, NULL, MKDEV(0, 0), (void *)ctl_kind,
-					    ctl_groups, "ctl");
+	gc->ctl = glue_device_new(gc->cls, "ctl", ctl_groups, ctl_kind);
 	if (IS_ERR(gc->ctl)) {
 		ret = PTR_ERR(gc->ctl);
 		goto err_cls;
 	}
 	gc->extra = NULL;
 	if (extra) {
-		gc->extra = device_create(gc->cls, NULL, MKDEV(0, 0), NULL, "%s", extra);
+		gc->extra = glue_device_new(gc->cls, extra, NULL, NULL);
 		if (IS_ERR(gc->extra)) {
 			ret = PTR_ERR(gc->extra);
 			goto err_ctl;

@@ -61,8 +61,20 @@ impl ParseError {
             ParseError::DuplicateKey(_) => "duplicate key",
             ParseError::MissingKey(_) => "missing key",
             ParseError::EmptyValue(_) => "empty value",
-            ParseError::BadValue(_) => "invalid value",
+            ParseError::BadValue(_) => "invalid value for",
             ParseError::Forbidden(_) => "key not allowed here",
+        }
+    }
+}
+
+impl core::fmt::Display for ParseError {
+    /// E.g. `invalid value for member_id (EINVAL)` or `malformed input (EINVAL)`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let k = self.key();
+        if k.is_empty() {
+            write!(f, "{} ({})", self.what(), self.errno().name())
+        } else {
+            write!(f, "{} {} ({})", self.what(), k, self.errno().name())
         }
     }
 }
@@ -189,7 +201,7 @@ pub fn parse_trigger(input: &[u8], allow_zero: bool) -> PResult<bool> {
     match body(input)? {
         b"1" => Ok(true),
         b"0" if allow_zero => Ok(false),
-        _ => Err(ParseError::BadValue("value")),
+        _ => Err(ParseError::BadValue("trigger (expected 1)")),
     }
 }
 
