@@ -5,6 +5,7 @@
 
 use super::client::{lowest, ClientPool, LegMask, LegState, TryEnable};
 use super::consts::{RMR_MAP_VER_MASK, RMR_POOL_MAX_SESS};
+use super::dirtymap::{MapSet, MapStorage};
 use super::error::{Error, Result};
 use super::wire::{Cmd, CmdRsp, MemberList, RspBody};
 
@@ -377,6 +378,8 @@ enum TeSub {
     Idle,
     Spread(MapUpdate),
     Auth(usize),
+    /// Case 2, after ENABLE_POOL(1): MAP_ADD every client-map bit of the other members.
+    AuthAdd { slot: usize, member: u32, next: u64 },
     LastIo(LastIoUpdate),
 }
 
@@ -404,13 +407,17 @@ impl TryEnableRun {
         match self.sub {
             TeSub::Idle => 0,
             TeSub::Spread(_) => 1,
-            TeSub::Auth(_) => 2,
+            TeSub::Auth(_) | TeSub::AuthAdd { .. } => 2,
             TeSub::LastIo(_) => 3,
         }
     }
 
     /// Decide and take the first step (also used after each completed case).
-    pub fn start<'a>(&mut self, pool: &mut ClientPool) -> Step<'a> {
+    pub fn start<'a, S: MapStorage + Default>(
+        &mut self,
+        pool: &mut ClientPool,
+        maps: &MapSet<S>,
+    ) -> Step<'a> {
         self.rounds += 1;
         if self.rounds > 8 {
             return self.finish(pool, Err(Error::Inval));
@@ -421,9 +428,12 @@ impl TryEnableRun {
                 let mut mu = MapUpdate::new(source, receivers, true);
                 let st = mu.start(pool);
                 self.sub = TeSub::Spread(mu);
-                self.after(pool, st)
+                self.after(pool, maps, st)
             }
             TryEnable::EnableAuthoritative { slot } => {
+                if let Some(st) = self.next_auth_add(pool, maps, slot, 0, 0) {
+                    return st;
+                }
                 self.sub = TeSub::Auth(slot);
                 Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
             }
@@ -431,7 +441,7 @@ impl TryEnableRun {
                 let mut li = LastIoUpdate::new(legs);
                 let st = li.start(pool);
                 self.sub = TeSub::LastIo(li);
-                self.after(pool, st)
+                self.after(pool, maps, st)
             }
         }
     }
@@ -442,30 +452,85 @@ impl TryEnableRun {
         Step::Done(r)
     }
 
-    fn after<'a>(&mut self, pool: &mut ClientPool, st: Step<'a>) -> Step<'a> {
+    fn after<'a, S: MapStorage + Default>(
+        &mut self,
+        pool: &mut ClientPool,
+        maps: &MapSet<S>,
+        st: Step<'a>,
+    ) -> Step<'a> {
         match st {
             Step::Send { .. } => st,
             Step::Done(Ok(())) => {
                 self.sub = TeSub::Idle;
-                self.start(pool)
+                self.start(pool, maps)
             }
             Step::Done(Err(e)) => self.finish(pool, Err(e)),
         }
     }
 
-    /// Feed the reply to the last `Send`.
-    pub fn on_reply<'a>(&mut self, pool: &mut ClientPool, rsp: &CmdRsp<'a>) -> Step<'a> {
+    /// Case 2 [improvement]: the authoritative node may lack dirty bits of writes whose
+    /// map-add failed when it went down (the write then failed with -EIO but landed on it);
+    /// the client maps hold them, so push every bit of every other member with MAP_ADD before
+    /// the leg turns NORMAL. Returns the next MAP_ADD or None when done.
+    fn next_auth_add<'a, S: MapStorage + Default>(
+        &mut self,
+        pool: &ClientPool,
+        maps: &MapSet<S>,
+        slot: usize,
+        mut member: u32,
+        mut next: u64,
+    ) -> Option<Step<'a>> {
+        let own = pool.leg(slot).map_or(0, |l| l.member_id);
+        loop {
+            // Members in ascending id order, starting at `member`.
+            let m = maps
+                .iter()
+                .map(|m| m.member_id())
+                .filter(|id| *id != own && *id >= member)
+                .min()?;
+            if m != member {
+                next = 0;
+            }
+            if let Some(c) = maps.get(m).and_then(|map| map.next_dirty(next)) {
+                self.sub = TeSub::AuthAdd { slot, member: m, next: c + 1 };
+                return Some(Step::Send {
+                    slot,
+                    cmd: Cmd::MapAdd { chunk: c, member_id: m, map_ver: pool.map_ver(), recovery: true },
+                });
+            }
+            member = m.checked_add(1)?;
+            next = 0;
+        }
+    }
+
+    /// Feed the reply to the last `Send`. `maps` are the client maps.
+    pub fn on_reply<'a, S: MapStorage + Default>(
+        &mut self,
+        pool: &mut ClientPool,
+        maps: &MapSet<S>,
+        rsp: &CmdRsp<'a>,
+    ) -> Step<'a> {
         match self.sub {
             TeSub::Idle => self.finish(pool, Err(Error::Inval)),
+            TeSub::AuthAdd { slot, member, next } => {
+                if rsp.errno != 0 {
+                    return self.finish(pool, Err(Error::from_errno(rsp.errno)));
+                }
+                if let Some(st) = self.next_auth_add(pool, maps, slot, member, next) {
+                    return st;
+                }
+                self.sub = TeSub::Auth(slot);
+                Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
+            }
             TeSub::Spread(mut mu) => {
                 let st = mu.on_reply(pool, rsp);
                 self.sub = TeSub::Spread(mu);
-                self.after(pool, st)
+                self.after(pool, maps, st)
             }
             TeSub::LastIo(mut li) => {
                 let st = li.on_reply(pool, rsp);
                 self.sub = TeSub::LastIo(li);
-                self.after(pool, st)
+                self.after(pool, maps, st)
             }
             TeSub::Auth(slot) => {
                 if rsp.errno != 0 {
@@ -474,7 +539,7 @@ impl TryEnableRun {
                 if let Err(e) = pool.set_state(slot, LegState::Normal) {
                     return self.finish(pool, Err(e));
                 }
-                self.after(pool, Step::Done(Ok(())))
+                self.after(pool, maps, Step::Done(Ok(())))
             }
         }
     }

@@ -380,18 +380,20 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 IoDecision::Submit
             };
         }
-        if io.is_write() {
-            if map_ver_gt(io.map_ver, self.md.map_ver) {
-                self.md.map_ver = io.map_ver;
-            }
-            for m in io.members.iter().filter(|m| *m != self.member_id) {
-                match self.maps.ensure(m, total).and_then(|map| map.set(chunk, now)) {
-                    Ok(_) => {}
-                    Err(e) => return IoDecision::Reject(e),
-                }
-            }
+        if io.is_write() && map_ver_gt(io.map_ver, self.md.map_ver) {
+            self.md.map_ver = io.map_ver;
         }
         if !own_dirty {
+            // [improvement] Piggybacked members are marked when the write is actually
+            // submitted (still before the ack): a write parked behind a sync that then fails
+            // must not leave a chunk dirty for every member, which no sync could ever clean.
+            if io.is_write() {
+                for m in io.members.iter().filter(|m| *m != self.member_id) {
+                    if let Err(e) = self.maps.ensure(m, total).and_then(|map| map.set(chunk, now)) {
+                        return IoDecision::Reject(e);
+                    }
+                }
+            }
             return IoDecision::Submit;
         }
         if self.sync.syncing(chunk) {
@@ -678,14 +680,17 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 fx.persist_md = true;
                 Ok(RspBody::Empty)
             }
-            Cmd::MapAdd { chunk, member_id, map_ver } => {
-                if self.state != SrvState::Normal {
+            Cmd::MapAdd { chunk, member_id, map_ver, recovery } => {
+                if self.state != SrvState::Normal && !(*recovery && self.state == SrvState::NoIo) {
                     return Err(Error::Io);
                 }
                 if map_ver_gt(*map_ver, self.md.map_ver) {
                     self.md.map_ver = *map_ver;
                 }
-                if *member_id != self.member_id {
+                // Recovery pushes follow the last-IO skip rule: a node missing the chunk itself
+                // cannot hold the write the other member missed.
+                let own_dirty = self.maps.get(self.member_id).is_some_and(|m| m.test(*chunk));
+                if *member_id != self.member_id && !(*recovery && own_dirty) {
                     self.maps.ensure(*member_id, total)?.set(*chunk, now)?;
                 }
                 Ok(RspBody::Empty)

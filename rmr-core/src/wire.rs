@@ -674,6 +674,8 @@ pub enum Cmd<'a> {
         member_id: u32,
         /// Client map version.
         map_ver: u64,
+        /// Sent by try-enable case 2 (accepted outside NORMAL, skip rule applies).
+        recovery: bool,
     },
     /// `RMR_MSG_MAP_CLEAR`: `chunk` is clean now for `member_id`.
     MapClear {
@@ -759,10 +761,10 @@ impl<'a> Cmd<'a> {
                 w.u32(*member_id)
             }
             Cmd::SendMdBuf(md) => md.encode(w),
-            Cmd::MapAdd { chunk, member_id, map_ver } => {
+            Cmd::MapAdd { chunk, member_id, map_ver, recovery } => {
                 w.u64(*chunk)?;
                 w.u32(*member_id)?;
-                w.u32(0)?;
+                w.u32(u32::from(*recovery))?;
                 w.u64(*map_ver)
             }
             Cmd::MapClear { member_id, chunk } => {
@@ -855,8 +857,8 @@ impl<'a> Cmd<'a> {
             CmdType::MapAdd => {
                 let chunk = r.u64()?;
                 let member_id = check_member(r.u32()?)?;
-                r.zero(4)?;
-                Cmd::MapAdd { chunk, member_id, map_ver: r.u64()? }
+                let recovery = read_flag32(r)?;
+                Cmd::MapAdd { chunk, member_id, map_ver: r.u64()?, recovery }
             }
             CmdType::MapClear => {
                 let member_id = check_member(r.u32()?)?;
@@ -1450,8 +1452,8 @@ mod tests {
             Just(Cmd::StoreCheck),
             Just(Cmd::MdSend),
             pool_md().prop_map(Cmd::SendMdBuf),
-            (any::<u64>(), m.clone(), any::<u64>()).prop_map(|(chunk, member_id, map_ver)| {
-                Cmd::MapAdd { chunk, member_id, map_ver }
+            (any::<u64>(), m.clone(), any::<u64>(), any::<bool>()).prop_map(|(chunk, member_id, map_ver, recovery)| {
+                Cmd::MapAdd { chunk, member_id, map_ver, recovery }
             }),
             (m, any::<u64>()).prop_map(|(member_id, chunk)| Cmd::MapClear { member_id, chunk }),
             (0usize..=USER_MAX).prop_map(|n| Cmd::User(&USER[..n])),

@@ -1,2 +1,2004 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Deterministic simulator for rmr-core (see issue "rmr-core ... simulator").
+//! Deterministic fault-injecting simulator for rmr-core (Documentation/simulator.md).
+//!
+//! One compute client and 2-4 storage nodes built from the real core state machines, a
+//! simulated network (per-link FIFO queues, arbitrary interleaving across links, link down/up,
+//! partitions), simulated disks (in-flight backend writes vanish on a crash; completed writes
+//! and metadata are durable) and a seeded scheduler with nemeses. Invariants are checked after
+//! every step and at the end. A seed replays exactly.
+
+pub mod store;
+
+use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, WriteReq, WriteStep};
+use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
+use rmr_core::control::{Step, TryEnableRun};
+use rmr_core::dirtymap::MapSet;
+use rmr_core::error::Error;
+use rmr_core::server::{IoDecision, RegMode, ServerPool, SrvState, SyncSched};
+use rmr_core::wire::{
+    Cmd, CmdRsp, CmdType, InfoOp, IoMsg, IoRsp, JoinBody, MemberList, Msg, PoolMd, PoolName,
+    RmrId, RspBody, SrvMd, IO_SYNC, IO_WRITE, MAX_MSG_LEN, PIECE_BYTES,
+};
+use std::collections::{BTreeMap, VecDeque};
+use store::{Rng, VecStorage};
+
+type Maps = MapSet<VecStorage>;
+
+/// Chunk size used by the simulator (bytes).
+pub const CHUNK_SIZE: u32 = 4096;
+/// IO units of the simulated client.
+pub const QD: usize = 8;
+const GROUP: u32 = 0x1234;
+const CLIENT: usize = 0;
+
+/// Simulation parameters.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Storage nodes (2..=4).
+    pub servers: usize,
+    /// Device size in chunks.
+    pub chunks: u64,
+    /// Chaos steps before healing.
+    pub steps: usize,
+    /// Nemesis probability per step, permille.
+    pub nemesis: u64,
+    /// Deliberate bugs (teeth proof).
+    pub bugs: Bugs,
+    /// Check leg transitions against the SPEC table (independent of the core).
+    pub check_transitions: bool,
+    /// Keep the full trace (else the last 300 lines).
+    pub full_trace: bool,
+}
+
+impl Config {
+    /// The default configuration for `seed` (node count derived from the seed).
+    pub fn for_seed(seed: u64) -> Self {
+        Config {
+            servers: 2 + (seed % 3) as usize,
+            chunks: 12,
+            steps: 600,
+            nemesis: 25,
+            bugs: Bugs::default(),
+            check_transitions: true,
+            full_trace: false,
+        }
+    }
+}
+
+/// A failed run.
+#[derive(Debug)]
+pub struct Failure {
+    /// Seed.
+    pub seed: u64,
+    /// Step at which the invariant broke.
+    pub step: usize,
+    /// What broke.
+    pub what: String,
+    /// Last trace lines.
+    pub trace: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "seed {} failed at step {}: {}", self.seed, self.step, self.what)?;
+        for l in &self.trace {
+            writeln!(f, "  {l}")?;
+        }
+        write!(f, "replay: cargo run --release -p rmr-sim --bin soak -- --seed {} --trace", self.seed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model of acknowledged data
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WSt {
+    InFlight,
+    Acked,
+    Failed,
+}
+
+#[derive(Default)]
+struct Model {
+    writes: Vec<Vec<(u64, WSt)>>,
+}
+
+impl Model {
+    fn last_acked(&self, c: u64) -> Option<usize> {
+        self.writes.get(c as usize)?.iter().rposition(|w| w.1 == WSt::Acked)
+    }
+    /// `v` is a legal content of chunk `c` for a reader that saw last-acked index `k`.
+    fn valid(&self, c: u64, k: Option<usize>, v: u64) -> bool {
+        let Some(ws) = self.writes.get(c as usize) else { return false };
+        match k {
+            None => v == 0 || ws.iter().any(|w| w.0 == v),
+            Some(k) => ws.iter().skip(k).any(|w| w.0 == v),
+        }
+    }
+    fn set(&mut self, c: u64, idx: usize, st: WSt) {
+        if let Some(w) = self.writes.get_mut(c as usize).and_then(|ws| ws.get_mut(idx)) {
+            w.1 = st;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network
+
+struct Packet {
+    from: usize,
+    to: usize,
+    bytes: Vec<u8>,
+    data: u64,
+    tag: u64,
+}
+
+#[derive(Default)]
+struct Link {
+    admin_up: bool,
+    up: bool,
+    q: VecDeque<Packet>,
+}
+
+fn link_key(a: usize, b: usize) -> (usize, usize) {
+    (a.min(b), a.max(b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+enum CioKind {
+    Write { req: WriteReq, widx: usize, value: u64, ma_left: [u32; 4], ma_ok: [bool; 4], ma_stage: bool },
+    Read { slot: usize, k: Option<usize> },
+}
+
+struct Cio {
+    tag: u64,
+    chunk: u64,
+    kind: CioKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BCmd {
+    MapCheck,
+    StoreCheck,
+    SendMd,
+    Rejoin,
+    Maint(bool),
+    PoolInfo(u32, InfoOp, bool),
+}
+
+enum Op {
+    /// Try-enable; `started` once IO drained.
+    Te { run: TryEnableRun, started: bool },
+    /// Independent commands, one at a time.
+    Batch { items: VecDeque<(usize, BCmd)>, cur: Option<(usize, BCmd)> },
+    /// add_sess: JOIN, MD_SEND (assemble), POOL_INFO to others, then enable/assemble.
+    Join { srv: usize, create: bool, phase: u8, slot: usize },
+    /// `enable`=1 on a CREATED leg.
+    Admit { slot: usize, mu: Option<rmr_core::control::MapUpdate> },
+}
+
+struct Client {
+    pool: ClientPool,
+    maps: Maps,
+    ios: Vec<Option<Cio>>,
+    op: Option<Op>,
+    op_tag: u64,
+    op_wait: Option<usize>,
+    op_srv: Option<usize>,
+    next_tick: u64,
+    slot_srv: [usize; 4],
+    to_add: VecDeque<usize>,
+    created: bool,
+    want_te: bool,
+    prev_states: [Option<(u32, LegState)>; 4],
+    check_pending: [bool; 4],
+    rejoin_wanted: [bool; 4],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage node
+
+enum Bop {
+    Io { io: IoMsg, value: u64, tag: u64 },
+    SyncWrite { chunk: u64, value: u64 },
+}
+
+struct SyncReq {
+    tag: u64,
+    skip: MemberList,
+    thread: bool,
+}
+
+#[derive(Default)]
+struct Disk {
+    data: BTreeMap<u64, u64>,
+    md: Option<PoolMd>,
+    maps: Vec<(u32, Vec<u64>)>,
+    last_io: Vec<u64>,
+    flakey: bool,
+    has_store: bool,
+}
+
+struct Srv {
+    member: u32,
+    alive: bool,
+    pool: Option<Box<ServerPool<VecStorage>>>,
+    disk: Disk,
+    backend: Vec<Bop>,
+    parked: BTreeMap<u16, (IoMsg, u64, u64)>,
+    syncs: BTreeMap<u64, SyncReq>,
+    sched: SyncSched,
+    next_clear: u64,
+    clear_checks: BTreeMap<u64, (u32, u64)>,
+    client_joined: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulator
+
+/// One simulation run.
+pub struct Sim {
+    seed: u64,
+    cfg: Config,
+    rng: Rng,
+    now: u64,
+    step: usize,
+    next_tag: u64,
+    next_value: u64,
+    client: Option<Client>,
+    srvs: Vec<Srv>,
+    links: BTreeMap<(usize, usize), Link>,
+    local: VecDeque<Packet>,
+    model: Model,
+    trace: VecDeque<String>,
+    fail: Option<String>,
+    chaos: bool,
+    io_on: bool,
+    name: PoolName,
+    /// Count of nemesis actions by kind (for reports).
+    pub nemesis_count: BTreeMap<&'static str, u64>,
+}
+
+fn base_md(name: PoolName, chunks: u64) -> PoolMd {
+    PoolMd {
+        name,
+        group_id: GROUP,
+        chunk_size: CHUNK_SIZE,
+        mapped_size: chunks * u64::from(CHUNK_SIZE) / 512,
+        queue_depth: QD as u16,
+        map_ver: 0,
+        srv_md: [SrvMd::default(); 4],
+    }
+}
+
+fn enc(msg: &Msg<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; MAX_MSG_LEN];
+    let n = msg.encode(GROUP, &mut buf).expect("sim encodes valid messages");
+    buf.truncate(n);
+    buf
+}
+
+impl Sim {
+    /// A pool brought up as in SPEC §12.1 (create, enable, sync pools) with `cfg`.
+    pub fn new(seed: u64, cfg: Config) -> Self {
+        let name = PoolName::new(b"ionos_pool").expect("valid");
+        let mut s = Sim {
+            seed,
+            rng: Rng::new(seed),
+            now: 0,
+            step: 0,
+            next_tag: 1,
+            next_value: 1,
+            client: None,
+            srvs: Vec::new(),
+            links: BTreeMap::new(),
+            local: VecDeque::new(),
+            model: Model { writes: vec![Vec::new(); cfg.chunks as usize] },
+            trace: VecDeque::new(),
+            fail: None,
+            chaos: true,
+            io_on: true,
+            name,
+            nemesis_count: BTreeMap::new(),
+            cfg,
+        };
+        for i in 0..s.cfg.servers {
+            let member = 42 + i as u32;
+            let mut pool = Box::new(ServerPool::new(member, base_md(name, s.cfg.chunks)).expect("pool"));
+            pool.bug_last_io_no_skip = s.cfg.bugs.last_io_no_skip;
+            pool.register(RegMode::Create, None).expect("register");
+            s.srvs.push(Srv {
+                member,
+                alive: true,
+                pool: Some(pool),
+                disk: Disk { has_store: true, ..Disk::default() },
+                backend: Vec::new(),
+                parked: BTreeMap::new(),
+                syncs: BTreeMap::new(),
+                sched: SyncSched::default(),
+                next_clear: RMR_SRV_CHECK_MAPS_INTERVAL_MS,
+                clear_checks: BTreeMap::new(),
+                client_joined: false,
+            });
+        }
+        let n = s.cfg.servers;
+        for a in 0..=n {
+            for b in (a + 1)..=n {
+                s.links.insert((a, b), Link { admin_up: true, up: true, q: VecDeque::new() });
+            }
+        }
+        s.client = Some(s.new_client(true));
+        s
+    }
+
+    fn new_client(&mut self, create: bool) -> Client {
+        let mut pool = ClientPool::new(false, self.cfg.chunks);
+        pool.bugs = self.cfg.bugs;
+        pool.md = Some(base_md(self.name, self.cfg.chunks));
+        let mut order: Vec<usize> = (0..self.cfg.servers).collect();
+        if !create {
+            // Assemble in a random order (scenario 7 wants both).
+            for i in (1..order.len()).rev() {
+                let j = self.rng.below(i as u64 + 1) as usize;
+                order.swap(i, j);
+            }
+        }
+        Client {
+            pool,
+            maps: MapSet::new(),
+            ios: (0..QD).map(|_| None).collect(),
+            op: None,
+            op_tag: 0,
+            op_wait: None,
+            op_srv: None,
+            next_tick: self.now + RMR_RECOVER_INTERVAL_MS,
+            slot_srv: [usize::MAX; 4],
+            to_add: order.into(),
+            created: create,
+            want_te: false,
+            prev_states: [None; 4],
+            check_pending: [false; 4],
+            rejoin_wanted: [false; 4],
+        }
+    }
+
+    fn log(&mut self, s: String) {
+        let line = format!("[{} t={}] {}", self.step, self.now, s);
+        self.trace.push_back(line);
+        if !self.cfg.full_trace && self.trace.len() > 300 {
+            self.trace.pop_front();
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        if self.fail.is_none() {
+            self.log(format!("VIOLATION: {what}"));
+            self.fail = Some(what);
+        }
+    }
+
+    fn tag(&mut self) -> u64 {
+        self.next_tag += 1;
+        self.next_tag
+    }
+
+    // ----------------------------------------------------------------------------- network
+
+    fn link_up(&self, a: usize, b: usize) -> bool {
+        self.links.get(&link_key(a, b)).is_some_and(|l| l.up)
+    }
+
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>, data: u64, tag: u64) -> bool {
+        match self.links.get_mut(&link_key(from, to)) {
+            Some(l) if l.up => {
+                l.q.push_back(Packet { from, to, bytes, data, tag });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Recompute link state from admin state and node liveness; fire down/up events.
+    fn refresh_links(&mut self) {
+        let keys: Vec<(usize, usize)> = self.links.keys().copied().collect();
+        for (a, b) in keys {
+            let alive = |s: &Sim, n: usize| {
+                if n == CLIENT {
+                    s.client.is_some()
+                } else {
+                    s.srvs.get(n - 1).is_some_and(|x| x.alive)
+                }
+            };
+            let want = self.links.get(&(a, b)).is_some_and(|l| l.admin_up) && alive(self, a) && alive(self, b);
+            let was = self.links.get(&(a, b)).is_some_and(|l| l.up);
+            if want == was {
+                continue;
+            }
+            if let Some(l) = self.links.get_mut(&(a, b)) {
+                l.up = want;
+                if !want {
+                    l.q.clear();
+                }
+            }
+            self.log(format!("link {a}-{b} {}", if want { "up" } else { "down" }));
+            if want {
+                self.on_link_up(a, b);
+            } else {
+                self.on_link_down(a, b);
+            }
+        }
+    }
+
+    fn on_link_down(&mut self, a: usize, b: usize) {
+        if a == CLIENT {
+            let srv = b - 1;
+            // Server side: the client session is gone.
+            let now = self.now;
+            let s = &mut self.srvs[srv];
+            if s.alive && s.client_joined {
+                s.client_joined = false;
+                if let Some(p) = s.pool.as_mut() {
+                    let fx = p.on_session_gone(false);
+                    if fx.stop_sync {
+                        s.sched.stop();
+                    }
+                }
+            }
+            let _ = now;
+            // Client side: leg fails, outstanding requests on it fail.
+            if let Some(c) = self.client.as_mut() {
+                if c.op_wait.is_some() && c.op_srv == Some(srv) {
+                    c.op_wait = None;
+                    c.op_srv = None;
+                    let tag = c.op_tag;
+                    self.local.push_back(Packet { from: b, to: CLIENT, bytes: Vec::new(), data: 0, tag });
+                }
+                if let Some(slot) = (0..4).find(|i| c.slot_srv[*i] == srv) {
+                    c.pool.set_connected(slot, false);
+                    let mut errs = Vec::new();
+                    for io in c.ios.iter().flatten() {
+                        errs.push(io.tag);
+                    }
+                    for tag in errs {
+                        self.local.push_back(Packet { from: b, to: CLIENT, bytes: vec![1], data: 0, tag });
+                    }
+                }
+            }
+        } else {
+            // Server-server: outstanding sync reads and checks to the peer fail.
+            for (x, y) in [(a, b), (b, a)] {
+                let peer_member = self.srvs[y - 1].member;
+                let s = &mut self.srvs[x - 1];
+                let chunks: Vec<u64> = s
+                    .syncs
+                    .iter()
+                    .filter(|(_, r)| r.tag != 0 && r.skip.contains(peer_member))
+                    .map(|(c, _)| *c)
+                    .collect();
+                let _ = chunks;
+                let tags: Vec<u64> = s.syncs.values().map(|r| r.tag).collect();
+                for tag in tags {
+                    self.local.push_back(Packet { from: y, to: x, bytes: vec![2], data: 0, tag });
+                }
+                s.clear_checks.retain(|_, (m, _)| *m != peer_member);
+            }
+        }
+    }
+
+    fn on_link_up(&mut self, a: usize, b: usize) {
+        if a == CLIENT {
+            let srv = b - 1;
+            if let Some(c) = self.client.as_mut() {
+                if let Some(slot) = (0..4).find(|i| c.slot_srv[*i] == srv) {
+                    c.pool.set_connected(slot, true);
+                    c.rejoin_wanted[slot] = true;
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------- scheduler
+
+    /// Run one scheduler step.
+    fn step_once(&mut self) {
+        self.step += 1;
+        // Synthesized local replies first (transport failures).
+        while let Some(p) = self.local.pop_front() {
+            self.deliver_local(p);
+        }
+        let pkts: u64 = self.links.values().map(|l| l.q.len() as u64).sum();
+        let bops: u64 = self.srvs.iter().map(|s| s.backend.len() as u64).sum();
+        let can_io = self.io_on
+            && self.client.as_ref().is_some_and(|c| !c.pool.frozen && c.ios.iter().any(|x| x.is_none()));
+        let w = [
+            if pkts > 0 { 60 } else { 0 },
+            if bops > 0 { 30 } else { 0 },
+            if can_io { 20 } else { 0 },
+            8,
+            if self.chaos { self.cfg.nemesis } else { 0 },
+        ];
+        match self.rng.weighted(&w) {
+            Some(0) => self.deliver_random(),
+            Some(1) => self.backend_complete(),
+            Some(2) => self.client_issue(),
+            Some(3) => {
+                self.now += 50 + self.rng.below(400);
+                self.timers();
+            }
+            Some(4) => self.nemesis(),
+            _ => {}
+        }
+        self.refresh_links();
+        self.client_pump();
+        self.servers_pump();
+        self.check_invariants();
+    }
+
+    fn deliver_random(&mut self) {
+        let nonempty: Vec<(usize, usize)> =
+            self.links.iter().filter(|(_, l)| !l.q.is_empty()).map(|(k, _)| *k).collect();
+        if nonempty.is_empty() {
+            return;
+        }
+        let k = nonempty[self.rng.below(nonempty.len() as u64) as usize];
+        let l = self.links.get_mut(&k).expect("link");
+        // Mostly FIFO per link; sometimes take a later packet (independent requests reorder).
+        let idx = if self.rng.permille(150) { self.rng.below(l.q.len() as u64) as usize } else { 0 };
+        let Some(p) = l.q.remove(idx) else { return };
+        if p.to == CLIENT {
+            self.client_recv(p);
+        } else {
+            self.srv_recv(p);
+        }
+    }
+
+    fn deliver_local(&mut self, p: Packet) {
+        if p.to == CLIENT {
+            let Some(c) = self.client.as_mut() else { return };
+            if p.bytes.is_empty() {
+                // Ctl command failed by transport.
+                if p.tag == c.op_tag {
+                    let ty = CmdType::MapReady; // type is irrelevant for an error reply
+                    let rsp = CmdRsp::err(ty, Error::Io);
+                    let slot = (0..4).find(|i| c.slot_srv[*i] == p.from.wrapping_sub(1)).unwrap_or(usize::MAX);
+                    self.op_reply(slot, &rsp);
+                }
+            } else {
+                // IO failed by transport: the leg's reply for that IO is an error.
+                let slot = (0..4).find(|i| c.slot_srv[*i] == p.from - 1);
+                if let Some(slot) = slot {
+                    self.client_io_error(p.tag, slot);
+                }
+            }
+        } else {
+            // Sync read to a peer failed.
+            self.sync_read_failed(p.to - 1, p.tag);
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = self.now;
+        if let Some(c) = self.client.as_mut() {
+            if now >= c.next_tick {
+                c.next_tick = now + RMR_RECOVER_INTERVAL_MS;
+                self.recovery_tick();
+            }
+        }
+        for i in 0..self.srvs.len() {
+            if self.srvs[i].alive && now >= self.srvs[i].next_clear {
+                self.srvs[i].next_clear = now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
+                self.srv_map_clear_worker(i);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------- client IO
+
+    fn client_issue(&mut self) {
+        let chunk = self.rng.below(self.cfg.chunks);
+        let write = self.rng.permille(650);
+        let now = self.now;
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(mem) = c.ios.iter().position(|x| x.is_none()) else { return };
+        let busy = c.ios.iter().flatten().any(|x| x.chunk == chunk && matches!(x.kind, CioKind::Write { .. }));
+        let tag = {
+            self.next_tag += 1;
+            self.next_tag
+        };
+        if write && !busy {
+            let req = match c.pool.plan_write(chunk, &mut c.maps, now) {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+            let value = self.next_value;
+            self.next_value += 1;
+            let ws = &mut self.model.writes[chunk as usize];
+            ws.push((value, WSt::InFlight));
+            let widx = ws.len() - 1;
+            let io = IoMsg {
+                id: RmrId::chunk(chunk),
+                mem_id: mem as u16,
+                flags: IO_WRITE,
+                offset: 0,
+                len: CHUNK_SIZE,
+                map_ver: req.plan.map_ver,
+                members: req.plan.piggyback,
+            };
+            let targets = req.plan.targets;
+            c.ios[mem] = Some(Cio {
+                tag,
+                chunk,
+                kind: CioKind::Write { req, widx, value, ma_left: [0; 4], ma_ok: [true; 4], ma_stage: false },
+            });
+            let srvs: Vec<(usize, usize)> =
+                (0..4).filter(|s| targets & (1 << s) != 0).map(|s| (s, c.slot_srv[s])).collect();
+            let pig = io.members;
+            self.log(format!("W c{chunk} v{value} mem{mem} -> slots {targets:#b} pig {:?}", pig.as_slice()));
+            let bytes = enc(&Msg::Io(io));
+            for (slot, srv) in srvs {
+                if !self.send(CLIENT, srv + 1, bytes.clone(), value, tag) {
+                    self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: vec![1], data: 0, tag });
+                    let _ = slot;
+                }
+            }
+        } else {
+            let Ok(slot) = c.pool.plan_read() else { return };
+            c.pool.inflight += 1;
+            let k = self.model.last_acked(chunk);
+            c.ios[mem] = Some(Cio { tag, chunk, kind: CioKind::Read { slot, k } });
+            self.send_read(mem, slot);
+        }
+    }
+
+    fn send_read(&mut self, mem: usize, slot: usize) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(io) = c.ios[mem].as_ref() else { return };
+        let (tag, chunk) = (io.tag, io.chunk);
+        let srv = c.slot_srv[slot];
+        let msg = IoMsg {
+            id: RmrId::chunk(chunk),
+            mem_id: mem as u16,
+            flags: 0,
+            offset: 0,
+            len: CHUNK_SIZE,
+            map_ver: c.pool.map_ver(),
+            members: MemberList::new(),
+        };
+        self.log(format!("R c{chunk} mem{mem} -> slot {slot}"));
+        if !self.send(CLIENT, srv + 1, enc(&Msg::Io(msg)), 0, tag) {
+            self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: vec![1], data: 0, tag });
+        }
+    }
+
+    fn client_io_error(&mut self, tag: u64, slot: usize) {
+        self.client_io_reply(tag, slot, false, 0, None);
+    }
+
+    fn client_io_reply(&mut self, tag: u64, slot: usize, ok: bool, data: u64, ma: Option<bool>) {
+        let now = self.now;
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(mem) = c.ios.iter().position(|x| x.as_ref().is_some_and(|x| x.tag == tag)) else { return };
+        let Some(io) = c.ios[mem].as_mut() else { return };
+        let chunk = io.chunk;
+        match &mut io.kind {
+            CioKind::Write { req, widx, value, ma_left, ma_ok, ma_stage } => {
+                let st = if *ma_stage {
+                    // A map-add reply (or a transport error during the map-add round).
+                    let r = ma.unwrap_or(false) && ok;
+                    if ma_left[slot] == 0 {
+                        return;
+                    }
+                    ma_left[slot] = if r { ma_left[slot] - 1 } else { 0 };
+                    ma_ok[slot] &= r;
+                    if ma_left[slot] > 0 {
+                        return;
+                    }
+                    req.on_map_add_reply(&mut c.pool, &mut c.maps, slot, ma_ok[slot], now)
+                } else {
+                    if ma.is_some() {
+                        return;
+                    }
+                    req.on_reply(&mut c.pool, &mut c.maps, slot, ok, now)
+                };
+                let (widx, value) = (*widx, *value);
+                match st {
+                    WriteStep::Wait => {}
+                    WriteStep::MapAdd { targets, members } => {
+                        *ma_stage = true;
+                        let mut sends = Vec::new();
+                        for s in 0..4 {
+                            if targets & (1 << s) != 0 {
+                                ma_left[s] = members.len() as u32;
+                                ma_ok[s] = true;
+                                for m in members.iter() {
+                                    sends.push((s, c.slot_srv[s], m));
+                                }
+                            }
+                        }
+                        let map_ver = c.pool.map_ver();
+                        self.log(format!("W c{chunk} v{value}: map-add {:?} -> {targets:#b}", members.as_slice()));
+                        for (_s, srv, m) in sends {
+                            let cmd = Cmd::MapAdd { chunk, member_id: m, map_ver, recovery: false };
+                            if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(cmd)), 0, tag) {
+                                self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: vec![1], data: 0, tag });
+                            }
+                        }
+                    }
+                    WriteStep::Done(r) => {
+                        c.ios[mem] = None;
+                        c.pool.io_finished();
+                        self.model.set(chunk, widx, if r.is_ok() { WSt::Acked } else { WSt::Failed });
+                        self.log(format!("W c{chunk} v{value} done {r:?}"));
+                    }
+                }
+            }
+            CioKind::Read { slot: rslot, k } => {
+                if *rslot != slot || ma.is_some() {
+                    return;
+                }
+                let k = *k;
+                if ok {
+                    c.ios[mem] = None;
+                    c.pool.io_finished();
+                    self.log(format!("R c{chunk} = v{data} (slot {slot})"));
+                    if !self.model.valid(chunk, k, data) {
+                        let acked = k.map(|k| self.model.writes[chunk as usize][k].0);
+                        self.violation(format!(
+                            "read of chunk {chunk} from slot {slot} returned v{data}, last acked before read v{acked:?}, history {:?}",
+                            self.model.writes[chunk as usize]
+                        ));
+                    }
+                } else {
+                    c.pool.read_failed(slot);
+                    match c.pool.plan_read() {
+                        Ok(s) => {
+                            *rslot = s;
+                            self.send_read(mem, s);
+                        }
+                        Err(_) => {
+                            c.ios[mem] = None;
+                            c.pool.io_finished();
+                            self.log(format!("R c{chunk} EIO"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn client_recv(&mut self, p: Packet) {
+        let Ok((_, msg)) = Msg::decode(&p.bytes) else {
+            self.violation("client got an undecodable message".into());
+            return;
+        };
+        let Some(c) = self.client.as_ref() else { return };
+        let Some(slot) = (0..4).find(|i| c.slot_srv[*i] == p.from - 1) else {
+            // Reply to a JOIN in progress (slot not assigned yet).
+            if let Msg::CmdRsp(r) = msg {
+                if p.tag == c.op_tag {
+                    self.op_reply(usize::MAX, &r);
+                }
+            }
+            return;
+        };
+        match msg {
+            Msg::IoRsp(r) => self.client_io_reply(p.tag, slot, r.errno == 0, p.data, None),
+            Msg::CmdRsp(r) => {
+                if r.ty == CmdType::MapAdd && p.tag != c.op_tag {
+                    self.client_io_reply(p.tag, slot, true, 0, Some(r.errno == 0));
+                } else if p.tag == c.op_tag {
+                    self.op_reply(slot, &r);
+                }
+            }
+            _ => self.violation("client got a request".into()),
+        }
+    }
+
+    // ----------------------------------------------------------------------------- client control
+
+    fn op_send(&mut self, slot: usize, cmd: &Cmd<'_>) {
+        let tag = self.tag();
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_tag = tag;
+        let srv = if slot < 4 { c.slot_srv[slot] } else { usize::MAX };
+        c.op_wait = Some(slot);
+        c.op_srv = Some(srv);
+        self.log(format!("ctl -> slot {slot} {:?}", cmd_brief(cmd)));
+        let bytes = enc(&Msg::Cmd(*cmd));
+        if srv == usize::MAX || !self.send(CLIENT, srv + 1, bytes, 0, tag) {
+            self.local.push_back(Packet { from: srv.wrapping_add(1), to: CLIENT, bytes: Vec::new(), data: 0, tag });
+        }
+    }
+
+    fn op_send_to_srv(&mut self, srv: usize, cmd: &Cmd<'_>) {
+        let tag = self.tag();
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_tag = tag;
+        c.op_wait = Some(usize::MAX);
+        c.op_srv = Some(srv);
+        self.log(format!("ctl -> srv {srv} {:?}", cmd_brief(cmd)));
+        if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(*cmd)), 0, tag) {
+            self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: Vec::new(), data: 0, tag });
+        }
+    }
+
+    fn step_out(&mut self, st: Step<'_>) -> Option<rmr_core::error::Result<()>> {
+        match st {
+            Step::Send { slot, cmd } => {
+                self.op_send(slot, &cmd);
+                None
+            }
+            Step::Done(r) => Some(r),
+        }
+    }
+
+    /// Start pending control work when the control lock is free.
+    fn client_pump(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        // Try-enable waiting for the IO drain.
+        if let Some(Op::Te { run, started }) = c.op.as_mut() {
+            if !*started && c.pool.inflight == 0 {
+                *started = true;
+                let mut run2 = *run;
+                let st = run2.start(&mut c.pool, &c.maps);
+                let case = run2.case();
+                *run = run2;
+                self.log(format!("try-enable case {case}"));
+                if let Some(r) = self.step_out(st) {
+                    self.op_finished(format!("try-enable {r:?}"));
+                }
+            }
+            return;
+        }
+        if c.op.is_some() {
+            return;
+        }
+        // add_sess for nodes not joined yet.
+        if let Some(&srv) = c.to_add.front() {
+            if self.link_up(CLIENT, srv + 1) {
+                let c = self.client.as_mut().expect("client");
+                c.to_add.pop_front();
+                let create = c.created;
+                c.op = Some(Op::Join { srv, create, phase: 0, slot: usize::MAX });
+                let j = JoinBody {
+                    chunk_size: CHUNK_SIZE,
+                    queue_depth: QD as u16,
+                    create,
+                    sync: false,
+                    members: if create { c.pool.md.map(|m| m.members()).unwrap_or_default() } else { MemberList::new() },
+                };
+                self.op_send_to_srv(srv, &Cmd::JoinPool(j));
+            }
+            return;
+        }
+        let c = self.client.as_mut().expect("client");
+        // Rejoin after reconnect.
+        if let Some(slot) = (0..4).find(|s| c.rejoin_wanted[*s]) {
+            c.rejoin_wanted[slot] = false;
+            if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Failed && l.connected) {
+                c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Rejoin)]), cur: None });
+                self.batch_next();
+            }
+            return;
+        }
+        if c.want_te {
+            c.want_te = false;
+            if let Some(run) = TryEnableRun::new(&mut c.pool) {
+                c.op = Some(Op::Te { run, started: false });
+                self.log("try-enable: freeze".into());
+            }
+        }
+    }
+
+    fn op_finished(&mut self, what: String) {
+        self.log(format!("ctl done: {what}"));
+        if let Some(c) = self.client.as_mut() {
+            c.op = None;
+            c.op_wait = None;
+            c.op_tag = 0;
+            c.pool.frozen = false;
+        }
+    }
+
+    fn recovery_tick(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        if c.op.is_some() {
+            return;
+        }
+        let mut items = VecDeque::new();
+        for s in 0..4 {
+            if c.pool.map_check_targets(&c.maps) & (1 << s) != 0 {
+                items.push_back((s, BCmd::MapCheck));
+            }
+        }
+        for s in 0..4 {
+            if c.pool.store_check_targets() & (1 << s) != 0 {
+                items.push_back((s, BCmd::StoreCheck));
+            }
+        }
+        for (s, l) in c.pool.legs() {
+            if l.state != LegState::Failed && l.state != LegState::Removing {
+                items.push_back((s, BCmd::SendMd));
+            }
+        }
+        // [choice] also retry try-enable every tick while candidates wait.
+        if c.pool.candidates() != 0 {
+            c.want_te = true;
+        }
+        if !items.is_empty() {
+            c.op = Some(Op::Batch { items, cur: None });
+            self.batch_next();
+        }
+    }
+
+    fn batch_next(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(Op::Batch { items, cur }) = c.op.as_mut() else { return };
+        let Some((slot, b)) = items.pop_front() else {
+            self.op_finished("batch".into());
+            return;
+        };
+        *cur = Some((slot, b));
+        let map_ver = c.pool.map_ver();
+        let md = c.pool.md;
+        let cmd = match b {
+            BCmd::MapCheck => Cmd::MapCheck { map_ver },
+            BCmd::StoreCheck => Cmd::StoreCheck,
+            BCmd::SendMd => match md {
+                Some(mut md) => {
+                    md.map_ver = map_ver;
+                    Cmd::SendMdBuf(md)
+                }
+                None => Cmd::StoreCheck,
+            },
+            BCmd::Rejoin => Cmd::RejoinPool(JoinBody {
+                chunk_size: CHUNK_SIZE,
+                queue_depth: QD as u16,
+                create: false,
+                sync: false,
+                members: MemberList::new(),
+            }),
+            BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
+            BCmd::PoolInfo(m, op, dirty) => Cmd::PoolInfo { member_id: m, op, dirty },
+        };
+        if let BCmd::MapCheck = b {
+            c.check_pending[slot] = true;
+        }
+        self.op_send(slot, &cmd);
+    }
+
+    fn op_reply(&mut self, slot: usize, rsp: &CmdRsp<'_>) {
+        let now = self.now;
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_wait = None;
+        c.op_srv = None;
+        let Some(mut op) = c.op.take() else { return };
+        match &mut op {
+            Op::Te { run, .. } => {
+                let mut r = *run;
+                let st = r.on_reply(&mut c.pool, &c.maps, rsp);
+                *run = r;
+                c.op = Some(op);
+                if let Some(res) = self.step_out(st) {
+                    self.op_finished(format!("try-enable {res:?}"));
+                }
+            }
+            Op::Batch { cur, .. } => {
+                let Some((s, b)) = cur.take() else {
+                    c.op = Some(op);
+                    return;
+                };
+                c.op = Some(op);
+                let ok = rsp.errno == 0;
+                match b {
+                    BCmd::MapCheck => {
+                        c.check_pending[s] = false;
+                        let empty = ok && matches!(rsp.body, RspBody::Bool(true));
+                        if c.pool.on_map_check_reply(s, empty, &mut c.maps, now) {
+                            self.log(format!("client map of slot {s} cleared"));
+                        }
+                    }
+                    BCmd::StoreCheck => {
+                        if ok && matches!(rsp.body, RspBody::Bool(true)) {
+                            let r = c.pool.on_store_ok(s);
+                            if !self.cfg.bugs.promote_failed {
+                                c.want_te = true;
+                            }
+                            self.log(format!("store check ok slot {s}: {r:?}"));
+                            self.bug_promote_enable(s);
+                        }
+                    }
+                    BCmd::Rejoin => {
+                        if ok {
+                            let r = c.pool.on_rejoined(s);
+                            c.want_te = true;
+                            self.log(format!("rejoin slot {s}: {r:?}"));
+                            self.bug_promote_enable(s);
+                        } else {
+                            self.log(format!("rejoin slot {s} failed {}", rsp.errno));
+                        }
+                    }
+                    BCmd::Maint(on) => {
+                        if ok && !on {
+                            let _ = c.pool.clear_maintenance(s);
+                            c.want_te = true;
+                        }
+                    }
+                    BCmd::SendMd | BCmd::PoolInfo(..) => {}
+                }
+                self.batch_next();
+            }
+            Op::Join { srv, create, phase, slot: jslot } => {
+                let (srv, create) = (*srv, *create);
+                match *phase {
+                    0 => {
+                        let RspBody::Join { member_id, .. } = rsp.body else {
+                            // Retry later.
+                            c.to_add.push_back(srv);
+                            self.log(format!("join srv {srv} failed {}", rsp.errno));
+                            self.op_finished("join failed".into());
+                            return;
+                        };
+                        let Ok(s) = c.pool.add_leg(member_id, false) else {
+                            self.op_finished("add_leg failed".into());
+                            return;
+                        };
+                        c.slot_srv[s] = srv;
+                        c.prev_states[s] = Some((member_id, LegState::Created));
+                        *jslot = s;
+                        let total = c.pool.total_chunks;
+                        let _ = c.maps.ensure(member_id, total);
+                        if create {
+                            // POOL_INFO(ADD, CREATE) to other legs, then admit.
+                            let dirty = c.pool.pool_info_dirty();
+                            if dirty {
+                                if let Some(m) = c.maps.get_mut(member_id) {
+                                    let _ = m.set_all(now);
+                                }
+                            }
+                            let others: VecDeque<(usize, BCmd)> = c
+                                .pool
+                                .legs()
+                                .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
+                                .map(|(i, _)| (i, BCmd::PoolInfo(member_id, InfoOp::AddCreate, dirty)))
+                                .collect();
+                            *phase = 2;
+                            c.op = Some(op);
+                            self.join_info(others);
+                        } else {
+                            *phase = 1;
+                            c.op = Some(op);
+                            self.op_send(s, &Cmd::MdSend);
+                        }
+                    }
+                    1 => {
+                        let s = *jslot;
+                        if let RspBody::Md(md) = rsp.body {
+                            let total = c.pool.total_chunks;
+                            for m in md.members().iter() {
+                                let _ = c.maps.ensure(m, total);
+                            }
+                            if rmr_core::client::map_ver_newer(md.map_ver, c.pool.map_ver()) {
+                                c.pool.set_map_ver(md.map_ver);
+                            }
+                            if let Some(cm) = c.pool.md.as_mut() {
+                                for m in md.members().iter() {
+                                    let _ = cm.add_member(m);
+                                }
+                            }
+                        }
+                        let member = c.pool.leg(s).map_or(0, |l| l.member_id);
+                        let others: VecDeque<(usize, BCmd)> = c
+                            .pool
+                            .legs()
+                            .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
+                            .map(|(i, _)| (i, BCmd::PoolInfo(member, InfoOp::AddAssemble, false)))
+                            .collect();
+                        *phase = 2;
+                        c.op = Some(op);
+                        self.join_info(others);
+                    }
+                    _ => {
+                        // POOL_INFO reply; continue.
+                        c.op = Some(op);
+                        self.join_info(VecDeque::new());
+                    }
+                }
+                let _ = slot;
+            }
+            Op::Admit { slot: s, mu } => {
+                let s = *s;
+                match mu {
+                    None => {
+                        if rsp.errno == 0 {
+                            let _ = c.pool.set_state(s, LegState::Normal);
+                        }
+                        self.op_finished(format!("admit slot {s}: {}", rsp.errno));
+                    }
+                    Some(m) => {
+                        let mut m2 = *m;
+                        let st = m2.on_reply(&mut c.pool, rsp);
+                        *m = m2;
+                        c.op = Some(op);
+                        if let Some(r) = self.step_out(st) {
+                            self.op_finished(format!("admit spread slot {s}: {r:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The teeth bug "failed leg promoted to NORMAL without a map update": enable directly.
+    fn bug_promote_enable(&mut self, slot: usize) {
+        if !self.cfg.bugs.promote_failed {
+            return;
+        }
+        let Some(c) = self.client.as_mut() else { return };
+        if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
+            if let Some(Op::Batch { items, .. }) = c.op.as_mut() {
+                items.push_front((slot, BCmd::Maint(false)));
+            }
+        }
+    }
+
+    /// Join: send queued POOL_INFOs one by one (kept in a side queue), then finish.
+    fn join_info(&mut self, add: VecDeque<(usize, BCmd)>) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(Op::Join { srv: _, create, phase: _, slot }) = c.op.as_ref() else { return };
+        let (create, s) = (*create, *slot);
+        // Reuse the leg's check_pending as nothing; keep the infos in a thread-local queue.
+        PENDING_INFO.with(|q| q.borrow_mut().extend(add));
+        let next = PENDING_INFO.with(|q| q.borrow_mut().pop_front());
+        match next {
+            Some((slot, BCmd::PoolInfo(m, op, d))) => {
+                self.op_send(slot, &Cmd::PoolInfo { member_id: m, op, dirty: d });
+            }
+            _ => {
+                if create {
+                    // enable=1 (§6.2 step 5).
+                    match c.pool.admit(s) {
+                        Ok(rmr_core::client::Admit::EnablePool) => {
+                            c.op = Some(Op::Admit { slot: s, mu: None });
+                            self.op_send(s, &Cmd::EnablePool { enable: true });
+                        }
+                        Ok(rmr_core::client::Admit::Spread { source }) => {
+                            c.pool.frozen = true;
+                            let mut mu = rmr_core::control::MapUpdate::new(source, 1 << s, true);
+                            let st = mu.start(&c.pool);
+                            c.op = Some(Op::Admit { slot: s, mu: Some(mu) });
+                            if let Some(r) = self.step_out(st) {
+                                self.op_finished(format!("admit {r:?}"));
+                            }
+                        }
+                        r => self.op_finished(format!("admit {r:?}")),
+                    }
+                } else {
+                    // Only a leg still CREATED (its transport did not fail meanwhile) moves on;
+                    // a FAILED one rejoins when its link returns.
+                    if c.pool.leg(s).is_some_and(|l| l.state == LegState::Created) {
+                        let _ = c.pool.set_state(s, LegState::Reconnecting);
+                    }
+                    c.want_te = true;
+                    self.op_finished(format!("assembled slot {s}"));
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------- servers
+
+    fn srv_recv(&mut self, p: Packet) {
+        let i = p.to - 1;
+        let now = self.now;
+        if !self.srvs[i].alive {
+            return;
+        }
+        let Ok((_, msg)) = Msg::decode(&p.bytes) else {
+            self.violation(format!("server {i} got an undecodable message"));
+            return;
+        };
+        match msg {
+            Msg::Cmd(cmd) => {
+                let from_client = p.from == CLIENT;
+                let s = &mut self.srvs[i];
+                let Some(pool) = s.pool.as_mut() else {
+                    let r = CmdRsp::err(cmd.ty(), Error::NoEnt);
+                    let b = enc(&Msg::CmdRsp(r));
+                    self.send(p.to, p.from, b, 0, p.tag);
+                    return;
+                };
+                let mut buf = [0u8; PIECE_BYTES];
+                let before = pool.state;
+                let (rsp, fx) = pool.handle_cmd(&cmd, !from_client, now, &mut buf);
+                let after = pool.state;
+                if from_client && rsp.errno == 0 && matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) {
+                    if s.client_joined {
+                        // The old session is replaced by the new one.
+                        pool.sessions = pool.sessions.saturating_sub(1);
+                    }
+                    s.client_joined = true;
+                }
+                if fx.stop_sync {
+                    s.sched.stop();
+                }
+                let bytes = enc(&Msg::CmdRsp(rsp));
+                if before != after {
+                    self.log(format!("srv {i} {} -> {} ({:?})", before.name(), after.name(), cmd_brief(&cmd)));
+                }
+                self.send(p.to, p.from, bytes, 0, p.tag);
+            }
+            Msg::Io(io) => self.srv_io(i, p.from, io, p.data, p.tag),
+            Msg::IoRsp(r) => self.srv_sync_reply(i, p.tag, r, p.data),
+            Msg::CmdRsp(r) => self.srv_cmd_reply(i, p.tag, r),
+        }
+    }
+
+    fn srv_io(&mut self, i: usize, from: usize, io: IoMsg, value: u64, tag: u64) {
+        let now = self.now;
+        let s = &mut self.srvs[i];
+        let Some(pool) = s.pool.as_mut() else {
+            let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: Error::Io.errno() }));
+            self.send(i + 1, from, b, 0, tag);
+            return;
+        };
+        let d = pool.on_io(&io, now);
+        match d {
+            IoDecision::Submit => {
+                if io.flags & IO_SYNC != 0 {
+                    // Peer read: serve directly from the disk.
+                    let v = s.disk.data.get(&io.id.b).copied().unwrap_or(0);
+                    let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: 0 }));
+                    self.send(i + 1, from, b, v, tag);
+                } else {
+                    s.backend.push(Bop::Io { io, value, tag });
+                }
+            }
+            IoDecision::Park | IoDecision::SyncFirst => {
+                s.parked.insert(io.mem_id, (io, value, tag));
+                self.log(format!("srv {i} parks mem{} on c{} ({d:?})", io.mem_id, io.id.b));
+                if d == IoDecision::SyncFirst {
+                    self.start_sync_read(i, io.id.b, false, MemberList::new());
+                }
+            }
+            IoDecision::Reject(e) => {
+                let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: e.errno() }));
+                self.send(i + 1, from, b, 0, tag);
+            }
+        }
+    }
+
+    fn peers_up(&self, i: usize) -> MemberList {
+        let mut l = MemberList::new();
+        for (j, s) in self.srvs.iter().enumerate() {
+            if j != i && self.link_up(i + 1, j + 1) {
+                let _ = l.push(s.member);
+            }
+        }
+        l
+    }
+
+    fn start_sync_read(&mut self, i: usize, chunk: u64, thread: bool, skip: MemberList) {
+        let peers = self.peers_up(i);
+        let src = self.srvs[i].pool.as_ref().and_then(|p| p.sync_source(chunk, &peers, &skip));
+        let Some(src) = src else {
+            self.log(format!("srv {i} sync c{chunk}: no source"));
+            self.finish_sync(i, chunk, None);
+            return;
+        };
+        let j = self.srvs.iter().position(|s| s.member == src).expect("peer");
+        let tag = self.tag();
+        let mut skip2 = skip;
+        let _ = skip2.push(src);
+        self.srvs[i].syncs.insert(chunk, SyncReq { tag, skip: skip2, thread });
+        let io = IoMsg {
+            id: RmrId::chunk(chunk),
+            mem_id: 0,
+            flags: IO_SYNC,
+            offset: 0,
+            len: CHUNK_SIZE,
+            map_ver: 0,
+            members: MemberList::new(),
+        };
+        if !self.send(i + 1, j + 1, enc(&Msg::Io(io)), 0, tag) {
+            self.local.push_back(Packet { from: j + 1, to: i + 1, bytes: vec![2], data: 0, tag });
+        }
+    }
+
+    fn sync_read_failed(&mut self, i: usize, tag: u64) {
+        let Some((&chunk, _)) = self.srvs[i].syncs.iter().find(|(_, r)| r.tag == tag) else { return };
+        let r = self.srvs[i].syncs.remove(&chunk).expect("sync");
+        // Try another peer.
+        let thread = r.thread;
+        self.start_sync_read_retry(i, chunk, thread, r.skip);
+    }
+
+    fn start_sync_read_retry(&mut self, i: usize, chunk: u64, thread: bool, skip: MemberList) {
+        if skip.len() >= self.srvs.len() - 1 {
+            self.finish_sync(i, chunk, None);
+            self.sync_thread_done(i, thread, false);
+            return;
+        }
+        self.start_sync_read(i, chunk, thread, skip);
+    }
+
+    fn srv_sync_reply(&mut self, i: usize, tag: u64, r: IoRsp, value: u64) {
+        let Some((&chunk, _)) = self.srvs[i].syncs.iter().find(|(_, q)| q.tag == tag) else { return };
+        if r.errno != 0 {
+            let q = self.srvs[i].syncs.remove(&chunk).expect("sync");
+            self.start_sync_read_retry(i, chunk, q.thread, q.skip);
+            return;
+        }
+        if let Some(q) = self.srvs[i].syncs.get_mut(&chunk) {
+            q.tag = 0; // now writing locally
+        }
+        self.srvs[i].backend.push(Bop::SyncWrite { chunk, value });
+    }
+
+    fn finish_sync(&mut self, i: usize, chunk: u64, value_written: Option<u64>) {
+        let ok = value_written.is_some();
+        let mut w = [0u16; QD];
+        let s = &mut self.srvs[i];
+        let thread = s.syncs.remove(&chunk).is_some_and(|q| q.thread);
+        let Some(pool) = s.pool.as_mut() else { return };
+        let n = pool.on_sync_done(chunk, ok, &mut w);
+        let own = pool.member_id;
+        self.log(format!("srv {i} sync c{chunk} {} ({n} waiters)", if ok { "done" } else { "FAILED" }));
+        // Waiters: resubmit (ok) or fail.
+        for mem in w.iter().take(n) {
+            if let Some((io, value, tag)) = self.srvs[i].parked.remove(mem) {
+                if ok {
+                    self.srv_io(i, CLIENT, io, value, tag);
+                } else {
+                    let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: Error::Io.errno() }));
+                    self.send(i + 1, CLIENT, b, 0, tag);
+                }
+            }
+        }
+        if ok {
+            // RMR_MSG_MAP_CLEAR to every peer.
+            let cmd = Cmd::MapClear { member_id: own, chunk };
+            let b = enc(&Msg::Cmd(cmd));
+            for j in 0..self.srvs.len() {
+                if j != i {
+                    let tag = self.tag();
+                    self.send(i + 1, j + 1, b.clone(), 0, tag);
+                }
+            }
+        }
+        if thread {
+            self.sync_thread_done(i, true, ok);
+        }
+    }
+
+    fn sync_thread_done(&mut self, i: usize, was_thread: bool, ok: bool) {
+        if !was_thread {
+            return;
+        }
+        let s = &mut self.srvs[i];
+        if let Some(pool) = s.pool.as_ref() {
+            if s.sched.done(pool, ok) {
+                self.log(format!("srv {i} sync thread stopped"));
+            }
+        }
+    }
+
+    fn srv_cmd_reply(&mut self, i: usize, tag: u64, r: CmdRsp<'_>) {
+        if r.ty == CmdType::MapCheck {
+            if let Some((m, gen)) = self.srvs[i].clear_checks.remove(&tag) {
+                let empty = r.errno == 0 && matches!(r.body, RspBody::Bool(true));
+                if let Some(pool) = self.srvs[i].pool.as_mut() {
+                    if pool.on_peer_check_reply(m, empty, gen) {
+                        self.log(format!("srv {i} cleared peer map {m}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn srv_map_clear_worker(&mut self, i: usize) {
+        let Some(pool) = self.srvs[i].pool.as_ref() else { return };
+        let targets = pool.map_clear_targets();
+        let ver = pool.md.map_ver;
+        let gens: Vec<(u32, u64)> =
+            targets.iter().map(|m| (m, pool.maps.get(m).map_or(0, |x| x.gen()))).collect();
+        for (m, gen) in gens {
+            let Some(j) = self.srvs.iter().position(|s| s.member == m) else { continue };
+            let tag = self.tag();
+            if self.send(i + 1, j + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver: ver })), 0, tag) {
+                self.srvs[i].clear_checks.insert(tag, (m, gen));
+            }
+        }
+    }
+
+    fn backend_complete(&mut self) {
+        let cands: Vec<usize> = (0..self.srvs.len()).filter(|i| !self.srvs[*i].backend.is_empty()).collect();
+        if cands.is_empty() {
+            return;
+        }
+        let i = cands[self.rng.below(cands.len() as u64) as usize];
+        let k = self.rng.below(self.srvs[i].backend.len() as u64) as usize;
+        let op = self.srvs[i].backend.remove(k);
+        let flakey = self.srvs[i].disk.flakey;
+        match op {
+            Bop::Io { io, value, tag } => {
+                let s = &mut self.srvs[i];
+                let ok = !flakey;
+                let mut v = 0;
+                if ok {
+                    if io.is_write() {
+                        s.disk.data.insert(io.id.b, value);
+                    } else {
+                        v = s.disk.data.get(&io.id.b).copied().unwrap_or(0);
+                    }
+                }
+                if let Some(pool) = s.pool.as_mut() {
+                    let before = pool.state;
+                    let fx = pool.on_io_done(&io, ok);
+                    if fx.stop_sync {
+                        s.sched.stop();
+                    }
+                    if before != pool.state {
+                        let st = pool.state.name();
+                        self.log(format!("srv {i} backend error -> {st}"));
+                    }
+                }
+                let errno = if ok { 0 } else { Error::Io.errno() };
+                let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno }));
+                self.send(i + 1, CLIENT, b, v, tag);
+            }
+            Bop::SyncWrite { chunk, value } => {
+                if flakey {
+                    if let Some(pool) = self.srvs[i].pool.as_mut() {
+                        pool.io_allowed = false;
+                        let fx = pool.on_fault();
+                        if fx.stop_sync {
+                            self.srvs[i].sched.stop();
+                        }
+                    }
+                    self.finish_sync(i, chunk, None);
+                } else {
+                    self.srvs[i].disk.data.insert(chunk, value);
+                    self.finish_sync(i, chunk, Some(value));
+                }
+            }
+        }
+    }
+
+    fn servers_pump(&mut self) {
+        for i in 0..self.srvs.len() {
+            loop {
+                let s = &mut self.srvs[i];
+                let Some(pool) = s.pool.as_mut() else { break };
+                if !s.sched.running {
+                    break;
+                }
+                match s.sched.next(pool) {
+                    Some(c) => {
+                        self.log(format!("srv {i} sync thread: c{c}"));
+                        self.start_sync_read(i, c, true, MemberList::new());
+                    }
+                    None => {
+                        let s = &mut self.srvs[i];
+                        if let Some(pool) = s.pool.as_ref() {
+                            if s.sched.check_end(pool) {
+                                self.log(format!("srv {i} sync thread stopped"));
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------- nemeses
+
+    fn count(&mut self, k: &'static str) {
+        *self.nemesis_count.entry(k).or_default() += 1;
+    }
+
+    fn nemesis(&mut self) {
+        let n = self.srvs.len();
+        match self.rng.below(12) {
+            0 | 1 => {
+                // Client-server link down/up.
+                let i = self.rng.below(n as u64) as usize;
+                let l = self.links.get_mut(&(CLIENT, i + 1)).expect("link");
+                l.admin_up = !l.admin_up;
+                let up = l.admin_up;
+                self.count("link");
+                self.log(format!("NEMESIS link P-{i} admin {}", if up { "up" } else { "down" }));
+            }
+            2 => {
+                // Server-server link (sync pool) down/up.
+                let a = 1 + self.rng.below(n as u64) as usize;
+                let b = 1 + self.rng.below(n as u64) as usize;
+                if a != b {
+                    let l = self.links.get_mut(&link_key(a, b)).expect("link");
+                    l.admin_up = !l.admin_up;
+                    self.count("peer-link");
+                    self.log(format!("NEMESIS link {a}-{b} toggled"));
+                }
+            }
+            3 => {
+                let i = self.rng.below(n as u64) as usize;
+                if self.srvs[i].alive {
+                    self.crash_server(i);
+                } else {
+                    self.restart_server(i);
+                }
+            }
+            4 => {
+                if self.client.is_some() {
+                    self.crash_client();
+                } else {
+                    self.restart_client();
+                }
+            }
+            5 => {
+                // Crash during a map update.
+                let in_mu = self.client.as_ref().is_some_and(|c| matches!(c.op, Some(Op::Te { started: true, .. }) | Some(Op::Admit { .. })));
+                if in_mu {
+                    self.count("crash-in-map-update");
+                    if self.rng.permille(300) {
+                        self.crash_client();
+                    } else {
+                        let i = self.rng.below(n as u64) as usize;
+                        if self.srvs[i].alive {
+                            self.crash_server(i);
+                        }
+                    }
+                }
+            }
+            6 => {
+                let i = self.rng.below(n as u64) as usize;
+                let f = !self.srvs[i].disk.flakey;
+                self.srvs[i].disk.flakey = f;
+                self.count("flakey");
+                self.log(format!("NEMESIS srv {i} disk {}", if f { "flakey" } else { "healed" }));
+                if !f {
+                    if let Some(p) = self.srvs[i].pool.as_mut() {
+                        p.io_allowed = p.store;
+                    }
+                }
+            }
+            7 => self.maintenance_toggle(),
+            8 | 9 => {
+                let i = self.rng.below(n as u64) as usize;
+                self.sync_start(i);
+            }
+            _ => {
+                // Time passes (recovery ticks, clean delays).
+                self.now += 1000 + self.rng.below(6000);
+                self.timers();
+            }
+        }
+    }
+
+    fn sync_start(&mut self, i: usize) {
+        let s = &mut self.srvs[i];
+        if let Some(pool) = s.pool.as_ref() {
+            if s.sched.start(pool, 4, true).is_ok() {
+                self.count("sync");
+                self.log(format!("srv {i} sync start"));
+            }
+        }
+    }
+
+    fn maintenance_toggle(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        if c.op.is_some() || c.pool.inflight > 0 {
+            return;
+        }
+        let legs: Vec<(usize, bool, LegState)> = c.pool.legs().map(|(s, l)| (s, l.maintenance, l.state)).collect();
+        if legs.is_empty() {
+            return;
+        }
+        let (s, m, st) = legs[self.rng.below(legs.len() as u64) as usize];
+        if m {
+            if st == LegState::Failed {
+                return;
+            }
+            c.op = Some(Op::Batch { items: VecDeque::from([(s, BCmd::Maint(false))]), cur: None });
+            self.count("maint-off");
+            self.log(format!("NEMESIS maintenance off slot {s}"));
+            self.batch_next();
+        } else if st == LegState::Normal {
+            let _ = c.pool.set_maintenance(s);
+            c.op = Some(Op::Batch { items: VecDeque::from([(s, BCmd::Maint(true))]), cur: None });
+            self.count("maint-on");
+            self.log(format!("NEMESIS maintenance on slot {s}"));
+            self.batch_next();
+        }
+    }
+
+    fn crash_server(&mut self, i: usize) {
+        self.count("srv-crash");
+        self.log(format!("NEMESIS srv {i} crash"));
+        let s = &mut self.srvs[i];
+        s.alive = false;
+        if let Some(mut pool) = s.pool.take() {
+            // Metadata is durable (written through): keep md, maps and last_io.
+            s.disk.md = Some(pool.md);
+            s.disk.maps = pool.maps.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            s.disk.last_io = pool.last_io.to_vec();
+            s.disk.has_store = pool.store;
+            pool.maps.remove_all();
+        }
+        // In-flight backend writes vanish.
+        s.backend.clear();
+        s.parked.clear();
+        s.syncs.clear();
+        s.sched = SyncSched::default();
+        s.clear_checks.clear();
+        s.client_joined = false;
+    }
+
+    fn restart_server(&mut self, i: usize) {
+        self.count("srv-restart");
+        self.log(format!("NEMESIS srv {i} restart (join_pool, add_store mode=add)"));
+        let name = self.name;
+        let chunks = self.cfg.chunks;
+        let nobug = self.cfg.bugs.last_io_no_skip;
+        let s = &mut self.srvs[i];
+        let mut pool = Box::new(ServerPool::new(s.member, base_md(name, chunks)).expect("pool"));
+        pool.bug_last_io_no_skip = nobug;
+        if pool.register(RegMode::Add, s.disk.md).is_ok() {
+            let total = pool.total_chunks();
+            for (m, bits) in &s.disk.maps {
+                if let Ok(map) = pool.maps.ensure(*m, total) {
+                    for c in bits {
+                        let _ = map.set(*c, 0);
+                    }
+                }
+            }
+            for (d, v) in pool.last_io.iter_mut().zip(s.disk.last_io.iter()) {
+                *d = *v;
+            }
+        }
+        s.pool = Some(pool);
+        s.alive = true;
+        s.next_clear = self.now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
+    }
+
+    fn crash_client(&mut self) {
+        self.count("client-crash");
+        self.log("NEMESIS client crash".into());
+        if let Some(c) = self.client.take() {
+            for io in c.ios.iter().flatten() {
+                if let CioKind::Write { widx, .. } = io.kind {
+                    self.model.set(io.chunk, widx, WSt::Failed);
+                }
+            }
+        }
+        self.local.retain(|p| p.to != CLIENT);
+        PENDING_INFO.with(|q| q.borrow_mut().clear());
+    }
+
+    fn restart_client(&mut self) {
+        self.count("client-reassemble");
+        self.log("NEMESIS client reassemble (join_pool, add_sess mode=assemble)".into());
+        let c = self.new_client(false);
+        self.client = Some(c);
+    }
+
+    // ----------------------------------------------------------------------------- invariants
+
+    fn chunk_quiet(&self, c: u64) -> bool {
+        let client_busy = self.client.as_ref().is_some_and(|cl| {
+            cl.ios.iter().flatten().any(|x| x.chunk == c && matches!(x.kind, CioKind::Write { .. }))
+        });
+        if client_busy {
+            return false;
+        }
+        for s in &self.srvs {
+            if s.backend.iter().any(|b| match b {
+                Bop::Io { io, .. } => io.id.b == c && io.is_write(),
+                Bop::SyncWrite { chunk, .. } => *chunk == c,
+            }) {
+                return false;
+            }
+            if s.syncs.contains_key(&c) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn check_invariants(&mut self) {
+        if self.fail.is_some() {
+            return;
+        }
+        // 1. Only legal leg transitions (checked independently of the core's own table).
+        if let Some(c) = self.client.as_mut() {
+            let mut bad = None;
+            for (s, l) in c.pool.legs() {
+                if let Some((m, prev)) = c.prev_states[s] {
+                    if m == l.member_id && prev != l.state && !leg_transition_allowed(prev, l.state, l.sync) {
+                        bad = Some(format!("illegal leg transition slot {s} member {m}: {prev:?} -> {:?}", l.state));
+                    }
+                }
+                c.prev_states[s] = Some((l.member_id, l.state));
+            }
+            if let Some(b) = bad {
+                if self.cfg.check_transitions {
+                    self.violation(b);
+                    return;
+                }
+            }
+            // Client and server agree: a NORMAL leg's server must not be NORMAL-less forever;
+            // a NORMAL server with a NORMAL leg holds the maps (below).
+        }
+        // 2. Every NORMAL server holds a complete dirty map, and its clean chunks hold current
+        //    data.
+        for (i, s) in self.srvs.iter().enumerate() {
+            let Some(pool) = s.pool.as_ref() else { continue };
+            if pool.state != SrvState::Normal || !s.alive {
+                continue;
+            }
+            for c in 0..self.cfg.chunks {
+                if !self.chunk_quiet(c) {
+                    continue;
+                }
+                let own_dirty = pool.maps.get(s.member).is_some_and(|m| m.test(c));
+                if own_dirty {
+                    continue;
+                }
+                let mine = s.disk.data.get(&c).copied().unwrap_or(0);
+                let k = self.model.last_acked(c);
+                if !self.model.valid(c, k, mine) {
+                    let w = format!(
+                        "NORMAL srv {i} (member {}) holds stale chunk {c} = v{mine} with a clean own map; history {:?}",
+                        s.member, self.model.writes[c as usize]
+                    );
+                    self.violation(w);
+                    return;
+                }
+                for o in &self.srvs {
+                    if o.member == s.member {
+                        continue;
+                    }
+                    let theirs = o.disk.data.get(&c).copied().unwrap_or(0);
+                    if theirs != mine && !pool.maps.get(o.member).is_some_and(|m| m.test(c)) {
+                        let w = format!(
+                            "NORMAL srv {i} (member {}) misses dirty bit: chunk {c} is v{mine} here, v{theirs} on member {}",
+                            s.member, o.member
+                        );
+                        self.violation(w);
+                        return;
+                    }
+                }
+            }
+        }
+        // 3. The client's maps are complete for members whose leg is not NORMAL (they decide
+        //    what the returning node must resync) — checked against NORMAL servers' data.
+        let mut bad = None;
+        if let Some(c) = self.client.as_ref() {
+            'outer: for (_, l) in c.pool.legs() {
+                let Some(srv) = self.srvs.iter().find(|s| s.member == l.member_id) else { continue };
+                for ch in 0..self.cfg.chunks {
+                    if !self.chunk_quiet(ch) {
+                        continue;
+                    }
+                    let theirs = srv.disk.data.get(&ch).copied().unwrap_or(0);
+                    let Some(k) = self.model.last_acked(ch) else { continue };
+                    let acked = self.model.writes[ch as usize][k].0;
+                    // Stale = does not hold the last acked value or anything later.
+                    if self.model.valid(ch, Some(k), theirs) {
+                        continue;
+                    }
+                    let own_dirty = srv.pool.as_ref().is_some_and(|p| p.maps.get(l.member_id).is_some_and(|m| m.test(ch)));
+                    let marked = c.maps.get(l.member_id).is_some_and(|m| m.test(ch));
+                    let normal_marks = self.srvs.iter().any(|o| {
+                        o.pool.as_ref().is_some_and(|p| p.state == SrvState::Normal && p.maps.get(l.member_id).is_some_and(|m| m.test(ch)))
+                    });
+                    if !marked && !own_dirty && !normal_marks && l.state == LegState::Normal {
+                        bad = Some(format!(
+                            "member {} is NORMAL but stale at chunk {ch} (v{theirs}, acked v{acked}) and nobody has it dirty",
+                            l.member_id
+                        ));
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        if let Some(b) = bad {
+            self.violation(b);
+        }
+    }
+
+    // ----------------------------------------------------------------------------- run
+
+    fn heal(&mut self) {
+        self.chaos = false;
+        for l in self.links.values_mut() {
+            l.admin_up = true;
+        }
+        for i in 0..self.srvs.len() {
+            self.srvs[i].disk.flakey = false;
+            if !self.srvs[i].alive {
+                self.restart_server(i);
+            } else if let Some(p) = self.srvs[i].pool.as_mut() {
+                p.io_allowed = p.store;
+            }
+        }
+        if self.client.is_none() {
+            self.restart_client();
+        }
+        self.log("HEAL".into());
+    }
+
+    fn converged(&self) -> bool {
+        let Some(c) = self.client.as_ref() else { return false };
+        if c.op.is_some() || !c.to_add.is_empty() || c.pool.inflight > 0 {
+            return false;
+        }
+        if c.pool.legs().count() != self.srvs.len() || c.pool.legs().any(|(_, l)| l.state != LegState::Normal || l.maintenance) {
+            return false;
+        }
+        self.srvs.iter().all(|s| s.pool.as_ref().is_some_and(|p| p.state == SrvState::Normal))
+    }
+
+    fn synced(&self) -> bool {
+        self.srvs.iter().all(|s| {
+            s.backend.is_empty()
+                && s.syncs.is_empty()
+                && s.pool.as_ref().is_some_and(|p| p.maps.iter().all(|m| m.is_empty()))
+        }) && self.links.values().all(|l| l.q.is_empty())
+    }
+
+    fn final_check(&mut self) {
+        for c in 0..self.cfg.chunks {
+            let vals: Vec<u64> = self.srvs.iter().map(|s| s.disk.data.get(&c).copied().unwrap_or(0)).collect();
+            if vals.iter().any(|v| *v != vals[0]) {
+                self.violation(format!("after recovery and sync, chunk {c} differs across legs: {vals:?}"));
+                return;
+            }
+            let k = self.model.last_acked(c);
+            if !self.model.valid(c, k, vals[0]) {
+                self.violation(format!(
+                    "acknowledged write lost: chunk {c} = v{} but history {:?}",
+                    vals[0], self.model.writes[c as usize]
+                ));
+                return;
+            }
+        }
+        if let Some(c) = self.client.as_ref() {
+            let n: u64 = c.maps.iter().map(|m| m.count()).sum();
+            if n != 0 {
+                self.violation(format!("client maps not cleared after sync: {n} bits"));
+            }
+        }
+    }
+
+    /// Run the whole scenario: chaos, heal, converge, sync, final checks.
+    pub fn run(mut self) -> Result<RunStats, Failure> {
+        // Bring-up until all legs are NORMAL.
+        self.io_on = false;
+        self.chaos = false;
+        let mut guard = 0;
+        while !self.converged() && guard < 5000 {
+            self.step_once();
+            guard += 1;
+        }
+        if !self.converged() {
+            return Err(self.failure("bring-up did not converge".into()));
+        }
+        self.log("bring-up done".into());
+        self.io_on = true;
+        self.chaos = true;
+        for _ in 0..self.cfg.steps {
+            self.step_once();
+            if let Some(f) = self.fail.take() {
+                return Err(self.failure(f));
+            }
+        }
+        self.heal();
+        // Keep a little IO, then stop it and converge.
+        for _ in 0..100 {
+            self.step_once();
+        }
+        self.io_on = false;
+        let mut guard = 0;
+        while guard < 40_000 {
+            self.step_once();
+            if let Some(f) = self.fail.take() {
+                return Err(self.failure(f));
+            }
+            guard += 1;
+            if self.converged() {
+                // Sync every node with a dirty own map, let workers clear maps.
+                for i in 0..self.srvs.len() {
+                    let dirty = self.srvs[i]
+                        .pool
+                        .as_ref()
+                        .is_some_and(|p| p.maps.get(p.member_id).is_some_and(|m| !m.is_empty()));
+                    if dirty && !self.srvs[i].sched.running {
+                        self.sync_start(i);
+                    }
+                }
+                if self.synced() {
+                    // Let client map checks run (clean delay).
+                    let n: u64 = self.client.as_ref().map_or(0, |c| c.maps.iter().map(|m| m.count()).sum());
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        if !self.converged() || !self.synced() {
+            let st = self.state_line();
+            return Err(self.failure(format!("did not converge after healing: {st}")));
+        }
+        self.final_check();
+        if let Some(f) = self.fail.take() {
+            return Err(self.failure(f));
+        }
+        Ok(RunStats { steps: self.step, nemesis: self.nemesis_count.values().sum() })
+    }
+
+    /// One-line state summary for traces.
+    pub fn state_line(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = self.client.as_ref() {
+            for (i, l) in c.pool.legs() {
+                s += &format!("leg{i}({})={}{} ", l.member_id, l.state.name(), if l.maintenance { "+m" } else { "" });
+            }
+            s += &format!("op={} ", c.op.is_some());
+        } else {
+            s += "client down ";
+        }
+        for (i, x) in self.srvs.iter().enumerate() {
+            match x.pool.as_ref() {
+                Some(p) => {
+                    let mut buf = [0u8; 512];
+                    let n = p.maps.render_summary(&mut buf);
+                    let sum = String::from_utf8_lossy(&buf[..n]).replace('\n', "; ");
+                    s += &format!("| srv{i}={} {}", p.state.name(), sum);
+                }
+                None => s += &format!("| srv{i}=down "),
+            }
+        }
+        s
+    }
+
+    fn failure(&mut self, what: String) -> Failure {
+        let st = self.state_line();
+        self.log(format!("state: {st}"));
+        Failure { seed: self.seed, step: self.step, what, trace: self.trace.iter().cloned().collect() }
+    }
+}
+
+thread_local! {
+    static PENDING_INFO: std::cell::RefCell<VecDeque<(usize, BCmd)>> = const { std::cell::RefCell::new(VecDeque::new()) };
+}
+
+fn cmd_brief(c: &Cmd<'_>) -> String {
+    match c {
+        Cmd::SendMapBuf(p) => format!("SendMapBuf(m{} p{})", p.member, p.page),
+        Cmd::SendMdBuf(_) => "SendMdBuf".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Result of a passing run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunStats {
+    /// Scheduler steps.
+    pub steps: usize,
+    /// Nemesis actions.
+    pub nemesis: u64,
+}
+
+/// Run one seed with its default configuration.
+pub fn run_seed(seed: u64) -> Result<RunStats, Failure> {
+    Sim::new(seed, Config::for_seed(seed)).run()
+}
+
+/// Run one seed with `cfg`.
+pub fn run_seed_with(seed: u64, cfg: Config) -> Result<RunStats, Failure> {
+    Sim::new(seed, cfg).run()
+}
