@@ -44,7 +44,7 @@ check:
 	@$(TOP)/scripts/check.sh
 
 demo: modules
-	@$(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
+	@VM_VERBOSE=1 $(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
 
 fmt:
 	@$(HOST_CARGO) fmt --all

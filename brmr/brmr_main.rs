@@ -140,8 +140,11 @@ impl Drop for BrmrModule {
 }
 
 /// sysfs show entry point, called by brmr_glue.c.
+///
+/// # Safety
+/// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
 #[no_mangle]
-pub extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
+pub unsafe extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
     // SAFETY: sysfs passes the attribute's static name.
     let name = unsafe { sysfs::attr_name(attr) };
     // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
@@ -158,8 +161,11 @@ pub extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mu
 }
 
 /// sysfs store entry point, called by brmr_glue.c.
+///
+/// # Safety
+/// `attr` is a NUL-terminated attribute name and `buf` holds `count` readable bytes.
 #[no_mangle]
-pub extern "C" fn brmr_rs_store(
+pub unsafe extern "C" fn brmr_rs_store(
     kind: u32,
     id: u64,
     attr: *const c_char,

@@ -43,6 +43,10 @@ pub(crate) struct Shared {
     flags: AtomicU32,
 }
 
+/// `io_allowed` store op.
+///
+/// # Safety
+/// `priv_` must be the `Shared` this store registered, alive until it unregisters.
 unsafe extern "C" fn op_io_allowed(priv_: *mut c_void) -> bool {
     // SAFETY: rmr passes back the `Shared` registered with the ops, alive until unregister.
     let s = unsafe { &*(priv_ as *const Shared) };

@@ -147,8 +147,11 @@ impl Drop for RmrModule {
 }
 
 /// sysfs show entry point, called by rmr_glue.c.
+///
+/// # Safety
+/// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
 #[no_mangle]
-pub extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
+pub unsafe extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
     // SAFETY: sysfs passes the attribute's static name.
     let name = unsafe { sysfs::attr_name(attr) };
     // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
@@ -166,8 +169,11 @@ pub extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut
 }
 
 /// sysfs store entry point, called by rmr_glue.c.
+///
+/// # Safety
+/// `attr` is a NUL-terminated attribute name and `buf` holds `count` readable bytes.
 #[no_mangle]
-pub extern "C" fn rmr_rs_store(
+pub unsafe extern "C" fn rmr_rs_store(
     kind: u32,
     id: u64,
     attr: *const c_char,

@@ -78,7 +78,7 @@ impl Dir {
         // SAFETY: `parent_ptr` is a live kobject, `cname` a NUL-terminated string.
         let p = unsafe { glue_kobj_add(parent_ptr, cname.as_char_ptr(), kind, id) };
         let p = kernel::error::from_err_ptr(p)?;
-        NonNull::new(p).map(|ptr| Dir { ptr }).ok_or(Error::from(ENOMEM))
+        NonNull::new(p).map(|ptr| Dir { ptr }).ok_or(ENOMEM)
     }
 }
 
@@ -138,6 +138,7 @@ pub(crate) unsafe fn attr_name<'a>(attr: *const c_char) -> &'a [u8] {
 }
 
 /// The symbolic name of a kernel error, for log lines (`EBUSY`, ...).
+#[allow(dead_code)]
 pub(crate) fn ename(e: Error) -> &'static str {
     match crate::rmr_core::errno::Errno::from_raw(-e.to_errno()) {
         Some(x) => x.name(),

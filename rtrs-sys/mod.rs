@@ -11,7 +11,9 @@
     dead_code,
     missing_docs,
     unreachable_pub,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
 )]
 pub(crate) mod raw {
     include!("rtrs_generated.rs");
