@@ -94,6 +94,17 @@ mod tests {
     }
 
     #[test]
+    fn matches_the_kernel() {
+        // Values computed with include/linux/jhash.h of Linux 6.12 (and ionos_pool's group_id
+        // as rmr.ko logs it).
+        assert_eq!(group_id(b"ionos_pool"), 0x7d91_f4dd);
+        assert_eq!(group_id(b"a"), 0x58d6_8708);
+        assert_eq!(group_id(b"abcdefghijkl"), 0x4012_f87b);
+        assert_eq!(group_id(b"abcdefghijklm"), 0x9281_28f9);
+        assert_eq!(group_id(b"p12345678901234567890123"), 0x9798_9b26);
+    }
+
+    #[test]
     fn distinct_names_differ() {
         assert_ne!(group_id(b"ionos_pool"), group_id(b"ionos_poom"));
         assert_ne!(group_id(b"abcdefghijkl"), group_id(b"abcdefghijklm"));
