@@ -287,7 +287,10 @@ impl ClientPool {
                     }
                 }
             }
-            if from == LegState::Normal && to == LegState::Failed {
+            // SPEC: NORMAL -> FAILED bumps map_ver. [improvement] So does NORMAL ->
+            // RECONNECTING (maintenance): both make the member piggybacked from now on, and
+            // servers use the version to reject stale "clean" claims (MAP_CHECK, MAP_CLEAR).
+            if from == LegState::Normal && matches!(to, LegState::Failed | LegState::Reconnecting) {
                 self.map_ver = self.map_ver.wrapping_add(1) & RMR_MAP_VER_MASK;
             }
         }

@@ -424,16 +424,24 @@ impl<S: MapStorage + Default> ServerPool<S> {
         }
     }
 
-    /// A sync of `chunk` finished (data written locally on success). On success the own bit
-    /// is cleared; the caller sends MAP_CLEAR(own, chunk) to peers and resubmits the waiters
-    /// written to `waiters` (they see a clean chunk now); on failure it fails them.
-    pub fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> usize {
+    /// A sync of `chunk` finished (data written locally on success). The own bit is cleared
+    /// only if the pool is still NORMAL (leaving NORMAL fails outstanding syncs, §7); then the
+    /// caller sends MAP_CLEAR(own, chunk, map_ver) to peers and resubmits the waiters written
+    /// to `waiters`; otherwise it fails them. Returns (waiters, cleared).
+    pub fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> (usize, bool) {
+        let ok = ok && self.state == SrvState::Normal;
         if ok {
             if let Some(m) = self.maps.get_mut(self.member_id) {
                 m.clear(chunk);
             }
         }
-        self.sync.finish(chunk, waiters)
+        let n = self.sync.finish(chunk, waiters);
+        if !ok && n > 0 {
+            // [improvement] The waiters get an error reply, which the client treats as a leg
+            // failure: stop claiming complete maps (and serving peers) until a map update.
+            let _ = self.on_fault();
+        }
+        (n, ok)
     }
 
     /// Pick the peer to read `chunk` from: a listed peer (NORMAL sync leg) whose peer map does
@@ -695,8 +703,11 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 }
                 Ok(RspBody::Empty)
             }
-            Cmd::MapClear { member_id, chunk } => {
-                if *member_id != self.member_id {
+            Cmd::MapClear { member_id, chunk, map_ver } => {
+                // [improvement] A clear from a node that has not seen the latest failure
+                // transition may race with a write that piggybacked it: ignore it (the
+                // map-clear worker or a map update cleans up later).
+                if *member_id != self.member_id && !map_ver_gt(self.md.map_ver, *map_ver) {
                     if let Some(m) = self.maps.get_mut(*member_id) {
                         m.clear(*chunk);
                     }
@@ -925,7 +936,7 @@ mod tests {
         assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::SyncFirst);
         assert_eq!(p.on_io(&io(9, 3, &[]), 0), IoDecision::Park);
         let mut w = [0u16; 8];
-        assert_eq!(p.on_sync_done(9, true, &mut w), 2);
+        assert_eq!(p.on_sync_done(9, true, &mut w), (2, true));
         assert_eq!(&w[..2], &[2, 3]);
         assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::Submit);
         // Last-IO skip rule: chunk 9 was dirty in own map -> skip; chunk 5 -> dirty for peers.

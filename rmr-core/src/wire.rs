@@ -683,6 +683,8 @@ pub enum Cmd<'a> {
         member_id: u32,
         /// Chunk.
         chunk: u64,
+        /// Sender's map version: a receiver with a newer one ignores the clear.
+        map_ver: u64,
     },
     /// Opaque upper-layer (BRMR) command for `cmd_with_rsp`.
     User(&'a [u8]),
@@ -767,10 +769,11 @@ impl<'a> Cmd<'a> {
                 w.u32(u32::from(*recovery))?;
                 w.u64(*map_ver)
             }
-            Cmd::MapClear { member_id, chunk } => {
+            Cmd::MapClear { member_id, chunk, map_ver } => {
                 w.u32(*member_id)?;
                 w.u32(0)?;
-                w.u64(*chunk)
+                w.u64(*chunk)?;
+                w.u64(*map_ver)
             }
             Cmd::User(b) => {
                 if b.len() > USER_MAX {
@@ -863,7 +866,8 @@ impl<'a> Cmd<'a> {
             CmdType::MapClear => {
                 let member_id = check_member(r.u32()?)?;
                 r.zero(4)?;
-                Cmd::MapClear { member_id, chunk: r.u64()? }
+                let chunk = r.u64()?;
+                Cmd::MapClear { member_id, chunk, map_ver: r.u64()? }
             }
             CmdType::User => {
                 let n = usize::from(r.u16()?);
@@ -1455,7 +1459,7 @@ mod tests {
             (any::<u64>(), m.clone(), any::<u64>(), any::<bool>()).prop_map(|(chunk, member_id, map_ver, recovery)| {
                 Cmd::MapAdd { chunk, member_id, map_ver, recovery }
             }),
-            (m, any::<u64>()).prop_map(|(member_id, chunk)| Cmd::MapClear { member_id, chunk }),
+            (m, any::<u64>(), any::<u64>()).prop_map(|(member_id, chunk, map_ver)| Cmd::MapClear { member_id, chunk, map_ver }),
             (0usize..=USER_MAX).prop_map(|n| Cmd::User(&USER[..n])),
         ]
     }

@@ -207,6 +207,7 @@ enum Bop {
 
 struct SyncReq {
     tag: u64,
+    src: u32,
     skip: MemberList,
     thread: bool,
 }
@@ -471,14 +472,12 @@ impl Sim {
             for (x, y) in [(a, b), (b, a)] {
                 let peer_member = self.srvs[y - 1].member;
                 let s = &mut self.srvs[x - 1];
-                let chunks: Vec<u64> = s
+                let tags: Vec<u64> = s
                     .syncs
-                    .iter()
-                    .filter(|(_, r)| r.tag != 0 && r.skip.contains(peer_member))
-                    .map(|(c, _)| *c)
+                    .values()
+                    .filter(|r| r.tag != 0 && r.src == peer_member)
+                    .map(|r| r.tag)
                     .collect();
-                let _ = chunks;
-                let tags: Vec<u64> = s.syncs.values().map(|r| r.tag).collect();
                 for tag in tags {
                     self.local.push_back(Packet { from: y, to: x, bytes: vec![2], data: 0, tag });
                 }
@@ -855,7 +854,18 @@ impl Sim {
         if c.op.is_some() {
             return;
         }
+        let c = self.client.as_mut().expect("client");
+        // Rejoin after reconnect.
+        if let Some(slot) = (0..4).find(|s| c.rejoin_wanted[*s]) {
+            c.rejoin_wanted[slot] = false;
+            if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Failed && l.connected) {
+                c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Rejoin)]), cur: None });
+                self.batch_next();
+                return;
+            }
+        }
         // add_sess for nodes not joined yet.
+        let c = self.client.as_mut().expect("client");
         if let Some(&srv) = c.to_add.front() {
             if self.link_up(CLIENT, srv + 1) {
                 let c = self.client.as_mut().expect("client");
@@ -874,15 +884,6 @@ impl Sim {
             return;
         }
         let c = self.client.as_mut().expect("client");
-        // Rejoin after reconnect.
-        if let Some(slot) = (0..4).find(|s| c.rejoin_wanted[*s]) {
-            c.rejoin_wanted[slot] = false;
-            if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Failed && l.connected) {
-                c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Rejoin)]), cur: None });
-                self.batch_next();
-            }
-            return;
-        }
         if c.want_te {
             c.want_te = false;
             if let Some(run) = TryEnableRun::new(&mut c.pool) {
@@ -1001,6 +1002,10 @@ impl Sim {
                         }
                     }
                     BCmd::StoreCheck => {
+                        if rsp.errno == Error::NoEnt.errno() {
+                            // The session is gone on the server: rejoin instead.
+                            c.rejoin_wanted[s] = true;
+                        }
                         if ok && matches!(rsp.body, RspBody::Bool(true)) {
                             let r = c.pool.on_store_ok(s);
                             if !self.cfg.bugs.promote_failed {
@@ -1210,6 +1215,14 @@ impl Sim {
                     self.send(p.to, p.from, b, 0, p.tag);
                     return;
                 };
+                // Commands need a joined session (the kernel has no srv_pool_sess before).
+                let joins = matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_));
+                if from_client && !s.client_joined && !joins {
+                    let r = CmdRsp::err(cmd.ty(), Error::NoEnt);
+                    let b = enc(&Msg::CmdRsp(r));
+                    self.send(p.to, p.from, b, 0, p.tag);
+                    return;
+                }
                 let mut buf = [0u8; PIECE_BYTES];
                 let before = pool.state;
                 let (rsp, fx) = pool.handle_cmd(&cmd, !from_client, now, &mut buf);
@@ -1292,7 +1305,7 @@ impl Sim {
         let tag = self.tag();
         let mut skip2 = skip;
         let _ = skip2.push(src);
-        self.srvs[i].syncs.insert(chunk, SyncReq { tag, skip: skip2, thread });
+        self.srvs[i].syncs.insert(chunk, SyncReq { tag, src, skip: skip2, thread });
         let io = IoMsg {
             id: RmrId::chunk(chunk),
             mem_id: 0,
@@ -1343,8 +1356,9 @@ impl Sim {
         let s = &mut self.srvs[i];
         let thread = s.syncs.remove(&chunk).is_some_and(|q| q.thread);
         let Some(pool) = s.pool.as_mut() else { return };
-        let n = pool.on_sync_done(chunk, ok, &mut w);
+        let (n, ok) = pool.on_sync_done(chunk, ok, &mut w);
         let own = pool.member_id;
+        let map_ver = pool.md.map_ver;
         self.log(format!("srv {i} sync c{chunk} {} ({n} waiters)", if ok { "done" } else { "FAILED" }));
         // Waiters: resubmit (ok) or fail.
         for mem in w.iter().take(n) {
@@ -1359,7 +1373,7 @@ impl Sim {
         }
         if ok {
             // RMR_MSG_MAP_CLEAR to every peer.
-            let cmd = Cmd::MapClear { member_id: own, chunk };
+            let cmd = Cmd::MapClear { member_id: own, chunk, map_ver };
             let b = enc(&Msg::Cmd(cmd));
             for j in 0..self.srvs.len() {
                 if j != i {
@@ -1607,6 +1621,8 @@ impl Sim {
             self.log(format!("NEMESIS maintenance off slot {s}"));
             self.batch_next();
         } else if st == LegState::Normal {
+            // §8: IO frozen until the server is NO_IO.
+            c.pool.frozen = true;
             let _ = c.pool.set_maintenance(s);
             c.op = Some(Op::Batch { items: VecDeque::from([(s, BCmd::Maint(true))]), cur: None });
             self.count("maint-on");
