@@ -402,7 +402,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 Err(e) => IoDecision::Reject(e),
             };
         }
-        match self.sync.start(chunk).and_then(|_| self.sync.park(chunk, io.mem_id)) {
+        match self.sync.start(chunk).and_then(|()| self.sync.park(chunk, io.mem_id)) {
             Ok(()) => IoDecision::SyncFirst,
             Err(e) => IoDecision::Reject(e),
         }
@@ -536,6 +536,11 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 } else if j.chunk_size != self.md.chunk_size || j.queue_depth != self.md.queue_depth
                 {
                     return Err(Error::Inval);
+                }
+                if kind == JoinKind::Assemble {
+                    // [choice] A fresh assemble comes from a client that has no maintenance
+                    // state (it restarted): a stale flag would block every map update.
+                    self.maintenance = false;
                 }
                 if kind == JoinKind::Sync {
                     self.sync_sessions += 1;

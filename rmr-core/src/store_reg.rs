@@ -260,7 +260,7 @@ mod tests {
                 marked_create: true
             })
         );
-        assert_eq!(register(view(Empty, false, 0), RegMode::Add).unwrap().marked_create, false);
+        assert!(!register(view(Empty, false, 0), RegMode::Add).unwrap().marked_create);
         assert_eq!(register(view(Registered, true, 0), RegMode::Add), Err(Errno::EBUSY));
         assert_eq!(register(view(Normal, false, 1), RegMode::Create), Err(Errno::EBUSY));
         assert_eq!(register(view(NoIo, false, 1), RegMode::Add).unwrap().state, NoIo);
