@@ -266,6 +266,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
             if self.state == SrvState::Normal {
                 fx.stop_sync = true;
             }
+            if to == SrvState::Normal {
+                self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+                fx.persist_md = true;
+            }
             self.state = to;
             fx.state_changed = true;
         }
@@ -472,7 +476,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 self.maps.ensure(m, total)?.set(c, now)?;
             }
         }
-        self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+        // [change from SPEC's choice] last_io is NOT emptied here: if this update fails
+        // before the marks reach the other nodes, a later update whose initial spread
+        // overwrites this node's maps would lose them (seed 4944). It is emptied when the pool
+        // enters NORMAL, when the marks are part of the authoritative maps.
         Ok(())
     }
 
@@ -687,9 +694,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     return Err(Error::Inval);
                 }
                 self.md.srv_md = md.srv_md;
-                if map_ver_gt(md.map_ver, self.md.map_ver) {
-                    self.md.map_ver = md.map_ver;
-                }
+                // [choice] map_ver is NOT adopted from the pushed pool_md: the last-IO update
+                // picks the node with the highest version as the one with the newest maps, so
+                // a NO_IO node with stale maps must not be lifted by the periodic push
+                // (seed 78). map_ver moves only with IO, MAP_ADD, MAP_DONE and MAP_SET_VER.
                 fx.persist_md = true;
                 Ok(RspBody::Empty)
             }

@@ -924,6 +924,14 @@ impl Sim {
                 items.push_back((s, BCmd::SendMd));
             }
         }
+        if !self.chaos {
+            // Healing: the admin leaves maintenance on every leg.
+            for (s, l) in c.pool.legs() {
+                if l.maintenance && l.state != LegState::Failed {
+                    items.push_back((s, BCmd::Maint(false)));
+                }
+            }
+        }
         // [choice] also retry try-enable every tick while candidates wait.
         if c.pool.candidates() != 0 {
             c.want_te = true;
@@ -1299,6 +1307,7 @@ impl Sim {
         let Some(src) = src else {
             self.log(format!("srv {i} sync c{chunk}: no source"));
             self.finish_sync(i, chunk, None);
+            self.sync_thread_done(i, thread, false);
             return;
         };
         let j = self.srvs.iter().position(|s| s.member == src).expect("peer");
@@ -1973,7 +1982,16 @@ impl Sim {
                     let mut buf = [0u8; 512];
                     let n = p.maps.render_summary(&mut buf);
                     let sum = String::from_utf8_lossy(&buf[..n]).replace('\n', "; ");
-                    s += &format!("| srv{i}={} {}", p.state.name(), sum);
+                    s += &format!(
+                        "| srv{i}={} sync(run={} inflight={} table={} reqs={} bops={}) {}",
+                        p.state.name(),
+                        x.sched.running,
+                        x.sched.in_flight,
+                        p.sync.active(),
+                        x.syncs.len(),
+                        x.backend.len(),
+                        sum
+                    );
                 }
                 None => s += &format!("| srv{i}=down "),
             }
