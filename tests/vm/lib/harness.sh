@@ -263,15 +263,15 @@ link_up() { _set_link "$1" "$2" on; }     # A B: restore a cut link
 # All take an optional "-t SECONDS" first (default ON_TIMEOUT); the command is one shell
 # script (the arguments joined by spaces) run by busybox sh in the guest, cwd /root.
 
-_run() { # sets _rc, _out_f, _err_f; args: TIMEOUT NAME SCRIPT
-	local t=$1 n=$2 s=$3
+_run() { # sets _rc, _out_f, _err_f; args: TIMEOUT NAME SCRIPT [WHAT TO LOG]
+	local t=$1 n=$2 s=$3 what=${4:-$3}
 	_guest_ok "$n"
 	_out_f=$VM_RUN/tmp.$BASHPID.$RANDOM.out
 	_err_f=${_out_f%.out}.err
 	printf '%s' "$s" | $_VMCTL run "$VM_RUN/$n/agent" "$t" - >"$_out_f" 2>"$_err_f"
 	_rc=$?
 	{
-		echo "[$(_since "$_T0")s] $n\$ $(_cmd "$s")"
+		echo "[$(_since "$_T0")s] $n\$ $(_cmd "$what")"
 		[ -s "$_out_f" ] && sed 's/^/  | /' "$_out_f" | head -200
 		[ -s "$_err_f" ] && sed 's/^/  ! /' "$_err_f" | head -200
 		[ "$_rc" = 0 ] || echo "  rc=$_rc"
@@ -358,7 +358,7 @@ while :; do
 ) >/tmp/.wait_for.out 2>&1 && exit 0
 	[ \$(cut -d. -f1 /proc/uptime) -ge \$end ] && { cat /tmp/.wait_for.out; exit 124; }
 	sleep 0.2
-done"
+done" "wait_for -t $t: $s"
 	[ "$_rc" = 0 ] || fail "wait_for $n: '$s' not true after ${t}s (rc $_rc):
 $(_excerpt)"
 	rm -f "$_out_f" "$_err_f"
@@ -370,12 +370,15 @@ on_bg() { # NAME CMD...: start CMD in the background in the guest; prints a hand
 	echo "$seq" >"$VM_RUN/bgseq"
 	local b64
 	b64=$(printf '%s' "$*" | base64 -w0)
-	on "$n" "set -e
+	_run "$ON_TIMEOUT" "$n" "set -e
 mkdir -p /run/bg
 echo $b64 | base64 -d >/run/bg/$seq.sh
 rm -f /run/bg/$seq.rc
 setsid sh -c 'sh /run/bg/$seq.sh >/run/bg/$seq.out 2>&1; echo \$? >/run/bg/$seq.rc.tmp; mv /run/bg/$seq.rc.tmp /run/bg/$seq.rc' </dev/null >/dev/null 2>&1 &
-echo \$! >/run/bg/$seq.pid" >/dev/null
+echo \$! >/run/bg/$seq.pid" "on_bg ($n:$seq): $*"
+	[ "$_rc" = 0 ] || fail "on_bg $n: cannot start '$(_cmd "$*")':
+$(_excerpt)"
+	rm -f "$_out_f" "$_err_f"
 	echo "$n:$seq"
 }
 
@@ -386,7 +389,7 @@ while [ ! -e /run/bg/$seq.rc ]; do
 	[ \$(cut -d. -f1 /proc/uptime) -ge \$end ] && { echo 'bg job $seq still running after ${t}s' >&2; exit 255; }
 	sleep 0.2
 done
-cat /run/bg/$seq.out; exit \$(cat /run/bg/$seq.rc)"
+cat /run/bg/$seq.out; exit \$(cat /run/bg/$seq.rc)" "bg_wait -t $t $2"
 }
 
 bg_wait() { # [-t S] HANDLE: wait for a background job; print its output; non-zero exit fails
