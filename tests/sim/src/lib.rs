@@ -438,10 +438,11 @@ impl Sim {
             // Server side: the client session is gone.
             let now = self.now;
             let s = &mut self.srvs[srv];
+            // The RTRS session survives a link loss (it reconnects; SPEC §10.1/§10.4 expect
+            // no_io): the pool only leaves NORMAL. A rejoin replaces the session.
             if s.alive && s.client_joined {
-                s.client_joined = false;
                 if let Some(p) = s.pool.as_mut() {
-                    let fx = p.on_session_gone(false);
+                    let fx = p.on_fault();
                     if fx.stop_sync {
                         s.sched.stop();
                     }
@@ -542,9 +543,14 @@ impl Sim {
             return;
         }
         let k = nonempty[self.rng.below(nonempty.len() as u64) as usize];
-        let l = self.links.get_mut(&k).expect("link");
+        let len = self.links.get(&k).map_or(0, |l| l.q.len()) as u64;
         // Mostly FIFO per link; sometimes take a later packet (independent requests reorder).
-        let idx = if self.rng.permille(150) { self.rng.below(l.q.len() as u64) as usize } else { 0 };
+        let idx = if self.rng.permille(150) { self.rng.below(len) as usize } else { 0 };
+        self.deliver_packet(k, idx);
+    }
+
+    fn deliver_packet(&mut self, k: (usize, usize), idx: usize) {
+        let Some(l) = self.links.get_mut(&k) else { return };
         let Some(p) = l.q.remove(idx) else { return };
         if p.to == CLIENT {
             self.client_recv(p);
@@ -598,9 +604,15 @@ impl Sim {
     fn client_issue(&mut self) {
         let chunk = self.rng.below(self.cfg.chunks);
         let write = self.rng.permille(650);
+        self.issue(chunk, write);
+    }
+
+    /// Issue one client IO (write or read of `chunk`); returns the written value.
+    fn issue(&mut self, chunk: u64, write: bool) -> Option<u64> {
         let now = self.now;
-        let Some(c) = self.client.as_mut() else { return };
-        let Some(mem) = c.ios.iter().position(|x| x.is_none()) else { return };
+        let v = self.next_value;
+        let c = self.client.as_mut()?;
+        let mem = c.ios.iter().position(|x| x.is_none())?;
         let busy = c.ios.iter().flatten().any(|x| x.chunk == chunk && matches!(x.kind, CioKind::Write { .. }));
         let tag = {
             self.next_tag += 1;
@@ -609,7 +621,7 @@ impl Sim {
         if write && !busy {
             let req = match c.pool.plan_write(chunk, &mut c.maps, now) {
                 Ok(r) => r,
-                Err(_) => return,
+                Err(_) => return None,
             };
             let value = self.next_value;
             self.next_value += 1;
@@ -643,12 +655,13 @@ impl Sim {
                 }
             }
         } else {
-            let Ok(slot) = c.pool.plan_read() else { return };
+            let Ok(slot) = c.pool.plan_read() else { return None };
             c.pool.inflight += 1;
             let k = self.model.last_acked(chunk);
             c.ios[mem] = Some(Cio { tag, chunk, kind: CioKind::Read { slot, k } });
             self.send_read(mem, slot);
         }
+        Some(v)
     }
 
     fn send_read(&mut self, mem: usize, slot: usize) {
@@ -1443,6 +1456,13 @@ impl Sim {
         }
         let i = cands[self.rng.below(cands.len() as u64) as usize];
         let k = self.rng.below(self.srvs[i].backend.len() as u64) as usize;
+        self.complete_bop(i, k);
+    }
+
+    fn complete_bop(&mut self, i: usize, k: usize) {
+        if k >= self.srvs[i].backend.len() {
+            return;
+        }
         let op = self.srvs[i].backend.remove(k);
         let flakey = self.srvs[i].disk.flakey;
         match op {
@@ -1712,31 +1732,41 @@ impl Sim {
 
     // ----------------------------------------------------------------------------- invariants
 
-    fn chunk_quiet(&self, c: u64) -> bool {
-        let client_busy = self.client.as_ref().is_some_and(|cl| {
-            cl.ios.iter().flatten().any(|x| x.chunk == c && matches!(x.kind, CioKind::Write { .. }))
-        });
-        if client_busy {
-            return false;
+    fn busy_chunks(&self) -> std::collections::BTreeSet<u64> {
+        let mut b = std::collections::BTreeSet::new();
+        if let Some(cl) = self.client.as_ref() {
+            for x in cl.ios.iter().flatten() {
+                if matches!(x.kind, CioKind::Write { .. }) {
+                    b.insert(x.chunk);
+                }
+            }
         }
         for s in &self.srvs {
-            if s.backend.iter().any(|b| match b {
-                Bop::Io { io, .. } => io.id.b == c && io.is_write(),
-                Bop::SyncWrite { chunk, .. } => *chunk == c,
-            }) {
-                return false;
+            for op in &s.backend {
+                match op {
+                    Bop::Io { io, .. } if io.is_write() => {
+                        b.insert(io.id.b);
+                    }
+                    Bop::SyncWrite { chunk, .. } => {
+                        b.insert(*chunk);
+                    }
+                    _ => {}
+                }
             }
-            if s.syncs.contains_key(&c) {
-                return false;
-            }
+            b.extend(s.syncs.keys().copied());
         }
-        true
+        b
     }
 
     fn check_invariants(&mut self) {
         if self.fail.is_some() {
             return;
         }
+        // Untouched chunks hold v0 everywhere and are trivially consistent.
+        let busy = self.busy_chunks();
+        let touched: Vec<u64> = (0..self.cfg.chunks)
+            .filter(|c| !self.model.writes[*c as usize].is_empty() && !busy.contains(c))
+            .collect();
         // 1. Only legal leg transitions (checked independently of the core's own table).
         if let Some(c) = self.client.as_mut() {
             let mut bad = None;
@@ -1764,10 +1794,7 @@ impl Sim {
             if pool.state != SrvState::Normal || !s.alive {
                 continue;
             }
-            for c in 0..self.cfg.chunks {
-                if !self.chunk_quiet(c) {
-                    continue;
-                }
+            for &c in &touched {
                 let own_dirty = pool.maps.get(s.member).is_some_and(|m| m.test(c));
                 if own_dirty {
                     continue;
@@ -1804,10 +1831,7 @@ impl Sim {
         if let Some(c) = self.client.as_ref() {
             'outer: for (_, l) in c.pool.legs() {
                 let Some(srv) = self.srvs.iter().find(|s| s.member == l.member_id) else { continue };
-                for ch in 0..self.cfg.chunks {
-                    if !self.chunk_quiet(ch) {
-                        continue;
-                    }
+                for &ch in &touched {
                     let theirs = srv.disk.data.get(&ch).copied().unwrap_or(0);
                     let Some(k) = self.model.last_acked(ch) else { continue };
                     let acked = self.model.writes[ch as usize][k].0;
@@ -2003,6 +2027,230 @@ impl Sim {
         let st = self.state_line();
         self.log(format!("state: {st}"));
         Failure { seed: self.seed, step: self.step, what, trace: self.trace.iter().cloned().collect() }
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Scripted scenarios (SPEC §10): deterministic control of the same simulator.
+
+impl Sim {
+    /// Baseline B0: `servers` nodes (members 42, 43, ...), pool created and enabled leg by leg,
+    /// every node synced, all maps clean; no random IO and no nemesis.
+    pub fn scripted(servers: usize, chunks: u64) -> Sim {
+        let mut cfg = Config::for_seed(0);
+        cfg.servers = servers;
+        cfg.chunks = chunks;
+        cfg.full_trace = true;
+        let mut s = Sim::new(0, cfg);
+        s.chaos = false;
+        s.io_on = false;
+        s.settle(2000);
+        for i in 0..servers {
+            s.sync(i);
+        }
+        s.settle(12_000);
+        s
+    }
+
+    /// One deterministic unit of work; false when idle.
+    fn work_one(&mut self) -> bool {
+        if let Some(p) = self.local.pop_front() {
+            self.deliver_local(p);
+            return true;
+        }
+        if let Some(k) = self.links.iter().find(|(_, l)| !l.q.is_empty()).map(|(k, _)| *k) {
+            self.deliver_packet(k, 0);
+            return true;
+        }
+        if let Some(i) = (0..self.srvs.len()).find(|i| !self.srvs[*i].backend.is_empty()) {
+            self.complete_bop(i, 0);
+            return true;
+        }
+        false
+    }
+
+    fn after_work(&mut self) {
+        self.step += 1;
+        self.refresh_links();
+        self.client_pump();
+        self.servers_pump();
+        self.check_invariants();
+    }
+
+    /// Process everything pending, letting at least `ms` of idle time pass (timers fire).
+    pub fn settle(&mut self, ms: u64) {
+        let mut idle = 0;
+        let mut guard = 0;
+        while idle < ms && guard < 200_000 {
+            guard += 1;
+            if !self.work_one() {
+                self.now += 100;
+                idle += 100;
+                self.timers();
+            }
+            self.after_work();
+        }
+    }
+
+    /// Process pending work without letting time pass (nothing but in-flight messages).
+    pub fn drain(&mut self) {
+        let mut guard = 0;
+        while self.work_one() && guard < 200_000 {
+            guard += 1;
+            self.after_work();
+        }
+        self.after_work();
+    }
+
+    /// Issue a write of `chunk` without waiting; returns its value.
+    pub fn write_start(&mut self, chunk: u64) -> Option<u64> {
+        let v = self.issue(chunk, true);
+        self.after_work();
+        v
+    }
+
+    /// Write `chunk` and wait; returns the value if acknowledged.
+    pub fn write(&mut self, chunk: u64) -> Option<u64> {
+        let v = self.write_start(chunk)?;
+        self.drain();
+        let acked = self.model.writes[chunk as usize].iter().any(|w| w.0 == v && w.1 == WSt::Acked);
+        acked.then_some(v)
+    }
+
+    /// Deliver the packets queued from the client to storage node `srv` and complete that
+    /// node's backend IO, leaving every other message in flight.
+    pub fn deliver_to(&mut self, srv: usize) {
+        let k = (CLIENT, srv + 1);
+        let mut guard = 0;
+        loop {
+            guard += 1;
+            let idx = self.links.get(&k).and_then(|l| l.q.iter().position(|p| p.to == srv + 1));
+            match idx {
+                Some(i) if guard < 10_000 => self.deliver_packet(k, i),
+                _ => break,
+            }
+            self.after_work();
+        }
+        while !self.srvs[srv].backend.is_empty() {
+            self.complete_bop(srv, 0);
+            self.after_work();
+        }
+    }
+
+    /// Take the client–`srv` link down or up.
+    pub fn link(&mut self, srv: usize, up: bool) {
+        if let Some(l) = self.links.get_mut(&(CLIENT, srv + 1)) {
+            l.admin_up = up;
+        }
+        self.log(format!("SCRIPT link P-{srv} {}", if up { "up" } else { "down" }));
+        self.after_work();
+    }
+
+    /// Power-cycle storage node `i` off.
+    pub fn crash_srv(&mut self, i: usize) {
+        self.crash_server(i);
+        self.after_work();
+    }
+
+    /// Bring storage node `i` back (`join_pool`, `add_store mode=add`).
+    pub fn restart_srv(&mut self, i: usize) {
+        self.restart_server(i);
+        self.after_work();
+    }
+
+    /// Crash the compute client.
+    pub fn crash_p(&mut self) {
+        self.crash_client();
+        self.after_work();
+    }
+
+    /// Restart the client and assemble the legs in `order` (server indices).
+    pub fn reassemble(&mut self, order: &[usize]) {
+        self.restart_client();
+        if let Some(c) = self.client.as_mut() {
+            c.to_add = order.iter().copied().collect();
+        }
+        self.after_work();
+    }
+
+    /// Make node `i`'s disk fail IO, or heal it (the store is usable again).
+    pub fn flakey(&mut self, i: usize, on: bool) {
+        self.srvs[i].disk.flakey = on;
+        if !on {
+            if let Some(p) = self.srvs[i].pool.as_mut() {
+                p.io_allowed = p.store;
+            }
+        }
+        self.after_work();
+    }
+
+    /// `echo 0|1 > sessions/<member>/enable` (maintenance on/off).
+    pub fn maintenance(&mut self, member: u32, on: bool) {
+        self.drain();
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(s) = c.pool.slot_of(member) else { return };
+        if on {
+            c.pool.frozen = true;
+            let _ = c.pool.set_maintenance(s);
+        }
+        c.op = Some(Op::Batch { items: VecDeque::from([(s, BCmd::Maint(on))]), cur: None });
+        self.batch_next();
+        self.drain();
+    }
+
+    /// `echo start > sync` on node `i` and wait until the thread stops.
+    pub fn sync(&mut self, i: usize) {
+        self.sync_start(i);
+        self.settle(500);
+    }
+
+    /// `echo 1 > pool_enable`.
+    pub fn pool_enable(&mut self) {
+        if let Some(c) = self.client.as_mut() {
+            c.want_te = true;
+        }
+        self.after_work();
+    }
+
+    /// Leg state and maintenance flag of `member` on the client.
+    pub fn leg_state(&self, member: u32) -> Option<(LegState, bool)> {
+        let c = self.client.as_ref()?;
+        let s = c.pool.slot_of(member)?;
+        c.pool.leg(s).map(|l| (l.state, l.maintenance))
+    }
+
+    /// Server pool state and maintenance flag of node `i`.
+    pub fn srv_state(&self, i: usize) -> Option<(SrvState, bool)> {
+        self.srvs.get(i)?.pool.as_ref().map(|p| (p.state, p.maintenance))
+    }
+
+    /// Dirty chunks node `i` holds for `member`.
+    pub fn dirty(&self, i: usize, member: u32) -> Vec<u64> {
+        self.srvs[i].pool.as_ref().and_then(|p| p.maps.get(member)).map_or(Vec::new(), |m| m.iter().collect())
+    }
+
+    /// `map_summary` of node `i`.
+    pub fn summary(&self, i: usize) -> String {
+        let Some(p) = self.srvs[i].pool.as_ref() else { return String::new() };
+        let mut buf = [0u8; 4096];
+        let n = p.maps.render_summary(&mut buf);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Content of `chunk` on node `i`'s disk.
+    pub fn disk(&self, i: usize, chunk: u64) -> u64 {
+        self.srvs[i].disk.data.get(&chunk).copied().unwrap_or(0)
+    }
+
+    /// First invariant violation, if any.
+    pub fn failed(&self) -> Option<&str> {
+        self.fail.as_deref()
+    }
+
+    /// The trace so far.
+    pub fn trace_text(&self) -> String {
+        self.trace.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 }
 

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! SPEC §10 acceptance scenarios 1-9 as scripted simulator runs (fixed fault schedules).
+//! Node index 0 = A (member 42), 1 = B (43), 2 = C (44); 800 chunks as in `0/800 dirty`.
+
+use rmr_core::client::LegState;
+use rmr_core::server::SrvState;
+use rmr_sim::Sim;
+
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+const CHUNKS: u64 = 800;
+
+fn ok(s: &Sim) {
+    if let Some(v) = s.failed() {
+        panic!("invariant violated: {v}\n{}", s.trace_text());
+    }
+}
+
+fn line(s: &Sim, node: usize, member: u32) -> String {
+    s.summary(node).lines().find(|l| l.starts_with(&format!("member {member}:"))).unwrap_or("").to_string()
+}
+
+fn all_normal(s: &Sim, members: &[u32]) -> bool {
+    members.iter().all(|m| s.leg_state(*m) == Some((LegState::Normal, false)))
+}
+
+#[test]
+fn b0_baseline_is_clean() {
+    let s = Sim::scripted(2, CHUNKS);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]));
+    assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
+    assert_eq!(s.summary(B), s.summary(A));
+}
+
+#[test]
+fn s1_link_failure() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    s.link(B, false);
+    for c in [3, 5, 7] {
+        assert!(s.write(c).is_some(), "writes pass with one leg");
+    }
+    assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Failed));
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::NoIo));
+    assert_eq!(s.dirty(A, 43), vec![3, 5, 7]);
+    s.link(B, true);
+    s.settle(3000);
+    ok(&s);
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)), "reconnecting -> normal unaided");
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::Normal));
+    assert_eq!(line(&s, B, 43), line(&s, A, 43));
+    assert_eq!(line(&s, A, 43), "member 43: [3 5 7] 3/800 dirty");
+    s.sync(B);
+    s.settle(1000);
+    ok(&s);
+    assert_eq!(line(&s, A, 43), "member 43: [] 0/800 dirty");
+    assert_eq!(line(&s, B, 43), "member 43: [] 0/800 dirty");
+    for c in [3, 5, 7] {
+        assert_eq!(s.disk(A, c), s.disk(B, c));
+    }
+}
+
+#[test]
+fn s2_backend_io_error() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    s.flakey(B, true);
+    assert!(s.write(10).is_some());
+    assert!(s.write(11).is_some());
+    assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Failed));
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::NoIo));
+    s.flakey(B, false);
+    s.settle(3000);
+    ok(&s);
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)), "store check -> map update");
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::Normal));
+    assert!(s.dirty(B, 43).contains(&10) && s.dirty(B, 43).contains(&11));
+}
+
+#[test]
+fn s3_storage_crash() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    s.crash_srv(B);
+    s.drain();
+    assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Failed));
+    for c in [20, 21] {
+        assert!(s.write(c).is_some());
+    }
+    // Rebuild B, keep the client link down to observe REGISTERED.
+    s.link(B, false);
+    s.restart_srv(B);
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::Registered));
+    s.link(B, true);
+    s.settle(3000);
+    ok(&s);
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::Normal));
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
+    assert_eq!(s.dirty(B, 43), vec![20, 21], "outage chunks listed for 43");
+}
+
+#[test]
+fn s4_client_crash() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    for c in 0..6 {
+        s.write(c);
+    }
+    // Leave writes in flight, then crash the client.
+    s.write_start(6);
+    s.write_start(7);
+    s.deliver_to(A);
+    s.crash_p();
+    s.drain();
+    assert_eq!(s.srv_state(A).map(|x| x.0), Some(SrvState::NoIo));
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::NoIo));
+    s.reassemble(&[A, B]);
+    s.settle(3000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]), "both normal without pool_enable (last-IO update)");
+    s.sync(A);
+    s.sync(B);
+    s.settle(12_000);
+    ok(&s);
+    for c in 0..CHUNKS {
+        assert_eq!(s.disk(A, c), s.disk(B, c), "chunk {c}");
+    }
+}
+
+#[test]
+fn s5_storage_before_client() {
+    let mut s = Sim::scripted(3, CHUNKS);
+    s.crash_srv(A);
+    s.drain();
+    let written: Vec<u64> = (30..35).filter(|c| s.write(*c).is_some()).collect();
+    assert_eq!(written.len(), 5);
+    s.crash_p();
+    s.drain();
+    s.reassemble(&[B, C, A]);
+    s.settle(5000);
+    ok(&s);
+    assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Reconnecting));
+    assert_eq!(s.leg_state(44).map(|x| x.0), Some(LegState::Reconnecting));
+    s.restart_srv(A);
+    s.settle(5000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43, 44]));
+    for c in written {
+        assert!(s.dirty(B, 42).contains(&c), "chunk {c} dirty for A");
+    }
+}
+
+#[test]
+fn s6_client_before_storage_persisted_last_io() {
+    let mut s = Sim::scripted(3, CHUNKS);
+    let x = 77;
+    s.write_start(x);
+    s.deliver_to(A); // the write reaches only A
+    s.crash_p();
+    s.drain();
+    s.crash_srv(A);
+    s.restart_srv(A); // disk intact: last_io persisted
+    s.reassemble(&[A, B, C]);
+    s.settle(5000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43, 44]));
+    for n in [A, B, C] {
+        assert!(s.dirty(n, 43).contains(&x), "x dirty for B on node {n}");
+        assert!(s.dirty(n, 44).contains(&x), "x dirty for C on node {n}");
+        assert!(!s.dirty(n, 42).contains(&x));
+    }
+}
+
+fn s7(order: &[usize]) {
+    let mut s = Sim::scripted(2, CHUNKS);
+    assert!(s.write(2).is_some()); // on A and B
+    s.link(A, false);
+    assert!(s.write(2).is_some()); // B marks chunk 2 for A
+    assert_eq!(s.dirty(B, 42), vec![2]);
+    s.crash_p();
+    s.drain();
+    s.link(A, true);
+    s.reassemble(order);
+    s.settle(5000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]));
+    for n in [A, B] {
+        assert!(line(&s, n, 42).starts_with("member 42: [2]"), "{}", s.summary(n));
+        assert_eq!(line(&s, n, 43), "member 43: [] 0/800 dirty", "{}", s.summary(n));
+    }
+}
+
+#[test]
+fn s7_map_ver_selection_a_first() {
+    s7(&[A, B]);
+}
+
+#[test]
+fn s7_map_ver_selection_b_first() {
+    s7(&[B, A]);
+}
+
+#[test]
+fn s8_last_io_ordering() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    assert!(s.write(9).is_some()); // 'a' on both
+    s.write_start(9); // 'b'
+    s.deliver_to(A); // B misses 'b'
+    s.crash_p();
+    s.drain();
+    s.reassemble(&[A, B]);
+    s.settle(5000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]));
+    let d42 = s.dirty(A, 42).contains(&9);
+    let d43 = s.dirty(A, 43).contains(&9);
+    assert!(d42 ^ d43, "chunk 9 dirty for exactly one member: {}", s.summary(A));
+    s.sync(A);
+    s.sync(B);
+    s.settle(1000);
+    ok(&s);
+    assert_eq!(s.disk(A, 9), s.disk(B, 9));
+}
+
+#[test]
+fn s9_maintenance() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    s.maintenance(43, true);
+    assert_eq!(s.leg_state(43), Some((LegState::Reconnecting, true)));
+    assert_eq!(s.srv_state(B), Some((SrvState::NoIo, true)));
+    for c in [40, 41, 42] {
+        assert!(s.write(c).is_some(), "writes continue");
+    }
+    assert_eq!(s.dirty(A, 43), vec![40, 41, 42]);
+    s.maintenance(43, false);
+    s.settle(3000);
+    ok(&s);
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
+    assert_eq!(s.srv_state(B), Some((SrvState::Normal, false)));
+    assert_eq!(s.dirty(B, 43), vec![40, 41, 42]);
+}
