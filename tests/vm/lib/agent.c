@@ -3,11 +3,12 @@
  * rmr-agent: the guest side of the VM harness's command channel (tests/vm/lib/vmctl.py is the
  * host side). Built statically on the host into the guests' initramfs.
  *
- * It talks over the virtio-serial port named "rmr-agent":
+ * It talks over the virtio-serial port named by argv[1] (default "rmr-agent"; the guests run a
+ * second one on "rmr-agent-2", which the harness uses when the first is busy or stuck):
  *   host -> guest: "C <id> <timeout s> <base64 script>\n"
  *   guest -> host: "R <id> <exit code> <base64 stdout> <base64 stderr>\n"
  *   guest -> host once at start: "READY <uptime>\n"
- * Each script runs as "/bin/sh /run/agent.sh" in its own session (setsid), cwd /root, stdin
+ * Each script runs as "/bin/sh /run/<port>.sh" in its own session (setsid), cwd /root, stdin
  * /dev/null, stdout/stderr to files (so background children cannot hold the reply back). On
  * timeout the whole process group is killed and the exit code is 124. Commands run one at a
  * time; the agent also reaps orphans, so it can run as PID 1's child or as PID 1.
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 static int port = -1;
+static char agent_sh[64], agent_out[64], agent_err[64];
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static void put(const char *buf, size_t len)
@@ -126,7 +128,7 @@ static double uptime(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int find_port(char *dev, size_t len)
+static int find_port(const char *want, char *dev, size_t len)
 {
 	DIR *d = opendir("/sys/class/virtio-ports");
 	struct dirent *e;
@@ -144,11 +146,12 @@ static int find_port(char *dev, size_t len)
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(name, sizeof(name), f) && !strncmp(name, "rmr-agent", 9) &&
-		    (name[9] == '\n' || !name[9])) {
-			snprintf(dev, len, "/dev/%s", e->d_name);
-			found = 1;
+		if (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = 0;
+			found = !strcmp(name, want);
 		}
+		if (found)
+			snprintf(dev, len, "/dev/%s", e->d_name);
 		fclose(f);
 	}
 	closedir(d);
@@ -164,7 +167,7 @@ static int run(const char *script, size_t len, long tmo, int *timed_out)
 
 	*timed_out = 0;
 	{
-		int fd = open("/run/agent.sh", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd = open(agent_sh, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (fd < 0)
 			return 126;
@@ -187,8 +190,8 @@ static int run(const char *script, size_t len, long tmo, int *timed_out)
 		return 126;
 	if (pid == 0) {
 		int in = open("/dev/null", O_RDONLY);
-		int out = open("/run/agent.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int err = open("/run/agent.err", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int out = open(agent_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int err = open(agent_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		signal(SIGPIPE, SIG_DFL);
@@ -200,7 +203,7 @@ static int run(const char *script, size_t len, long tmo, int *timed_out)
 		dup2(err, 2);
 		for (int fd = 3; fd < 64; fd++)
 			close(fd);
-		execl("/bin/sh", "sh", "/run/agent.sh", (char *)NULL);
+		execl("/bin/sh", "sh", agent_sh, (char *)NULL);
 		_exit(127);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
@@ -237,21 +240,25 @@ done:
 	return 125;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	const char *want = argc > 1 ? argv[1] : "rmr-agent";
 	char dev[300], hdr[128];
 	char *line = NULL;
 	size_t cap = 0, len = 0, start = 0;
 	sigset_t set;
 	int tries;
 
-	for (tries = 0; !find_port(dev, sizeof(dev)); tries++) {
+	for (tries = 0; !find_port(want, dev, sizeof(dev)); tries++) {
 		if (tries > 100) {
-			fprintf(stderr, "rmr-agent: no virtio port named rmr-agent\n");
+			fprintf(stderr, "rmr-agent: no virtio port named %s\n", want);
 			return 1;
 		}
 		usleep(50000);
 	}
+	snprintf(agent_sh, sizeof(agent_sh), "/run/%s.sh", want);
+	snprintf(agent_out, sizeof(agent_out), "/run/%s.out", want);
+	snprintf(agent_err, sizeof(agent_err), "/run/%s.err", want);
 	port = open(dev, O_RDWR | O_CLOEXEC);
 	if (port < 0) {
 		perror(dev);
@@ -316,7 +323,7 @@ int main(void)
 				b64 = (char *)"";
 			rc = run(b64, b64_decode(b64), tmo, &timed_out);
 			if (timed_out) {
-				int fd = open("/run/agent.err", O_WRONLY | O_APPEND | O_CREAT, 0600);
+				int fd = open(agent_err, O_WRONLY | O_APPEND | O_CREAT, 0600);
 
 				if (fd >= 0) {
 					dprintf(fd, "rmr-agent: timed out after %lds, process group killed\n", tmo);
@@ -325,9 +332,9 @@ int main(void)
 			}
 			snprintf(hdr, sizeof(hdr), "R %s %d ", id, rc);
 			put(hdr, strlen(hdr));
-			put_b64_file("/run/agent.out");
+			put_b64_file(agent_out);
 			put(" ", 1);
-			put_b64_file("/run/agent.err");
+			put_b64_file(agent_err);
 			put("\n", 1);
 		}
 	}

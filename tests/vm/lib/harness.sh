@@ -100,8 +100,8 @@ _launch() { # NAME
 	ip=$(vm_ip "$n")
 	mac_own=$(printf '%02x' "${ip##*.}")
 	mkdir -p "$d" "$VM_RUN/net" "$VM_RUN/links"
-	rm -f "$d/agent.in" "$d/agent.out" "$d/mon" "$d/pid"
-	mkfifo "$d/agent.in" "$d/agent.out"
+	rm -f "$d/agent.in" "$d/agent.out" "$d/agent2.in" "$d/agent2.out" "$d/mon" "$d/pid"
+	mkfifo "$d/agent.in" "$d/agent.out" "$d/agent2.in" "$d/agent2.out"
 	cpus=CPUS_$n; cpus=${!cpus:-$CPUS}
 	mem=MEM_MB_$n; mem=${!mem:-$MEM_MB}
 	if [ "$cpus" -gt 1 ]; then args+=(-smp "$cpus,sockets=$cpus"); else args+=(-smp 1); fi
@@ -136,6 +136,8 @@ _launch() { # NAME
 		-chardev "pipe,id=agent,path=$d/agent" \
 		-device virtio-serial-pci,id=vser,addr=0x4 \
 		-device virtserialport,bus=vser.0,chardev=agent,name=rmr-agent \
+		-chardev "pipe,id=agent2,path=$d/agent2" \
+		-device virtserialport,bus=vser.0,chardev=agent2,name=rmr-agent-2 \
 		-monitor "unix:$d/mon,server=on,wait=off" \
 		-device virtio-rng-pci,addr=0x5 \
 		-drive "file=$VM_TOOLS,if=none,id=tools,format=raw,readonly=on" \
@@ -443,27 +445,28 @@ log_allow() { # ERE: kernel log lines matching it do not fail the scenario (use 
 # Kernel log lines that fail a scenario.
 _SPLAT='WARNING:|BUG:|BUG kmalloc|kernel BUG|Oops|KASAN|UBSAN|general protection fault|Kernel panic|possible recursive locking|circular locking|inconsistent lock state|possible irq lock inversion|bad unlock balance|lock held when returning|suspicious RCU usage|held lock freed|refcount_t:|unreferenced object|Call Trace|list_(add|del) corruption|blocked for more than|soft lockup|hard LOCKUP|rcu_.* stall|detected stall'
 
-_finish() { # collect logs of live guests, stop them, check the logs
-	local n out bad=""
+_finish() { # collect logs of live guests, stop them, check the logs (uses the second agent)
+	local n out bad="" f
 	for n in $_ALL_GUESTS; do
 		vm_running "$n" || continue
-		if [ "${_TIMED_OUT:-0}" = 1 ]; then
-			printf 'echo w >/proc/sysrq-trigger' | $_VMCTL run "$VM_RUN/$n/agent" 10 - >/dev/null 2>&1
+		if [ "${_TIMED_OUT:-0}" = 1 ]; then # show blocked tasks
+			printf 'echo w >/proc/sysrq-trigger' | $_VMCTL run "$VM_RUN/$n/agent2" 10 - >/dev/null 2>&1
 		fi
-		printf 'dmesg' | $_VMCTL run "$VM_RUN/$n/agent" 30 - >"$VM_DIR/$n.dmesg" 2>&1
+		printf 'dmesg' | $_VMCTL run "$VM_RUN/$n/agent2" 30 - >"$VM_DIR/$n.dmesg" 2>&1
 		if [ "$KMEMLEAK" = 1 ] && [ "${_TIMED_OUT:-0}" != 1 ]; then
+			local t0=$EPOCHREALTIME
 			printf 'echo scan >/sys/kernel/debug/kmemleak && cat /sys/kernel/debug/kmemleak' |
-				$_VMCTL run "$VM_RUN/$n/agent" 120 - >"$VM_DIR/$n.kmemleak" 2>&1
+				$_VMCTL run "$VM_RUN/$n/agent2" 120 - >"$VM_DIR/$n.kmemleak" 2>&1
+			echo "$n kmemleak scan $(_since "$t0")s" >>"$VM_DIR/timings"
 		fi
 	done
 	_kill_all
 	for f in "$VM_DIR"/*.serial.log "$VM_DIR"/*.dmesg "$VM_DIR"/*.kmemleak; do
 		[ -f "$f" ] || continue
 		out=$(grep -aE "$_SPLAT" "$f" | { if [ -s "$VM_DIR/log_allow" ]; then grep -avEf "$VM_DIR/log_allow"; else cat; fi; } | head -3)
-		[ -n "$out" ] && bad="$bad
-  $(basename "$f"): $(echo "$out" | sed 's/^\[ *[0-9.]*\] //' | tr '\n' '|' | cut -c1-300)"
+		[ -n "$out" ] && bad="$bad; $(basename "$f"): $(echo "$out" | sed 's/^\[ *[0-9.]*\] //' | tr '\n' '|' | sed 's/|$//' | cut -c1-240)"
 	done
-	[ -z "$bad" ] || printf 'kernel log:%s\n' "$bad" >"$VM_DIR/splat"
+	[ -z "$bad" ] || printf 'kernel log: %s\n' "${bad#; }" >"$VM_DIR/splat"
 }
 
 _kill_all() {
