@@ -1,9 +1,10 @@
 #!/usr/bin/python3 -IS
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Host side of the guest agent and the QEMU monitor (used by tests/vm/lib/harness.sh).
+"""Host side of the guest agent and the QEMU monitor (used by tests/vm/lib/harness.sh; the
+harness runs agent commands with the faster lib/vmrun.c and uses this for the monitor).
 
   vmctl.py ready AGENT TIMEOUT          wait for the guest agent's READY line
-  vmctl.py run AGENT TIMEOUT [FILE]     run a shell script (FILE or stdin) in the guest; its
+  vmctl.py run AGENT TIMEOUT [FILE|-]   run a shell script (FILE or stdin) in the guest; its
                                         stdout/stderr are copied to ours, its exit code is ours
   vmctl.py hmp SOCKET COMMAND...        run one QEMU human-monitor command, print its output
 
