@@ -544,3 +544,180 @@ impl TryEnableRun {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::client::ClientPool;
+    use super::super::dirtymap::vecstore::VecStorage;
+    use super::super::server::{RegMode, ServerPool, SrvState};
+    use super::super::wire::{CmdType, JoinBody, PoolMd, PoolName, SrvMd, PIECE_BYTES};
+    use super::*;
+
+    type Srv = ServerPool<VecStorage>;
+
+    fn md() -> PoolMd {
+        PoolMd {
+            name: PoolName::new(b"p").unwrap(),
+            group_id: 1,
+            chunk_size: 4096,
+            mapped_size: 800 * 8,
+            queue_depth: 8,
+            map_ver: 0,
+            srv_md: [SrvMd::default(); 4],
+        }
+    }
+
+    /// Two servers in NO_IO after an assemble, a client with both legs RECONNECTING.
+    fn setup() -> (ClientPool, MapSet<VecStorage>, [Srv; 2]) {
+        let mut m = md();
+        m.add_member(42).unwrap();
+        m.add_member(43).unwrap();
+        let mut srvs = [Srv::new(42, md()).unwrap(), Srv::new(43, md()).unwrap()];
+        let mut buf = [0u8; PIECE_BYTES];
+        for s in srvs.iter_mut() {
+            s.register(RegMode::Add, Some(m)).unwrap();
+            let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: false, sync: false, members: MemberList::new() };
+            let (r, _) = s.handle_cmd(&Cmd::JoinPool(j), false, 0, &mut buf);
+            assert_eq!(r.errno, 0);
+            assert_eq!(s.state, SrvState::NoIo);
+        }
+        let mut p = ClientPool::new(false, 800);
+        p.md = Some(m);
+        for id in [42, 43] {
+            let s = p.add_leg(id, false).unwrap();
+            p.set_state(s, LegState::Reconnecting).unwrap();
+        }
+        (p, MapSet::new(), srvs)
+    }
+
+    /// A command without borrowed data, re-typed as `'static`.
+    fn own(cmd: Cmd<'_>) -> Cmd<'static> {
+        match cmd {
+            Cmd::JoinPool(j) => Cmd::JoinPool(j),
+            Cmd::RejoinPool(j) => Cmd::RejoinPool(j),
+            Cmd::EnablePool { enable } => Cmd::EnablePool { enable },
+            Cmd::LeavePool { delete } => Cmd::LeavePool { delete },
+            Cmd::PoolInfo { member_id, op, dirty } => Cmd::PoolInfo { member_id, op, dirty },
+            Cmd::MapReady => Cmd::MapReady,
+            Cmd::MapSend { receiver, cursor } => Cmd::MapSend { receiver, cursor },
+            Cmd::MapDone { enable, map_ver } => Cmd::MapDone { enable, map_ver },
+            Cmd::MapDisable => Cmd::MapDisable,
+            Cmd::MapBufDone { members } => Cmd::MapBufDone { members },
+            Cmd::MapGetVer => Cmd::MapGetVer,
+            Cmd::MapSetVer { map_ver } => Cmd::MapSetVer { map_ver },
+            Cmd::SendDiscard { member_id } => Cmd::SendDiscard { member_id },
+            Cmd::DiscardClearFlag { member_id } => Cmd::DiscardClearFlag { member_id },
+            Cmd::LastIoToMap => Cmd::LastIoToMap,
+            Cmd::MapCheck { map_ver } => Cmd::MapCheck { map_ver },
+            Cmd::StoreCheck => Cmd::StoreCheck,
+            Cmd::MdSend => Cmd::MdSend,
+            Cmd::SendMdBuf(md) => Cmd::SendMdBuf(md),
+            Cmd::MapAdd { chunk, member_id, map_ver, recovery } => {
+                Cmd::MapAdd { chunk, member_id, map_ver, recovery }
+            }
+            Cmd::MapClear { member_id, chunk, map_ver } => Cmd::MapClear { member_id, chunk, map_ver },
+            Cmd::SendMapBuf(_) | Cmd::User(_) => Cmd::MapDisable,
+        }
+    }
+
+    /// Run a try-enable to completion; `fail_at` makes the n-th command fail (as a transport
+    /// error would).
+    fn run(p: &mut ClientPool, maps: &MapSet<VecStorage>, srvs: &mut [Srv; 2], fail_at: Option<usize>) -> Result<()> {
+        let mut te = TryEnableRun::new(p).expect("work");
+        let mut next: (usize, Cmd<'static>) = match te.start(p, maps) {
+            Step::Done(r) => return r,
+            Step::Send { slot, cmd } => (slot, own(cmd)),
+        };
+        let mut n = 0;
+        loop {
+            n += 1;
+            let (slot, cmd) = next;
+            let mut buf = [0u8; PIECE_BYTES];
+            let rsp = if Some(n) == fail_at {
+                CmdRsp::err(cmd.ty(), Error::Io)
+            } else {
+                srvs[slot].handle_cmd(&cmd, false, 0, &mut buf).0
+            };
+            let mut st = te.on_reply(p, maps, &rsp);
+            // A relayed piece borrows the reply: deliver it before the buffer goes away.
+            while let Step::Send { slot: r, cmd: Cmd::SendMapBuf(pc) } = st {
+                n += 1;
+                let mut b2 = [0u8; PIECE_BYTES];
+                let r2 = if Some(n) == fail_at {
+                    CmdRsp::err(CmdType::SendMapBuf, Error::Io)
+                } else {
+                    srvs[r].handle_cmd(&Cmd::SendMapBuf(pc), false, 0, &mut b2).0
+                };
+                st = te.on_reply(p, maps, &CmdRsp { ty: r2.ty, errno: r2.errno, body: RspBody::Empty });
+            }
+            next = match st {
+                Step::Done(r) => return r,
+                Step::Send { slot, cmd } => (slot, own(cmd)),
+            };
+        }
+    }
+
+    #[test]
+    fn last_io_update_picks_newest_and_skips() {
+        let (mut p, maps, mut srvs) = setup();
+        // 43 has the newer map: it knows chunk 2 is dirty for 42 (scenario 7).
+        srvs[1].md.map_ver = 5;
+        srvs[1].maps.ensure(42, 800).unwrap().set(2, 0).unwrap();
+        // Scenario 8: 42 holds chunk 9 in last_io ('b' that 43 missed); 43 holds 'a' (9) too.
+        srvs[0].last_io[3] = 9;
+        srvs[1].last_io[2] = 9;
+        run(&mut p, &maps, &mut srvs, None).unwrap();
+        assert_eq!(p.mask(LegState::Normal), 0b11);
+        for s in &srvs {
+            assert_eq!(s.state, SrvState::Normal);
+            assert!(s.maps.get(42).unwrap().test(2), "newest map wins");
+            assert!(!s.maps.get(43).unwrap().test(2));
+            // 43 is the source (newest) and goes first: chunk 9 dirty for 42 only.
+            assert!(s.maps.get(42).unwrap().test(9));
+            assert!(!s.maps.get(43).unwrap().test(9), "skip rule");
+            assert_eq!(s.md.map_ver, 6);
+        }
+        assert_eq!(p.map_ver(), 6);
+    }
+
+    #[test]
+    fn failure_midway_disables_and_keeps_maps() {
+        for fail_at in 3..12 {
+            let (mut p, maps, mut srvs) = setup();
+            srvs[1].md.map_ver = 5;
+            srvs[1].maps.ensure(42, 800).unwrap().set(2, 0).unwrap();
+            assert!(run(&mut p, &maps, &mut srvs, Some(fail_at)).is_err(), "fail at {fail_at}");
+            assert!(!p.frozen, "IO unfrozen after a failed try-enable");
+            // Whatever step failed, nobody is NORMAL with a half-installed map.
+            for s in &srvs {
+                if s.state == SrvState::Normal {
+                    assert!(s.maps.get(42).unwrap().test(2));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn case2_pushes_client_bits() {
+        let (mut p, mut maps, mut srvs) = setup();
+        // 42 was the last NORMAL leg; the client knows 43 missed chunk 5.
+        let a = p.slot_of(42).unwrap();
+        p.set_state(a, LegState::Failed).ok();
+        let mut q = ClientPool::new(false, 800);
+        q.md = p.md;
+        let a = q.add_leg(42, false).unwrap();
+        let b = q.add_leg(43, false).unwrap();
+        q.set_state(a, LegState::Normal).unwrap();
+        q.set_state(b, LegState::Normal).unwrap();
+        q.set_state(b, LegState::Failed).unwrap();
+        q.set_state(a, LegState::Failed).unwrap();
+        q.set_state(a, LegState::Reconnecting).unwrap();
+        q.set_state(b, LegState::Reconnecting).unwrap();
+        maps.ensure(43, 800).unwrap().set(5, 0).unwrap();
+        assert_eq!(q.try_enable(), TryEnable::EnableAuthoritative { slot: a });
+        run(&mut q, &maps, &mut srvs, None).unwrap();
+        assert_eq!(q.mask(LegState::Normal), 0b11);
+        assert!(srvs[0].maps.get(43).unwrap().test(5));
+        assert!(srvs[1].maps.get(43).unwrap().test(5), "spread to the second leg");
+    }
+}
