@@ -434,6 +434,12 @@ bg_kill() { # HANDLE: kill a background job (its whole session)
 	on_try "$n" "kill -9 -\$(cat /run/bg/$seq.pid) 2>/dev/null; true" >/dev/null
 }
 
+vm_monitor() { # NAME HMP-COMMAND...: run a QEMU human-monitor command for the guest, print its output
+	local n=$1; shift
+	vm_running "$n" || fail "vm_monitor: $n is not running"
+	$_VMCTL hmp "$VM_RUN/$n/mon" "$@" || fail "vm_monitor $n: '$*' failed"
+}
+
 vm_put() { # NAME HOSTFILE GUESTPATH: copy a (small) file into the guest
 	local b64
 	b64=$(base64 -w0 "$2") || fail "vm_put: cannot read $2"
