@@ -111,7 +111,8 @@ extra=""
 for m in "$TOP/rmr/rmr.ko" "$TOP/brmr/brmr.ko" ${VM_EXTRA_MODULES:-}; do
 	[ -f "$m" ] || continue
 	cp "$m" "$mods/lib/modules/$KV/extra/"
-	strip --strip-debug "$mods/lib/modules/$KV/extra/$(basename "$m")"
+	strip --strip-debug "$mods/lib/modules/$KV/extra/$(basename "$m")" 2>/dev/null ||
+		echo "initramfs: warning: cannot strip $m (being rebuilt?)" >&2
 	extra="$extra $(basename "$m")"
 done
 depmod -b "$mods" "$KV"
