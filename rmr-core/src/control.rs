@@ -182,6 +182,7 @@ enum LiPhase {
     GetVer,
     InitialSpread,
     ToMap,
+    SetVerX,
     Spread,
     Enable,
     SetVer,
@@ -348,11 +349,20 @@ impl LastIoUpdate {
                     }
                 }
                 self.n = no + 1;
-                self.new_ver = (self.max_ver + 1) & RMR_MAP_VER_MASK;
+                self.new_ver = (self.max_ver + self.n as u64) & RMR_MAP_VER_MASK;
                 self.phase = LiPhase::InitialSpread;
                 self.spread(pool, src, false)
             }
             LiPhase::ToMap => {
+                // [improvement] X's converted maps get a version above everything before, so
+                // if the update dies later, the next one picks the node(s) holding them
+                // instead of a node with equal version and older maps (seed 70611).
+                self.phase = LiPhase::SetVerX;
+                let x = self.order.get(self.k).copied().unwrap_or(0);
+                let v = (self.max_ver + 1 + self.k as u64) & RMR_MAP_VER_MASK;
+                Step::Send { slot: x, cmd: Cmd::MapSetVer { map_ver: v } }
+            }
+            LiPhase::SetVerX => {
                 self.phase = LiPhase::Spread;
                 let x = self.order.get(self.k).copied().unwrap_or(0);
                 let last = self.k + 1 >= self.n;
@@ -468,10 +478,13 @@ impl TryEnableRun {
         }
     }
 
-    /// Case 2 [improvement]: the authoritative node may lack dirty bits of writes whose
-    /// map-add failed when it went down (the write then failed with -EIO but landed on it);
-    /// the client maps hold them, so push every bit of every other member with MAP_ADD before
-    /// the leg turns NORMAL. Returns the next MAP_ADD or None when done.
+    /// Case 2 [improvement]: the authoritative node A may lack the record of a write whose
+    /// map-add failed when the last legs went down (the write failed with -EIO but landed on
+    /// some nodes and not on others). Such writes were never acknowledged, so A's copy may win:
+    /// for every chunk dirty in any client map (A's own included), mark it dirty for every
+    /// other member on A (MAP_ADD with `recovery`; A skips a chunk it misses itself). A never
+    /// gets its own bit set, so no chunk becomes dirty for every member. Acknowledged writes
+    /// are all on A: it was NORMAL until the last failure. Returns the next MAP_ADD or None.
     fn next_auth_add<'a, S: MapStorage + Default>(
         &mut self,
         pool: &ClientPool,
@@ -481,25 +494,23 @@ impl TryEnableRun {
         mut next: u64,
     ) -> Option<Step<'a>> {
         let own = pool.leg(slot).map_or(0, |l| l.member_id);
-        loop {
-            // Members in ascending id order, starting at `member`.
-            let m = maps
-                .iter()
-                .map(|m| m.member_id())
-                .filter(|id| *id != own && *id >= member)
-                .min()?;
-            if m != member {
-                next = 0;
+        let mut members = maps.members();
+        if let Some(md) = pool.md.as_ref() {
+            for m in md.members().iter() {
+                let _ = members.push(m);
             }
-            if let Some(c) = maps.get(m).and_then(|map| map.next_dirty(next)) {
-                self.sub = TeSub::AuthAdd { slot, member: m, next: c + 1 };
+        }
+        loop {
+            let c = maps.iter().filter_map(|m| m.next_dirty(next)).min()?;
+            if let Some(m) = members.iter().filter(|m| *m != own && *m >= member).min() {
+                self.sub = TeSub::AuthAdd { slot, member: m.saturating_add(1), next: c };
                 return Some(Step::Send {
                     slot,
                     cmd: Cmd::MapAdd { chunk: c, member_id: m, map_ver: pool.map_ver(), recovery: true },
                 });
             }
-            member = m.checked_add(1)?;
-            next = 0;
+            next = c.checked_add(1)?;
+            member = 0;
         }
     }
 
@@ -675,9 +686,9 @@ mod tests {
             // 43 is the source (newest) and goes first: chunk 9 dirty for 42 only.
             assert!(s.maps.get(42).unwrap().test(9));
             assert!(!s.maps.get(43).unwrap().test(9), "skip rule");
-            assert_eq!(s.md.map_ver, 6);
+            assert_eq!(s.md.map_ver, 7);
         }
-        assert_eq!(p.map_ver(), 6);
+        assert_eq!(p.map_ver(), 7);
     }
 
     #[test]

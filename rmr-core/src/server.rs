@@ -462,7 +462,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
     pub fn last_io_to_map(&mut self, now: u64) -> Result<()> {
         let total = self.total_chunks();
         let own = self.member_id;
-        let members = self.md.members();
+        let mut members = self.md.members();
+        for m in self.maps.members().iter() {
+            let _ = members.push(m);
+        }
         for i in 0..RMR_MAX_QUEUE_DEPTH {
             let c = self.last_io.get(i).copied().unwrap_or(u64::MAX);
             if c == u64::MAX || c >= total {
@@ -693,7 +696,15 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 if md.chunk_size != self.md.chunk_size || md.name != self.md.name {
                     return Err(Error::Inval);
                 }
-                self.md.srv_md = md.srv_md;
+                // [choice] Merge, never drop: membership shrinks only by POOL_INFO(REMOVE,
+                // DELETE) or LEAVE_POOL(delete); a client pushing a partial view (it is still
+                // assembling) must not make this node forget a member (seed 34222).
+                for m in md.srv_md.iter().filter(|m| m.member_id != 0) {
+                    self.md.add_member(m.member_id)?;
+                    for s in self.md.srv_md.iter_mut().filter(|s| s.member_id == m.member_id) {
+                        s.discard_entries = m.discard_entries;
+                    }
+                }
                 // [choice] map_ver is NOT adopted from the pushed pool_md: the last-IO update
                 // picks the node with the highest version as the one with the newest maps, so
                 // a NO_IO node with stale maps must not be lifted by the periodic push

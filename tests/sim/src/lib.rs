@@ -1258,6 +1258,13 @@ impl Sim {
                 if fx.stop_sync {
                     s.sched.stop();
                 }
+                if matches!(cmd, Cmd::LastIoToMap | Cmd::MapDone { .. }) {
+                    let mut b = [0u8; 1024];
+                    let n = pool.maps.render_summary(&mut b);
+                    let sum = String::from_utf8_lossy(&b[..n]).replace('\n', "; ");
+                    let li: Vec<u64> = pool.last_io.iter().copied().filter(|c| *c != u64::MAX).collect();
+                    self.log(format!("srv {i} after {:?}: errno {} last_io {li:?} maps {sum}", cmd.ty(), rsp.errno));
+                }
                 let bytes = enc(&Msg::CmdRsp(rsp));
                 if before != after {
                     self.log(format!("srv {i} {} -> {} ({:?})", before.name(), after.name(), cmd_brief(&cmd)));
