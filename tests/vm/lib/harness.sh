@@ -98,7 +98,8 @@ _alive() { # PID: running and not a zombie (a daemonized QEMU is reaped by whoev
 
 vm_running() { # NAME: true if the guest's QEMU is alive
 	local pid
-	pid=$(<"$VM_RUN/$1/pid") 2>/dev/null || return 1
+	[ -r "$VM_RUN/$1/pid" ] || return 1
+	pid=$(<"$VM_RUN/$1/pid")
 	[ -n "$pid" ] && _alive "$pid"
 }
 
