@@ -11,7 +11,8 @@
 
 # ---- scenario options (set them in the scenario before vm_boot) --------------------------
 NSTG=${NSTG:-2}            # storage nodes in the topology: stg0 .. stg$((NSTG-1)), at most 4
-DISK_MB=${DISK_MB:-256}    # size of each storage node's disk (/dev/sda in the guest)
+DISK_MB=${DISK_MB:-256}    # size of each storage node's disk (/dev/sda in the guest);
+                           # per guest: DISK_MB_stg1=512, DISK_MB_clt=64 (clt has none by default)
 MEM_MB=${MEM_MB:-512}      # guest RAM; per guest: MEM_MB_clt=768
 CPUS=${CPUS:-1}            # vCPUs per guest; per guest: CPUS_clt=2
 ON_TIMEOUT=${ON_TIMEOUT:-120}  # default per-command timeout of on/on_fail/... (seconds)
@@ -109,7 +110,7 @@ _host_khz() {
 
 # ---- guests ------------------------------------------------------------------------------
 _launch() { # NAME
-	local n=$1 d=$VM_RUN/$1 ip mac_own k=0 p slot args=() cpus mem down=() drop=() img st
+	local n=$1 d=$VM_RUN/$1 ip mac_own k=0 p slot args=() cpus mem down=() drop=() img st size
 	ip=$(vm_ip "$n")
 	mac_own=$(printf '%02x' "${ip##*.}")
 	mkdir -p "$d" "$VM_RUN/net" "$VM_RUN/links"
@@ -129,15 +130,15 @@ _launch() { # NAME
 		[ "$st" = drop ] && drop+=("$p")
 		k=$((k + 1))
 	done
-	case $n in
-	stg*)
+	size=DISK_MB_$n; size=${!size:-}
+	case $n in stg*) size=${size:-$DISK_MB} ;; esac
+	if [ -n "$size" ] && [ "$size" != 0 ]; then
 		img=$(vm_disk "$n")
-		[ -e "$img" ] || truncate -s "${DISK_MB}M" "$img"
+		[ -e "$img" ] || truncate -s "${size}M" "$img"
 		args+=(-device virtio-scsi-pci,id=scsi,addr=0x6
 			-drive "file=$img,if=none,id=disk0,format=raw,cache=unsafe,aio=threads"
 			-device scsi-hd,drive=disk0,bus=scsi.0)
-		;;
-	esac
+	fi
 	[ ${#down[@]} -gt 0 ] || [ ${#drop[@]} -gt 0 ] && args+=(-S)
 	echo "=== rmr-vm: $n boot at $(date '+%F %T') ===" >>"$VM_DIR/$n.serial.log"
 	echo "$EPOCHREALTIME" >"$d/started"
@@ -307,11 +308,13 @@ _short() { # VAR STRING: VAR=STRING shortened for messages (no subshell)
 	printf -v "$1" '%s' "$c"
 }
 
-_excerpt() { # what to show of a failed command
-	{
+_excerpt() { # what to show of a failed command: ":" and its output's tail, if any
+	local t
+	t=$({
 		tail -c 1500 "$_out_f"
 		tail -c 1500 "$_err_f"
-	} | sed 's/^/    /'
+	} | sed 's/^/    /')
+	[ -z "$t" ] || printf ':\n%s' "$t"
 }
 
 _harness_err() { grep -q '^vmctl: guest \|^vmctl: cannot\|^vmctl: timed out' "$_err_f"; }
@@ -326,8 +329,7 @@ on() { # [-t S] NAME CMD...: run; its stdout is ours; a non-zero exit fails the 
 	local n=$1; shift
 	_run "$_t" "$n" "$*"
 	if [ "$_rc" != 0 ]; then
-		fail "on $n: '$(_cmd "$*")' exited $_rc:
-$(_excerpt)"
+		fail "on $n: '$(_cmd "$*")' exited $_rc$(_excerpt)"
 	fi
 	_emit
 }
@@ -347,8 +349,7 @@ on_fail() { # [-t S] NAME CMD...: the command must exit non-zero (else the scena
 	local n=$1; shift
 	_run "$_t" "$n" "$*"
 	_harness_err && fail "on_fail $n: '$(_cmd "$*")': $(cat "$_err_f")"
-	[ "$_rc" != 0 ] || fail "on $n: '$(_cmd "$*")' succeeded but was expected to fail:
-$(_excerpt)"
+	[ "$_rc" != 0 ] || fail "on $n: '$(_cmd "$*")' succeeded but was expected to fail$(_excerpt)"
 	_emit
 	return 0
 }
@@ -360,10 +361,8 @@ expect_errno() { # [-t S] NAME ERRNO CMD...: must fail with that error's message
 		fail "expect_errno: unknown errno name '$e'"
 	_run "$_t" "$n" "$*"
 	_harness_err && fail "expect_errno $n: '$(_cmd "$*")': $(cat "$_err_f")"
-	[ "$_rc" != 0 ] || fail "on $n: '$(_cmd "$*")' succeeded, expected $e:
-$(_excerpt)"
-	grep -qF "$msg" "$_err_f" || fail "on $n: '$(_cmd "$*")' failed ($_rc) but not with $e ('$msg'):
-$(_excerpt)"
+	[ "$_rc" != 0 ] || fail "on $n: '$(_cmd "$*")' succeeded, expected $e$(_excerpt)"
+	grep -qF "$msg" "$_err_f" || fail "on $n: '$(_cmd "$*")' failed ($_rc) but not with $e ('$msg')$(_excerpt)"
 	_emit 2>/dev/null
 	return 0
 }
@@ -380,8 +379,7 @@ while :; do
 	[ \$(cut -d. -f1 /proc/uptime) -ge \$end ] && { cat /tmp/.wait_for.out; exit 124; }
 	sleep 0.2
 done" "wait_for -t $t: $s"
-	[ "$_rc" = 0 ] || fail "wait_for $n: '$s' not true after ${t}s (rc $_rc):
-$(_excerpt)"
+	[ "$_rc" = 0 ] || fail "wait_for $n: '$(_cmd "$s")' not true after ${t}s (rc $_rc)$(_excerpt)"
 	rm -f "$_out_f" "$_err_f"
 }
 
@@ -397,8 +395,7 @@ echo $b64 | base64 -d >/run/bg/$seq.sh
 rm -f /run/bg/$seq.rc
 setsid sh -c 'sh /run/bg/$seq.sh >/run/bg/$seq.out 2>&1; echo \$? >/run/bg/$seq.rc.tmp; mv /run/bg/$seq.rc.tmp /run/bg/$seq.rc' </dev/null >/dev/null 2>&1 &
 echo \$! >/run/bg/$seq.pid" "on_bg ($n:$seq): $*"
-	[ "$_rc" = 0 ] || fail "on_bg $n: cannot start '$(_cmd "$*")':
-$(_excerpt)"
+	[ "$_rc" = 0 ] || fail "on_bg $n: cannot start '$(_cmd "$*")'$(_excerpt)"
 	rm -f "$_out_f" "$_err_f"
 	echo "$n:$seq"
 }
@@ -416,8 +413,7 @@ cat /run/bg/$seq.out; exit \$(cat /run/bg/$seq.rc)" "bg_wait -t $t $2"
 bg_wait() { # [-t S] HANDLE: wait for a background job; print its output; non-zero exit fails
 	_topt "$@"; shift $_shift
 	_bg_wait "$_t" "$1"
-	[ "$_rc" = 0 ] || fail "background job $1 exited $_rc:
-$(_excerpt)"
+	[ "$_rc" = 0 ] || fail "background job $1 exited $_rc$(_excerpt)"
 	_emit
 }
 
