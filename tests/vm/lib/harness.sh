@@ -334,6 +334,22 @@ on() { # [-t S] NAME CMD...: run; its stdout is ours; a non-zero exit fails the 
 	_emit
 }
 
+on_each() { # [-t S] "NAME..." CMD...: run CMD on those guests in parallel; each must succeed;
+	# prints the outputs in the order of the names
+	_topt "$@"; shift $_shift
+	local names=$1 n p pids=() tmpd
+	shift
+	tmpd=$VM_RUN/each.$BASHPID.$RANDOM
+	mkdir -p "$tmpd"
+	for n in $names; do
+		on -t "$_t" "$n" "$@" >"$tmpd/$n" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	for n in $names; do cat "$tmpd/$n"; done
+	rm -rf "$tmpd"
+}
+
 on_try() { # [-t S] NAME CMD...: run; print its output; return its exit code (never fails)
 	_topt "$@"; shift $_shift
 	local n=$1; shift

@@ -39,3 +39,5 @@ expect_match "$(on clt 'fio --version')" '^fio-' "fio"
 on stg0 'mkfs.ext4 -q -F /dev/sda && e2fsck -fn /dev/sda >/dev/null && lsblk /dev/sda >/dev/null && rdma link show >/dev/null && /usr/bin/ip -br addr >/dev/null && blockdev --getsize64 /dev/sda && cmp /dev/null /dev/null'
 expect_eq "$(on stg0 'hostname; grep -c . /run/links')" "stg0
 1" "hostname and links"
+expect_eq "$(on_each "clt stg0" 'sleep 1; hostname')" "clt
+stg0" "on_each output order"
