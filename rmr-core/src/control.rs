@@ -47,6 +47,7 @@ pub struct MapUpdate {
     map_ver: u64,
     members: MemberList,
     err: Option<Error>,
+    strict: bool,
 }
 
 impl MapUpdate {
@@ -63,7 +64,14 @@ impl MapUpdate {
             map_ver: 0,
             members: MemberList::new(),
             err: None,
+            strict: false,
         }
+    }
+
+    /// As `new`, but a receiver that is not eligible (failed meanwhile) fails the update
+    /// instead of being skipped: the last-IO update must reach every member (seed 48960).
+    pub fn new_strict(source: usize, receivers: LegMask, enable: bool) -> Self {
+        MapUpdate { strict: true, ..Self::new(source, receivers, enable) }
     }
 
     fn eligible(&self, pool: &ClientPool, slot: usize) -> bool {
@@ -81,6 +89,9 @@ impl MapUpdate {
     fn next_receiver<'a>(&mut self, pool: &ClientPool) -> Step<'a> {
         while let Some(r) = lowest(self.receivers) {
             self.receivers &= !(1 << r);
+            if !self.eligible(pool, r) && self.strict {
+                return Step::Done(Err(Error::Io));
+            }
             if self.eligible(pool, r) {
                 self.cur = r;
                 self.phase = MuPhase::Ready;
@@ -236,7 +247,7 @@ impl LastIoUpdate {
     }
 
     fn spread<'a>(&mut self, pool: &mut ClientPool, source: usize, enable: bool) -> Step<'a> {
-        let mut mu = MapUpdate::new(source, self.legs, enable);
+        let mut mu = MapUpdate::new_strict(source, self.legs, enable);
         let st = mu.start(pool);
         self.sub = Some(mu);
         self.after_sub(pool, st)
