@@ -160,7 +160,6 @@ struct Cio {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BCmd {
-    MapCheck,
     StoreCheck,
     SendMd,
     Rejoin,
@@ -193,7 +192,8 @@ struct Client {
     created: bool,
     want_te: bool,
     prev_states: [Option<(u32, LegState)>; 4],
-    check_pending: [bool; 4],
+    /// Map checks in flight outside the control lock (recover_work): tag -> slot.
+    checks: BTreeMap<u64, usize>,
     rejoin_wanted: [bool; 4],
 }
 
@@ -260,6 +260,11 @@ pub struct Sim {
     name: PoolName,
     /// Count of nemesis actions by kind (for reports).
     pub nemesis_count: BTreeMap<&'static str, u64>,
+    client_gen: u64,
+    write_gen: BTreeMap<u64, u64>,
+    /// Messages held back by the delay nemesis: (release time, link, packet). RTRS spreads a
+    /// session over several connections, so messages of one session can overtake each other.
+    held: Vec<(u64, (usize, usize), Packet)>,
 }
 
 fn base_md(name: PoolName, chunks: u64) -> PoolMd {
@@ -303,6 +308,9 @@ impl Sim {
             io_on: true,
             name,
             nemesis_count: BTreeMap::new(),
+            client_gen: 0,
+            write_gen: BTreeMap::new(),
+            held: Vec::new(),
             cfg,
         };
         for i in 0..s.cfg.servers {
@@ -360,7 +368,7 @@ impl Sim {
             created: create,
             want_te: false,
             prev_states: [None; 4],
-            check_pending: [false; 4],
+            checks: BTreeMap::new(),
             rejoin_wanted: [false; 4],
         }
     }
@@ -421,6 +429,7 @@ impl Sim {
                 l.up = want;
                 if !want {
                     l.q.clear();
+                    self.held.retain(|h| h.1 != (a, b));
                 }
             }
             self.log(format!("link {a}-{b} {}", if want { "up" } else { "down" }));
@@ -458,6 +467,7 @@ impl Sim {
                     self.local.push_back(Packet { from: b, to: CLIENT, bytes: Vec::new(), data: 0, tag });
                 }
                 if let Some(slot) = (0..4).find(|i| c.slot_srv[*i] == srv) {
+                    c.checks.retain(|_, s| *s != slot);
                     c.pool.set_connected(slot, false);
                     let mut errs = Vec::new();
                     for io in c.ios.iter().flatten() {
@@ -585,6 +595,19 @@ impl Sim {
 
     fn timers(&mut self) {
         let now = self.now;
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].0 <= now {
+                let (_, k, p) = self.held.remove(i);
+                if let Some(l) = self.links.get_mut(&k) {
+                    if l.up {
+                        l.q.push_front(p);
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
         if let Some(c) = self.client.as_mut() {
             if now >= c.next_tick {
                 c.next_tick = now + RMR_RECOVER_INTERVAL_MS;
@@ -627,6 +650,7 @@ impl Sim {
             self.next_value += 1;
             let ws = &mut self.model.writes[chunk as usize];
             ws.push((value, WSt::InFlight));
+            self.write_gen.insert(value, self.client_gen);
             let widx = ws.len() - 1;
             let io = IoMsg {
                 id: RmrId::chunk(chunk),
@@ -798,7 +822,15 @@ impl Sim {
         match msg {
             Msg::IoRsp(r) => self.client_io_reply(p.tag, slot, r.errno == 0, p.data, None),
             Msg::CmdRsp(r) => {
-                if r.ty == CmdType::MapAdd && p.tag != c.op_tag {
+                if r.ty == CmdType::MapCheck && c.checks.contains_key(&p.tag) {
+                    let now = self.now;
+                    let c = self.client.as_mut().expect("client");
+                    c.checks.remove(&p.tag);
+                    let empty = r.errno == 0 && matches!(r.body, RspBody::Bool(true));
+                    if c.pool.on_map_check_reply(slot, empty, &mut c.maps, now) {
+                        self.log(format!("client map of slot {slot} cleared"));
+                    }
+                } else if r.ty == CmdType::MapAdd && p.tag != c.op_tag {
                     self.client_io_reply(p.tag, slot, true, 0, Some(r.errno == 0));
                 } else if p.tag == c.op_tag {
                     self.op_reply(slot, &r);
@@ -917,16 +949,31 @@ impl Sim {
     }
 
     fn recovery_tick(&mut self) {
+        // Map checks run outside the control lock (recover_work does not hold it), so their
+        // replies can race with map updates and new dirty bits: that race is what the clean
+        // delay protects against.
+        let map_ver = self.client.as_ref().map_or(0, |c| c.pool.map_ver());
+        let targets: Vec<(usize, usize)> = match self.client.as_ref() {
+            Some(c) => (0..4)
+                .filter(|s| c.pool.map_check_targets(&c.maps) & (1 << s) != 0)
+                .filter(|s| !c.checks.values().any(|x| x == s))
+                .map(|s| (s, c.slot_srv[s]))
+                .collect(),
+            None => return,
+        };
+        for (s, srv) in targets {
+            let tag = self.tag();
+            if self.send(CLIENT, srv + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver })), 0, tag) {
+                if let Some(c) = self.client.as_mut() {
+                    c.checks.insert(tag, s);
+                }
+            }
+        }
         let Some(c) = self.client.as_mut() else { return };
         if c.op.is_some() {
             return;
         }
         let mut items = VecDeque::new();
-        for s in 0..4 {
-            if c.pool.map_check_targets(&c.maps) & (1 << s) != 0 {
-                items.push_back((s, BCmd::MapCheck));
-            }
-        }
         for s in 0..4 {
             if c.pool.store_check_targets() & (1 << s) != 0 {
                 items.push_back((s, BCmd::StoreCheck));
@@ -966,7 +1013,6 @@ impl Sim {
         let map_ver = c.pool.map_ver();
         let md = c.pool.md;
         let cmd = match b {
-            BCmd::MapCheck => Cmd::MapCheck { map_ver },
             BCmd::StoreCheck => Cmd::StoreCheck,
             BCmd::SendMd => match md {
                 Some(mut md) => {
@@ -985,9 +1031,6 @@ impl Sim {
             BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
             BCmd::PoolInfo(m, op, dirty) => Cmd::PoolInfo { member_id: m, op, dirty },
         };
-        if let BCmd::MapCheck = b {
-            c.check_pending[slot] = true;
-        }
         self.op_send(slot, &cmd);
     }
 
@@ -1015,13 +1058,6 @@ impl Sim {
                 c.op = Some(op);
                 let ok = rsp.errno == 0;
                 match b {
-                    BCmd::MapCheck => {
-                        c.check_pending[s] = false;
-                        let empty = ok && matches!(rsp.body, RspBody::Bool(true));
-                        if c.pool.on_map_check_reply(s, empty, &mut c.maps, now) {
-                            self.log(format!("client map of slot {s} cleared"));
-                        }
-                    }
                     BCmd::StoreCheck => {
                         if rsp.errno == Error::NoEnt.errno() {
                             // The session is gone on the server: rejoin instead.
@@ -1175,7 +1211,7 @@ impl Sim {
         let Some(c) = self.client.as_mut() else { return };
         let Some(Op::Join { srv: _, create, phase: _, slot }) = c.op.as_ref() else { return };
         let (create, s) = (*create, *slot);
-        // Reuse the leg's check_pending as nothing; keep the infos in a thread-local queue.
+        // Keep the infos in a thread-local queue.
         PENDING_INFO.with(|q| q.borrow_mut().extend(add));
         let next = PENDING_INFO.with(|q| q.borrow_mut().pop_front());
         match next {
@@ -1620,6 +1656,22 @@ impl Sim {
                 let i = self.rng.below(n as u64) as usize;
                 self.sync_start(i);
             }
+            10 => {
+                // Hold one in-flight message back for up to 6 s.
+                let nonempty: Vec<(usize, usize)> =
+                    self.links.iter().filter(|(_, l)| !l.q.is_empty()).map(|(k, _)| *k).collect();
+                if !nonempty.is_empty() {
+                    let k = nonempty[self.rng.below(nonempty.len() as u64) as usize];
+                    let len = self.links.get(&k).map_or(0, |l| l.q.len()) as u64;
+                    let idx = self.rng.below(len) as usize;
+                    let until = self.now + 100 + self.rng.below(6000);
+                    if let Some(p) = self.links.get_mut(&k).and_then(|l| l.q.remove(idx)) {
+                        self.count("delay");
+                        self.log(format!("NEMESIS delay a message {}->{} until t={until}", p.from, p.to));
+                        self.held.push((until, k, p));
+                    }
+                }
+            }
             _ => {
                 // Time passes (recovery ticks, clean delays).
                 self.now += 1000 + self.rng.below(6000);
@@ -1731,6 +1783,7 @@ impl Sim {
     }
 
     fn restart_client(&mut self) {
+        self.client_gen += 1;
         self.count("client-reassemble");
         self.log("NEMESIS client reassemble (join_pool, add_sess mode=assemble)".into());
         let c = self.new_client(false);
@@ -1863,6 +1916,34 @@ impl Sim {
         }
         if let Some(b) = bad {
             self.violation(b);
+            return;
+        }
+        // 4. Client maps are complete for what this client incarnation acknowledged: a member
+        //    that is stale at a chunk whose last acknowledged write this client issued must be
+        //    dirty in the client map (they decide case 2 and are cleared only by map check).
+        let mut bad = None;
+        if let Some(c) = self.client.as_ref() {
+            'o4: for (_, l) in c.pool.legs() {
+                let Some(srv) = self.srvs.iter().find(|s| s.member == l.member_id) else { continue };
+                for &ch in &touched {
+                    let Some(k) = self.model.last_acked(ch) else { continue };
+                    let (v, _) = self.model.writes[ch as usize][k];
+                    if self.write_gen.get(&v) != Some(&self.client_gen) {
+                        continue;
+                    }
+                    let theirs = srv.disk.data.get(&ch).copied().unwrap_or(0);
+                    if !self.model.valid(ch, Some(k), theirs) && !c.maps.get(l.member_id).is_some_and(|m| m.test(ch)) {
+                        bad = Some(format!(
+                            "client map of member {} lacks chunk {ch}: it holds v{theirs}, this client acknowledged v{v}",
+                            l.member_id
+                        ));
+                        break 'o4;
+                    }
+                }
+            }
+        }
+        if let Some(b) = bad {
+            self.violation(b);
         }
     }
 
@@ -1904,6 +1985,7 @@ impl Sim {
                 && s.syncs.is_empty()
                 && s.pool.as_ref().is_some_and(|p| p.maps.iter().all(|m| m.is_empty()))
         }) && self.links.values().all(|l| l.q.is_empty())
+            && self.held.is_empty()
     }
 
     fn final_check(&mut self) {
