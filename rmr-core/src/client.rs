@@ -815,3 +815,46 @@ mod tests {
         assert!(maps.get(42).unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod tests_membership {
+    use super::super::dirtymap::vecstore::VecStorage;
+    use super::*;
+
+    #[test]
+    fn del_sess_and_maintenance() {
+        let mut p = ClientPool::new(false, 100);
+        let mut maps: MapSet<VecStorage> = MapSet::new();
+        let a = p.add_leg(42, false).unwrap();
+        let b = p.add_leg(43, false).unwrap();
+        for (s, m) in [(a, 42), (b, 43)] {
+            maps.ensure(m, 100).unwrap();
+            p.set_state(s, LegState::Normal).unwrap();
+        }
+        // maintenance on NORMAL b: RECONNECTING + flag, piggybacked, not a try-enable candidate
+        assert_eq!(p.set_maintenance(b), Ok(true));
+        assert_eq!(p.leg(b).map(|l| (l.state, l.maintenance)), Some((LegState::Reconnecting, true)));
+        assert!(p.piggyback().contains(43));
+        assert_eq!(p.try_enable(), TryEnable::Nothing);
+        assert_eq!(p.admit(b), Ok(Admit::LeaveMaintenance));
+        p.clear_maintenance(b).unwrap();
+        assert_eq!(p.try_enable(), TryEnable::Spread { source: a, receivers: 1 << b });
+        // CREATED and REMOVING refuse maintenance
+        let c = p.add_leg(44, false).unwrap();
+        assert_eq!(p.set_maintenance(c), Err(Error::Busy));
+        // del_sess delete: map and srv_md slot dropped
+        assert_eq!(p.begin_remove(b), Ok(43));
+        assert!(!p.piggyback().contains(43), "REMOVING is not piggybacked");
+        p.remove_member(43, true, &mut maps);
+        assert!(maps.get(43).is_none());
+        p.free_leg(b).unwrap();
+        assert!(p.slot_of(43).is_none());
+        assert_eq!(p.free_leg(a), Err(Error::Busy), "only REMOVING legs are freed");
+        // disassemble of the last non-sync leg drops all client maps
+        p.begin_remove(a).unwrap();
+        p.begin_remove(c).unwrap();
+        p.remove_member(42, false, &mut maps);
+        assert_eq!(maps.members().len(), 0);
+        assert_eq!(p.add_leg(0, false), Err(Error::Inval));
+    }
+}

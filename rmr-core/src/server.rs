@@ -994,3 +994,89 @@ mod tests {
         assert!(p.on_peer_check_reply(43, true, g));
     }
 }
+
+#[cfg(test)]
+mod tests_membership {
+    use super::super::dirtymap::vecstore::VecStorage;
+    use super::super::wire::{JoinBody, PoolName, SrvMd};
+    use super::*;
+
+    fn pool() -> ServerPool<VecStorage> {
+        let md = PoolMd {
+            name: PoolName::new(b"p").unwrap(),
+            group_id: 1,
+            chunk_size: 4096,
+            mapped_size: 800 * 8,
+            queue_depth: 8,
+            map_ver: 0,
+            srv_md: [SrvMd::default(); 4],
+        };
+        let mut p: ServerPool<VecStorage> = ServerPool::new(42, md).unwrap();
+        p.register(RegMode::Create, None).unwrap();
+        let mut buf = [0u8; PIECE_BYTES];
+        let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: true, sync: false, members: MemberList::new() };
+        assert_eq!(p.handle_cmd(&Cmd::JoinPool(j), false, 0, &mut buf).0.errno, 0);
+        p
+    }
+
+    fn cmd(p: &mut ServerPool<VecStorage>, c: Cmd<'_>) -> i32 {
+        let mut buf = [0u8; PIECE_BYTES];
+        p.handle_cmd(&c, false, 0, &mut buf).0.errno
+    }
+
+    #[test]
+    fn pool_info_table() {
+        let mut p = pool();
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddAssemble, dirty: false }), Error::NoEnt.errno());
+        assert!(p.maps.get(43).is_none(), "ASSEMBLE creates nothing");
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddCreate, dirty: true }), 0);
+        assert_eq!(p.maps.get(43).unwrap().count(), 800, "dirty=1: fully dirty");
+        assert!(p.md.members().contains(43));
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddAssemble, dirty: false }), 0);
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::RemoveDisassemble, dirty: false }), 0);
+        assert!(p.maps.get(43).is_some(), "DISASSEMBLE keeps the map");
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::RemoveDelete, dirty: false }), 0);
+        assert!(p.maps.get(43).is_none() && !p.md.members().contains(43));
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 42, op: InfoOp::RemoveDelete, dirty: false }), Error::Inval.errno());
+    }
+
+    #[test]
+    fn leave_delete_and_disassemble() {
+        let mut p = pool();
+        cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddCreate, dirty: false });
+        assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: true }), 0);
+        assert_eq!(p.state, SrvState::Normal);
+        // disassemble: maps kept, last session gone -> REGISTERED
+        assert_eq!(cmd(&mut p, Cmd::LeavePool { delete: false }), 0);
+        assert_eq!(p.state, SrvState::Registered);
+        assert!(p.maps.get(43).is_some());
+        // rejoin (assemble) then delete: other members' maps dropped, own kept
+        let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: false, sync: false, members: MemberList::new() };
+        assert_eq!(cmd(&mut p, Cmd::JoinPool(j)), 0);
+        assert_eq!(p.state, SrvState::NoIo);
+        assert_eq!(cmd(&mut p, Cmd::LeavePool { delete: true }), 0);
+        assert!(p.maps.get(43).is_none() && p.maps.get(42).is_some());
+        assert_eq!(p.state, SrvState::Registered);
+        // unregister with no sessions -> EMPTY; CREATE join refused afterwards
+        p.unregister();
+        assert_eq!(p.state, SrvState::Empty);
+        let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: true, sync: false, members: MemberList::new() };
+        assert_eq!(cmd(&mut p, Cmd::JoinPool(j)), Error::NoDev.errno());
+    }
+
+    #[test]
+    fn maintenance_flag() {
+        let mut p = pool();
+        cmd(&mut p, Cmd::EnablePool { enable: true });
+        assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: false }), 0);
+        assert_eq!((p.state, p.maintenance), (SrvState::NoIo, true));
+        assert_eq!(cmd(&mut p, Cmd::MapReady), 0);
+        assert_eq!(cmd(&mut p, Cmd::MapBufDone { members: MemberList::new() }), 0);
+        assert_eq!(cmd(&mut p, Cmd::MapDone { enable: true, map_ver: 1 }), Error::Perm.errno(), "no map update into maintenance");
+        assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: true }), 0);
+        assert_eq!((p.state, p.maintenance), (SrvState::NoIo, false), "flag cleared, stays NO_IO");
+        assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: true }), 0);
+        assert_eq!(p.state, SrvState::Normal);
+        assert_eq!(cmd(&mut p, Cmd::MapDone { enable: true, map_ver: 1 }), Error::Proto.errno(), "MAP_DONE without MAP_READY");
+    }
+}
