@@ -277,7 +277,7 @@ impl ClientPool {
         if !sync {
             if to == LegState::Normal {
                 leg.was_last_authoritative = false;
-                self.normal_count += 1;
+                self.normal_count = self.normal_count.saturating_add(1);
             } else if from == LegState::Normal {
                 self.normal_count = self.normal_count.saturating_sub(1);
                 let counts = to == LegState::Failed || to == LegState::Reconnecting;
@@ -373,7 +373,7 @@ impl ClientPool {
         for m in piggyback.iter() {
             maps.ensure(m, self.total_chunks)?.set(chunk, now)?;
         }
-        self.inflight += 1;
+        self.inflight = self.inflight.saturating_add(1);
         Ok(WriteReq {
             plan: WritePlan { chunk, targets, piggyback, map_ver: self.map_ver },
             pending: targets,

@@ -439,7 +439,7 @@ impl TryEnableRun {
         pool: &mut ClientPool,
         maps: &MapSet<S>,
     ) -> Step<'a> {
-        self.rounds += 1;
+        self.rounds = self.rounds.saturating_add(1);
         if self.rounds > 8 {
             return self.finish(pool, Err(Error::Inval));
         }

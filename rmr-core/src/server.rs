@@ -553,9 +553,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     self.maintenance = false;
                 }
                 if kind == JoinKind::Sync {
-                    self.sync_sessions += 1;
+                    self.sync_sessions = self.sync_sessions.saturating_add(1);
                 } else {
-                    self.sessions += 1;
+                    self.sessions = self.sessions.saturating_add(1);
                 }
                 self.set_state(to, fx);
                 Ok(RspBody::Join {
@@ -851,7 +851,7 @@ impl SyncSched {
             let c = pool.maps.get(own)?.next_dirty(self.cursor)?;
             self.cursor = c + 1;
             if pool.sync.start(c).is_ok() {
-                self.in_flight += 1;
+                self.in_flight = self.in_flight.saturating_add(1);
                 return Some(c);
             }
         }
