@@ -102,6 +102,7 @@ pub const SYNC_ENTRIES: usize = 2 * RMR_MAX_QUEUE_DEPTH;
 #[derive(Clone, Copy, Debug)]
 struct SyncEntry {
     chunk: u64,
+    epoch: u64,
     used: bool,
     head: u16,
     tail: u16,
@@ -124,7 +125,7 @@ impl SyncTable {
     /// Empty table.
     pub const fn new() -> Self {
         SyncTable {
-            entries: [SyncEntry { chunk: 0, used: false, head: NONE, tail: NONE }; SYNC_ENTRIES],
+            entries: [SyncEntry { chunk: 0, epoch: 0, used: false, head: NONE, tail: NONE }; SYNC_ENTRIES],
             next: [NONE; RMR_MAX_QUEUE_DEPTH],
             active: 0,
         }
@@ -143,13 +144,14 @@ impl SyncTable {
     pub fn active(&self) -> usize {
         self.active
     }
-    /// Lock `chunk` for a sync. -EBUSY if already syncing, -ENOSPC if full.
-    pub fn start(&mut self, chunk: u64) -> Result<()> {
+    /// Lock `chunk` for a sync started in NORMAL period `epoch`. -EBUSY if already syncing,
+    /// -ENOSPC if full.
+    pub fn start(&mut self, chunk: u64, epoch: u64) -> Result<()> {
         if self.syncing(chunk) {
             return Err(Error::Busy);
         }
         let e = self.entries.iter_mut().find(|e| !e.used).ok_or(Error::NoSpc)?;
-        *e = SyncEntry { chunk, used: true, head: NONE, tail: NONE };
+        *e = SyncEntry { chunk, epoch, used: true, head: NONE, tail: NONE };
         self.active += 1;
         Ok(())
     }
@@ -166,6 +168,10 @@ impl SyncTable {
             *n = mem_id;
         }
         Ok(())
+    }
+    /// The NORMAL period in which the sync of `chunk` started.
+    pub fn epoch_of(&self, chunk: u64) -> Option<u64> {
+        self.find(chunk).and_then(|i| self.entries.get(i)).map(|e| e.epoch)
     }
     /// Unlock `chunk`; writes its waiters in order into `out`, returns how many.
     pub fn finish(&mut self, chunk: u64, out: &mut [u16]) -> usize {
@@ -184,7 +190,7 @@ impl SyncTable {
             }
             e.used = false;
         }
-        self.active -= 1;
+        self.active = self.active.saturating_sub(1);
         n
     }
 }
@@ -229,6 +235,9 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub sync: SyncTable,
     /// Teeth hook: last-IO without the skip rule.
     pub bug_last_io_no_skip: bool,
+    /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
+    /// must fail even if the pool is NORMAL again when it completes.
+    pub epoch: u64,
 }
 
 impl<S: MapStorage + Default> ServerPool<S> {
@@ -252,6 +261,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
             last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
             sync: SyncTable::new(),
             bug_last_io_no_skip: false,
+            epoch: 0,
         })
     }
 
@@ -265,6 +275,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if self.state != to {
             if self.state == SrvState::Normal {
                 fx.stop_sync = true;
+                self.epoch = self.epoch.wrapping_add(1);
             }
             if to == SrvState::Normal {
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
@@ -406,7 +417,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 Err(e) => IoDecision::Reject(e),
             };
         }
-        match self.sync.start(chunk).and_then(|()| self.sync.park(chunk, io.mem_id)) {
+        match self.sync.start(chunk, self.epoch).and_then(|()| self.sync.park(chunk, io.mem_id)) {
             Ok(()) => IoDecision::SyncFirst,
             Err(e) => IoDecision::Reject(e),
         }
@@ -433,7 +444,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
     /// caller sends MAP_CLEAR(own, chunk, map_ver) to peers and resubmits the waiters written
     /// to `waiters`; otherwise it fails them. Returns (waiters, cleared).
     pub fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> (usize, bool) {
-        let ok = ok && self.state == SrvState::Normal;
+        // [sim] Also fail a sync that started before the pool last left NORMAL: its data may
+        // predate writes that piggybacked this node meanwhile (seed 199911).
+        let ok = ok && self.state == SrvState::Normal && self.sync.epoch_of(chunk) == Some(self.epoch);
         if ok {
             if let Some(m) = self.maps.get_mut(self.member_id) {
                 m.clear(chunk);
@@ -850,7 +863,7 @@ impl SyncSched {
         loop {
             let c = pool.maps.get(own)?.next_dirty(self.cursor)?;
             self.cursor = c + 1;
-            if pool.sync.start(c).is_ok() {
+            if pool.sync.start(c, pool.epoch).is_ok() {
                 self.in_flight = self.in_flight.saturating_add(1);
                 return Some(c);
             }
