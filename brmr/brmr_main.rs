@@ -38,6 +38,8 @@ module! {
 
 /// sysfs object kinds; must match the enum in brmr_glue.c.
 pub(crate) mod kind {
+    /// brmr-client ctl: no files until map_device exists.
+    #[allow(dead_code)]
     pub(crate) const CLT_CTL: u32 = 0;
     pub(crate) const SRV_CTL: u32 = 1;
     pub(crate) const STORE: u32 = 2;
@@ -145,18 +147,12 @@ impl Drop for BrmrModule {
 /// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
 #[no_mangle]
 pub unsafe extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
-    // SAFETY: sysfs passes the attribute's static name.
-    let name = unsafe { sysfs::attr_name(attr) };
-    // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
-    let page = unsafe { core::slice::from_raw_parts_mut(buf, kernel::page::PAGE_SIZE) };
-    let mut w = sysfs::PageWriter::new(page);
-    let r = match kind {
-        kind::STORE => store::show(id, name, &mut w),
-        _ => Err(EINVAL),
-    };
-    match r {
-        Ok(()) => w.len() as isize,
-        Err(e) => e.to_errno() as isize,
+    // SAFETY: forwarded unchanged from sysfs (see above).
+    unsafe {
+        sysfs::show(attr, buf, |name, w| match kind {
+            kind::STORE => store::show(id, name, w),
+            _ => Err(EINVAL),
+        })
     }
 }
 
@@ -172,19 +168,13 @@ pub unsafe extern "C" fn brmr_rs_store(
     buf: *const u8,
     count: usize,
 ) -> isize {
-    // SAFETY: sysfs passes the attribute's static name.
-    let name = unsafe { sysfs::attr_name(attr) };
-    // SAFETY: sysfs passes `count` readable bytes.
-    let input = unsafe { core::slice::from_raw_parts(buf, count) };
-    let r = match kind {
-        kind::SRV_CTL if name == b"create_store" => store::create_or_add(input, false),
-        kind::SRV_CTL if name == b"add_store" => store::create_or_add(input, true),
-        kind::STORE => store::store_attr(id, name, input),
-        kind::CLT_CTL => Err(EINVAL),
-        _ => Err(EINVAL),
-    };
-    match r {
-        Ok(()) => count as isize,
-        Err(e) => e.to_errno() as isize,
+    // SAFETY: forwarded unchanged from sysfs (see above).
+    unsafe {
+        sysfs::store(attr, buf, count, |name, input| match kind {
+            kind::SRV_CTL if name == b"create_store" => store::create_or_add(input, false),
+            kind::SRV_CTL if name == b"add_store" => store::create_or_add(input, true),
+            kind::STORE => store::store_attr(id, name, input),
+            _ => Err(EINVAL),
+        })
     }
 }

@@ -152,19 +152,13 @@ impl Drop for RmrModule {
 /// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
 #[no_mangle]
 pub unsafe extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
-    // SAFETY: sysfs passes the attribute's static name.
-    let name = unsafe { sysfs::attr_name(attr) };
-    // SAFETY: sysfs passes a zeroed buffer of PAGE_SIZE bytes, ours for the call.
-    let page = unsafe { core::slice::from_raw_parts_mut(buf, kernel::page::PAGE_SIZE) };
-    let mut w = sysfs::PageWriter::new(page);
-    let r = match kind {
-        kind::SRV_POOL => server::show(id, name, &mut w),
-        kind::CLT_POOL => client::show(id, name, &mut w),
-        _ => Err(EINVAL),
-    };
-    match r {
-        Ok(()) => w.len() as isize,
-        Err(e) => e.to_errno() as isize,
+    // SAFETY: forwarded unchanged from sysfs (see above).
+    unsafe {
+        sysfs::show(attr, buf, |name, w| match kind {
+            kind::SRV_POOL => server::show(id, name, w),
+            kind::CLT_POOL => client::show(id, name, w),
+            _ => Err(EINVAL),
+        })
     }
 }
 
@@ -180,19 +174,14 @@ pub unsafe extern "C" fn rmr_rs_store(
     buf: *const u8,
     count: usize,
 ) -> isize {
-    // SAFETY: sysfs passes the attribute's static name.
-    let name = unsafe { sysfs::attr_name(attr) };
-    // SAFETY: sysfs passes `count` readable bytes (NUL-terminated copy of the user's write).
-    let input = unsafe { core::slice::from_raw_parts(buf, count) };
-    let r = match kind {
-        kind::CLT_CTL if name == b"join_pool" => client::join_pool(input),
-        kind::SRV_CTL if name == b"join_pool" => server::join_pool(input),
-        kind::CLT_POOL => client::store(id, name, input),
-        kind::SRV_POOL => server::store(id, name, input),
-        _ => Err(EINVAL),
-    };
-    match r {
-        Ok(()) => count as isize,
-        Err(e) => e.to_errno() as isize,
+    // SAFETY: forwarded unchanged from sysfs (see above).
+    unsafe {
+        sysfs::store(attr, buf, count, |name, input| match kind {
+            kind::CLT_CTL if name == b"join_pool" => client::join_pool(input),
+            kind::SRV_CTL if name == b"join_pool" => server::join_pool(input),
+            kind::CLT_POOL => client::store(id, name, input),
+            kind::SRV_POOL => server::store(id, name, input),
+            _ => Err(EINVAL),
+        })
     }
 }

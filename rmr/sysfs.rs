@@ -145,3 +145,45 @@ pub(crate) fn ename(e: Error) -> &'static str {
         None => "error",
     }
 }
+
+/// Runs a module's show handler on a sysfs page: returns the bytes written or -errno.
+///
+/// # Safety
+/// `attr` must be a NUL-terminated attribute name and `buf` a writable page of `PAGE_SIZE`
+/// bytes, both valid for the call, as sysfs passes them.
+pub(crate) unsafe fn show(
+    attr: *const c_char,
+    buf: *mut u8,
+    f: impl FnOnce(&[u8], &mut PageWriter<'_>) -> Result,
+) -> isize {
+    // SAFETY: guaranteed by the caller.
+    let name = unsafe { attr_name(attr) };
+    // SAFETY: guaranteed by the caller: a page, ours for the call.
+    let page = unsafe { core::slice::from_raw_parts_mut(buf, kernel::page::PAGE_SIZE) };
+    let mut w = PageWriter::new(page);
+    match f(name, &mut w) {
+        Ok(()) => w.len() as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// Runs a module's store handler on a sysfs write: returns `count` or -errno.
+///
+/// # Safety
+/// `attr` must be a NUL-terminated attribute name and `buf` valid for reads of `count` bytes,
+/// both for the call, as sysfs passes them.
+pub(crate) unsafe fn store(
+    attr: *const c_char,
+    buf: *const u8,
+    count: usize,
+    f: impl FnOnce(&[u8], &[u8]) -> Result,
+) -> isize {
+    // SAFETY: guaranteed by the caller.
+    let name = unsafe { attr_name(attr) };
+    // SAFETY: guaranteed by the caller.
+    let input = unsafe { core::slice::from_raw_parts(buf, count) };
+    match f(name, input) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
