@@ -30,6 +30,8 @@ pub enum Errno {
     ERANGE = 34,
     /// Protocol error (malformed or unexpected message).
     EPROTO = 71,
+    /// Message too long (a caller's buffer is too small).
+    EMSGSIZE = 90,
     /// Bad message (checksum or magic mismatch).
     EBADMSG = 74,
     /// Operation not supported.
@@ -57,6 +59,7 @@ impl Errno {
             Errno::ENOSPC => "ENOSPC",
             Errno::ERANGE => "ERANGE",
             Errno::EPROTO => "EPROTO",
+            Errno::EMSGSIZE => "EMSGSIZE",
             Errno::EBADMSG => "EBADMSG",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
         }
@@ -77,6 +80,7 @@ impl Errno {
             28 => Errno::ENOSPC,
             34 => Errno::ERANGE,
             71 => Errno::EPROTO,
+            90 => Errno::EMSGSIZE,
             74 => Errno::EBADMSG,
             95 => Errno::EOPNOTSUPP,
             _ => return None,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The error type of the core; every variant maps to a kernel errno.
 
+use super::errno::Errno;
+
 /// An error returned by a core function. `errno()` gives the negative kernel errno.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -35,46 +37,82 @@ pub enum Error {
 }
 
 impl Error {
+    /// The errno of this error; the numbers live in [`Errno`] only.
+    pub const fn to_errno(self) -> Errno {
+        match self {
+            Error::Perm => Errno::EPERM,
+            Error::NoEnt => Errno::ENOENT,
+            Error::Io => Errno::EIO,
+            Error::Again => Errno::EAGAIN,
+            Error::NoMem => Errno::ENOMEM,
+            Error::Busy => Errno::EBUSY,
+            Error::Exist => Errno::EEXIST,
+            Error::NoDev => Errno::ENODEV,
+            Error::Inval => Errno::EINVAL,
+            Error::NoSpc => Errno::ENOSPC,
+            Error::Range => Errno::ERANGE,
+            Error::Proto => Errno::EPROTO,
+            Error::MsgSize => Errno::EMSGSIZE,
+            Error::NotSupp => Errno::EOPNOTSUPP,
+        }
+    }
+
     /// The negative errno of this error, as the kernel returns it.
     pub fn errno(self) -> i32 {
-        match self {
-            Error::Perm => -1,
-            Error::NoEnt => -2,
-            Error::Io => -5,
-            Error::Again => -11,
-            Error::NoMem => -12,
-            Error::Busy => -16,
-            Error::Exist => -17,
-            Error::NoDev => -19,
-            Error::Inval => -22,
-            Error::NoSpc => -28,
-            Error::Range => -34,
-            Error::Proto => -71,
-            Error::MsgSize => -90,
-            Error::NotSupp => -95,
-        }
+        self.to_errno().to_kernel()
     }
 
     /// The error for a negative errno received on the wire; unknown values become `Io`.
     pub fn from_errno(e: i32) -> Error {
-        match e {
-            -1 => Error::Perm,
-            -2 => Error::NoEnt,
-            -11 => Error::Again,
-            -12 => Error::NoMem,
-            -16 => Error::Busy,
-            -17 => Error::Exist,
-            -19 => Error::NoDev,
-            -22 => Error::Inval,
-            -28 => Error::NoSpc,
-            -34 => Error::Range,
-            -71 => Error::Proto,
-            -90 => Error::MsgSize,
-            -95 => Error::NotSupp,
-            _ => Error::Io,
+        match Errno::from_raw(e.saturating_neg()) {
+            Some(Errno::EPERM) => Error::Perm,
+            Some(Errno::ENOENT) => Error::NoEnt,
+            Some(Errno::EAGAIN) => Error::Again,
+            Some(Errno::ENOMEM) => Error::NoMem,
+            Some(Errno::EBUSY) => Error::Busy,
+            Some(Errno::EEXIST) => Error::Exist,
+            Some(Errno::ENODEV) => Error::NoDev,
+            Some(Errno::EINVAL) => Error::Inval,
+            Some(Errno::ENOSPC) => Error::NoSpc,
+            Some(Errno::ERANGE) => Error::Range,
+            Some(Errno::EPROTO) => Error::Proto,
+            Some(Errno::EMSGSIZE) => Error::MsgSize,
+            Some(Errno::EOPNOTSUPP) => Error::NotSupp,
+            Some(Errno::EIO | Errno::EBADMSG) | None => Error::Io,
         }
     }
 }
 
 /// Result type of the core.
 pub type Result<T> = core::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_round_trip() {
+        for e in [
+            Error::Perm,
+            Error::NoEnt,
+            Error::Io,
+            Error::Again,
+            Error::NoMem,
+            Error::Busy,
+            Error::Exist,
+            Error::NoDev,
+            Error::Inval,
+            Error::NoSpc,
+            Error::Range,
+            Error::Proto,
+            Error::MsgSize,
+            Error::NotSupp,
+        ] {
+            assert_eq!(Error::from_errno(e.errno()), e);
+        }
+        assert_eq!(Error::Inval.errno(), -22);
+        assert_eq!(Error::MsgSize.errno(), -90);
+        assert_eq!(Error::from_errno(-9999), Error::Io);
+        assert_eq!(Error::from_errno(i32::MIN), Error::Io);
+    }
+}
