@@ -57,6 +57,8 @@ static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
     abi_version: abi::RMR_ABI_VERSION,
     io_allowed: Some(op_io_allowed),
     md_update: None,
+    submit: None,
+    cmd: None,
 };
 
 pub(crate) struct Store {
@@ -100,6 +102,7 @@ fn to_abi(p: &PoolMd) -> RmrPoolMd {
         queue_depth: p.queue_depth,
         own_member_id: p.own_member_id,
         map_ver: p.map_ver,
+        mapped_size: 0,
         srv_md,
     }
 }
@@ -252,6 +255,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
     };
 
     let mut md = to_abi(&sb.pool_md);
+    md.mapped_size = sb.mapped_size;
     let reg_mode = if add { RegMode::Add } else { RegMode::Create };
     let shared_ptr = (&*shared as *const Shared).cast_mut().cast::<c_void>();
     // SAFETY: `OPS` is static; `shared` lives in the store until after unregister; `md` is
