@@ -155,3 +155,10 @@ pub(crate) unsafe extern "C" fn rmr_srv_unregister(name: *const u8, len: usize, 
         }
     }
 }
+
+/// Completion of an IO handed to a store's `submit` op. Callable from any context.
+///
+/// # Safety
+/// `io` is the pointer given to `submit`, completed exactly once.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rmr_srv_io_done(_io: *mut crate::abi::RmrSrvIo, _err: c_int) {}

@@ -122,3 +122,16 @@ int rmr_srv_unregister(const u8 *name, size_t len, bool delete);
 EXPORT_SYMBOL_GPL(rmr_srv_pool_query);
 EXPORT_SYMBOL_GPL(rmr_srv_register);
 EXPORT_SYMBOL_GPL(rmr_srv_unregister);
+int rmr_clt_open(const u8 *name, size_t len, void *info, void **handle);
+void rmr_clt_close(void *handle);
+int rmr_clt_request(void *handle, void *io);
+int rmr_clt_cmd_with_rsp(void *handle, const u8 *msg, size_t msg_len, u8 *buf, size_t buf_len,
+			 size_t size, int *conf);
+int rmr_clt_leg_stats(void *handle, void *out, u32 n);
+void rmr_srv_io_done(void *io, int err);
+EXPORT_SYMBOL_GPL(rmr_clt_open);
+EXPORT_SYMBOL_GPL(rmr_clt_close);
+EXPORT_SYMBOL_GPL(rmr_clt_request);
+EXPORT_SYMBOL_GPL(rmr_clt_cmd_with_rsp);
+EXPORT_SYMBOL_GPL(rmr_clt_leg_stats);
+EXPORT_SYMBOL_GPL(rmr_srv_io_done);

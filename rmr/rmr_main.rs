@@ -20,6 +20,7 @@ mod rtrs_sys;
 #[allow(dead_code)]
 mod abi;
 mod api;
+mod api_clt;
 mod client;
 mod server;
 mod sysfs;
