@@ -22,6 +22,8 @@ mod abi;
 mod api;
 mod api_clt;
 mod client;
+#[allow(dead_code)]
+mod peer;
 mod server;
 mod sysfs;
 mod transport;
