@@ -31,8 +31,6 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock};
 
-/// Largest pool queue depth (IO units).
-
 /// Milliseconds since boot, the core's clock.
 pub(crate) fn now_ms() -> u64 {
     u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
@@ -609,7 +607,7 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
         pr_err!("client pool {}: session {}: join refused ({})\n", pool.name.as_str(), sname.as_str(), e.name());
     })?;
     let leave = |why: Errno| {
-        let _ = pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
+        pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
         Err(why)
     };
     let old = pool.mapped_size.load(Ordering::Acquire);
@@ -1407,7 +1405,7 @@ impl CltPool {
                 unsafe { s.put_raw_permit(p) };
             }
         }
-        let sess = core::mem::replace(&mut unit.sess, [None, None, None, None]);
+        let sess = core::mem::take(&mut unit.sess);
         c.in_flight = c.in_flight.saturating_sub(1);
         // Never the last references: the legs hold theirs.
         drop(sess);
@@ -1595,6 +1593,10 @@ fn lowest_bit(m: u8) -> usize {
     }
 }
 
+/// RTRS confirmation of one leg's IO request.
+///
+/// # Safety
+/// `priv_` is the `Token` given with the request.
 unsafe extern "C" fn io_conf(priv_: *mut c_void, errno: c_int) {
     // SAFETY: `priv_` is a `Token` inside a pool that outlives the unit's request.
     let t = unsafe { &*(priv_ as *const Token) };

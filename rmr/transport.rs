@@ -64,6 +64,10 @@ unsafe impl Send for CltSess {}
 // SAFETY: as above.
 unsafe impl Sync for CltSess {}
 
+/// RTRS link event of a client session.
+///
+/// # Safety
+/// `priv_` is null or the `CltSess` given to `rtrs_clt_open`.
 unsafe extern "C" fn link_ev(priv_: *mut c_void, ev: raw::rtrs_clt_link_ev) {
     if priv_.is_null() {
         return;
@@ -107,11 +111,11 @@ impl CltSess {
             priv_: (&*arc as *const CltSess).cast_mut().cast(),
             link_ev: Some(link_ev),
         };
-        let mut path = raw::rtrs_addr { src: core::ptr::null_mut(), dst: (&mut dst as *mut SockaddrStorage).cast() };
+        let path = raw::rtrs_addr { src: core::ptr::null_mut(), dst: (&mut dst as *mut SockaddrStorage).cast() };
         // SAFETY: `ops`, `cname` and `path` are valid for the call (RTRS copies them); the
         // `priv` pointer stays valid as long as the session is open (type invariant).
         let sess = unsafe {
-            raw::rtrs_clt_open(&mut ops, cname.as_ptr().cast(), &mut path, 1, RMR_PORT, 0, 5, -1, 0)
+            raw::rtrs_clt_open(&mut ops, cname.as_ptr().cast(), &path, 1, RMR_PORT, 0, 5, -1, 0)
         };
         let sess = match kernel::error::from_err_ptr(sess) {
             Ok(p) if !p.is_null() => p,
@@ -168,6 +172,7 @@ impl CltSess {
     /// # Safety
     /// `sg` must describe `len` bytes valid (and, for reads, writable) until `conf` runs;
     /// `ctx` must stay valid until `conf` runs.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn request(
         &self,
         write: bool,
@@ -408,6 +413,10 @@ impl CmdCtx {
     }
 }
 
+/// RTRS confirmation of a command or sync read.
+///
+/// # Safety
+/// `priv_` is the `Arc<CmdCtx>` reference leaked for this request.
 unsafe extern "C" fn cmd_conf(priv_: *mut c_void, errno: c_int) {
     // SAFETY: `priv_` is the reference leaked by `CltSess::cmd` for this request.
     let ctx = unsafe { Arc::from_raw(priv_ as *const CmdCtx) };
