@@ -204,11 +204,9 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
             err(r.errno())
         })?;
 
-    // Everything that can fail without side effects on the disk or rmr comes first: the
-    // store's slot, sysfs directory and allocation.
+    // What can fail without side effects on the disk or rmr comes first: the store's slot and
+    // allocation (so a store that registered is never dropped before it unregisters).
     let slot = free_slot(&mut st.stores)?;
-    let id = st.new_id();
-    let dir = Dir::new(Parent::Top(kind::DIR_STORES), pool.as_bytes(), kind::STORE, id)?;
     let store_box = KBox::<Store>::new_uninit(GFP_KERNEL)?;
 
     let sb = match found {
@@ -290,6 +288,20 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         }
     };
 
+    // The directory comes last: a failure dropping it under brmr's lock could wait for a
+    // reader of one of its files that waits for the lock.
+    let id = st.new_id();
+    let dir = match Dir::new(Parent::Top(kind::DIR_STORES), pool.as_bytes(), kind::STORE, id) {
+        Ok(d) => d,
+        Err(e) => {
+            // SAFETY: `pb` valid for its length.
+            unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
+            if !add {
+                let _ = wipe(&shared.bdev);
+            }
+            return Err(e);
+        }
+    };
     let mut name_buf = [0u8; 32];
     let name_len = shared.bdev.name(&mut name_buf);
     let s = store_box.write(Store {
