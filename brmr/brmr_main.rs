@@ -26,6 +26,7 @@ mod abi;
 mod sysfs;
 
 mod bdev;
+mod srv_io;
 mod store;
 
 module! {
