@@ -320,7 +320,7 @@ impl<S: MapStorage + Default> Default for MapSet<S> {
 
 impl<S: MapStorage + Default> MapSet<S> {
     /// No maps.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         MapSet { maps: [None, None, None, None] }
     }
     /// The map of `member`.
