@@ -435,7 +435,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if !self.serving() {
             return IoDecision::Reject(Error::Io);
         }
-        if chunk >= total {
+        if chunk >= total || !self.io_in_bounds(io) {
             return IoDecision::Reject(Error::Inval);
         }
         let own_dirty = self.maps.get(self.member_id).is_some_and(|m| m.test(chunk));
@@ -472,6 +472,22 @@ impl<S: MapStorage + Default> ServerPool<S> {
             Ok(()) => IoDecision::SyncFirst,
             Err(e) => IoDecision::Reject(e),
         }
+    }
+
+    /// Whether `io` stays inside its chunk and inside the exported device (a server never
+    /// touches sectors beyond `mapped_size`).
+    pub fn io_in_bounds(&self, io: &IoMsg) -> bool {
+        let cs = u64::from(self.md.chunk_size);
+        let end_in_chunk = u64::from(io.offset) + u64::from(io.len);
+        let dev_bytes = self.md.mapped_size.saturating_mul(512);
+        cs != 0
+            && end_in_chunk <= cs
+            && io.id.b.checked_mul(cs).and_then(|o| o.checked_add(end_in_chunk)).is_some_and(|e| e <= dev_bytes)
+    }
+
+    /// Byte offset of `io` in the exported device (valid after [`Self::io_in_bounds`]).
+    pub fn io_byte_offset(&self, io: &IoMsg) -> u64 {
+        io.id.b.saturating_mul(u64::from(self.md.chunk_size)).saturating_add(u64::from(io.offset))
     }
 
     /// Backend completion of a non-sync IO (§5.3 step 6). A successful write records
@@ -1036,6 +1052,19 @@ mod tests {
         assert!(!p.maps.get(44).unwrap().test(9));
         assert!(p.maps.get(44).unwrap().test(5));
         assert!(!p.maps.get(42).unwrap().test(5));
+        // Out of bounds: beyond the chunk, or past the device end in the last chunk.
+        let mut o = io(3, 4, &[]);
+        o.offset = 131072 - 512;
+        o.len = 1024;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Reject(Error::Inval));
+        p.md.mapped_size = 204800 - 8;
+        let mut o = io(799, 4, &[]);
+        o.offset = 131072 - 4096;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Reject(Error::Inval));
+        o.offset = 131072 - 8192;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Submit);
+        assert_eq!(p.io_byte_offset(&o), 799 * 131072 + 131072 - 8192);
+        p.md.mapped_size = 204800;
         // Backend error -> NO_IO; IO rejected.
         p.on_io_done(&io(1, 1, &[]), false);
         assert_eq!(p.state, NoIo);
