@@ -888,15 +888,22 @@ fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno
 /// A sync job ended: tell the core, MAP_CLEAR the peers, resume or fail the waiters.
 fn finish_sync(pool: &Arc<SrvPool>, chunk: u64, r: core::result::Result<(), Errno>, thread: bool) {
     let mut waiters = [0u16; RMR_MAX_QUEUE_DEPTH];
+    let mut ended = false;
     let (n, cleared, sp, map_ver) = {
         let mut g = pool.inner.lock();
         let inner = &mut *g;
         let (n, cleared) = inner.core.on_sync_done(chunk, r.is_ok(), &mut waiters);
         if thread {
-            inner.sched.done(&inner.core, cleared);
+            let was_running = inner.sched.running;
+            if inner.sched.done(&inner.core, cleared) && was_running {
+                ended = true;
+            }
         }
         (n, cleared, inner.sync_pool.clone(), inner.core.md.map_ver)
     };
+    if ended {
+        log_sync_end(pool);
+    }
     if cleared {
         if let Some(sp) = &sp {
             for peer in sp.normal_peers().iter().filter(|m| *m != pool.member_id) {
@@ -966,22 +973,26 @@ fn pump(pool: &Arc<SrvPool>) {
             spawn_sync(pool.clone(), *c, true);
         }
         if ended_now {
-            let (clean, st) = {
-                let g = pool.inner.lock();
-                let own = g.core.maps.get(pool.member_id).map_or(true, |m| m.is_empty());
-                (own, g.core.state)
-            };
-            pr_info!(
-                "server pool {}: sync stopped ({}, state {})\n",
-                pool.name(),
-                if clean { "own map clean" } else { "own map still dirty" },
-                st.name()
-            );
+            log_sync_end(pool);
         }
         if n < PUMP_BATCH {
             return;
         }
     }
+}
+
+fn log_sync_end(pool: &SrvPool) {
+    let (clean, st) = {
+        let g = pool.inner.lock();
+        let own = g.core.maps.get(pool.member_id).map_or(true, |m| m.is_empty());
+        (own, g.core.state)
+    };
+    pr_info!(
+        "server pool {}: sync stopped ({}, state {})\n",
+        pool.name(),
+        if clean { "own map clean" } else { "own map still dirty" },
+        st.name()
+    );
 }
 
 /// The map-clear worker (SPEC §6.8 server part): ask each member whose peer map is non-empty
