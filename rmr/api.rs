@@ -2,12 +2,8 @@
 //! The C ABI exported to brmr.ko (declared in abi.rs, exported in rmr_glue.c).
 
 use crate::abi::{RmrPoolMd, RmrSrvStoreOps, RMR_ABI_VERSION};
-use crate::rmr_core::{
-    errno::Errno,
-    store_reg::{self, RegMode},
-};
-use crate::server::{self, StoreReg};
-use crate::state;
+use crate::rmr_core::{errno::Errno, store_reg::RegMode};
+use crate::server;
 use core::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -49,7 +45,8 @@ pub(crate) unsafe extern "C" fn rmr_srv_pool_query(name: *const u8, len: usize, 
 }
 
 /// Registers a store with server pool `name` (`rmr_srv_register`). CREATE fills `*md` with
-/// the pool's identity; ADD loads `*md` from the store's metadata and completes it.
+/// the pool's identity; ADD loads `*md` from the store's metadata and completes it. `md_update`
+/// is not called during registration: brmr persists `*md` itself afterwards.
 ///
 /// # Safety
 /// `name` valid for `len` bytes; `ops` a valid ops table and `md` a valid pool_md, both
@@ -77,83 +74,20 @@ pub(crate) unsafe extern "C" fn rmr_srv_register(
     let Some(mode) = RegMode::from_raw(mode) else {
         return Errno::EINVAL.to_kernel();
     };
-    let Some(mut st) = state() else {
-        return Errno::ENODEV.to_kernel();
-    };
-    let Some(p) = server::by_name(&mut st, name) else {
-        return Errno::ENOENT.to_kernel();
-    };
-    let out = match store_reg::register(p.view(), mode) {
-        Ok(o) => o,
-        Err(e) => {
-            pr_err!(
-                "server pool {}: store registration refused in state {} ({})\n",
-                p.name.as_str(),
-                p.state.name(),
-                e.name()
-            );
-            return e.to_kernel();
-        }
-    };
-    if mode == RegMode::Add && md.group_id != p.group_id {
-        pr_err!("server pool {}: store metadata has group_id {:#x}, pool has {:#x} (EINVAL)\n",
-            p.name.as_str(), md.group_id, p.group_id);
-        return Errno::EINVAL.to_kernel();
-    }
-    if mode == RegMode::Create {
-        *md = RmrPoolMd::default();
-    }
-    md.group_id = p.group_id;
-    md.own_member_id = p.member_id;
-    p.pool_md = *md;
-    p.state = out.state;
-    p.marked_create = out.marked_create;
-    p.store = Some(StoreReg { ops, priv_ });
-    pr_info!(
-        "server pool {}: store registered ({}), state {}\n",
-        p.name.as_str(),
-        if mode == RegMode::Create { "create" } else { "add" },
-        p.state.name()
-    );
-    0
+    ret(server::register(name, ops, priv_, mode, md).map(|()| 0))
 }
 
-/// Unregisters the store of server pool `name`; `delete` drops the maps of other members
-/// and needs no session joined (-EBUSY otherwise).
+/// Unregisters the store of server pool `name`; `delete` needs no session joined (-EBUSY
+/// otherwise). Waits until no store op runs and no submitted IO is outstanding: afterwards rmr
+/// never calls the store's ops again.
 ///
 /// # Safety
-/// `name` valid for `len` bytes.
+/// `name` valid for `len` bytes. Must not be called from a store op.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rmr_srv_unregister(name: *const u8, len: usize, delete: bool) -> c_int {
     // SAFETY: guaranteed by the caller.
     let name = unsafe { bytes(name, len) };
-    let Some(mut st) = state() else {
-        return Errno::ENODEV.to_kernel();
-    };
-    let Some(p) = server::by_name(&mut st, name) else {
-        return Errno::ENOENT.to_kernel();
-    };
-    match store_reg::unregister(p.view(), delete) {
-        Ok(s) => {
-            p.state = s;
-            p.store = None;
-            p.marked_create = false;
-            if delete {
-                p.pool_md = RmrPoolMd::default();
-            }
-            pr_info!(
-                "server pool {}: store {}, state {}\n",
-                p.name.as_str(),
-                if delete { "deleted" } else { "removed" },
-                p.state.name()
-            );
-            0
-        }
-        Err(e) => {
-            pr_err!("server pool {}: store unregistration refused ({})\n", p.name.as_str(), e.name());
-            e.to_kernel()
-        }
-    }
+    ret(server::unregister(name, delete).map(|()| 0))
 }
 
 /// Completion of an IO handed to a store's `submit` op. Callable from any context.
@@ -161,4 +95,7 @@ pub(crate) unsafe extern "C" fn rmr_srv_unregister(name: *const u8, len: usize, 
 /// # Safety
 /// `io` is the pointer given to `submit`, completed exactly once.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn rmr_srv_io_done(_io: *mut crate::abi::RmrSrvIo, _err: c_int) {}
+pub(crate) unsafe extern "C" fn rmr_srv_io_done(io: *mut crate::abi::RmrSrvIo, err: c_int) {
+    // SAFETY: forwarded unchanged (see above).
+    unsafe { server::io_done(io, err) }
+}

@@ -10,10 +10,11 @@
 
 use crate::abi::{RmrCltIo, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
 use crate::kind;
+use crate::kmap::KMapStorage;
 use crate::rmr_core::{
     client::{Admit, ClientPool as CorePool, LegState, WriteReq, WriteStep},
     control::{MapUpdate, Step, TryEnableRun},
-    dirtymap::{MapSet, MapStorage, NoMem, Page},
+    dirtymap::MapSet,
     errno::Errno,
     error::Error as CoreError,
     jhash,
@@ -34,39 +35,6 @@ use kernel::{new_mutex, new_spinlock};
 /// Milliseconds since boot, the core's clock.
 pub(crate) fn now_ms() -> u64 {
     u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Map pages
-
-/// Kernel page storage of a dirty map: a first level of optional zeroed pages, allocated
-/// atomically because bits are set under the pool spinlock.
-#[derive(Default)]
-pub(crate) struct KPages(KVec<Option<KBox<Page>>>);
-
-impl MapStorage for KPages {
-    fn page(&self, idx: usize) -> Option<&Page> {
-        self.0.get(idx).and_then(|p| p.as_deref())
-    }
-    fn page_mut(&mut self, idx: usize) -> Option<&mut Page> {
-        self.0.get_mut(idx).and_then(|p| p.as_deref_mut())
-    }
-    fn alloc_page(&mut self, idx: usize) -> Result<&mut Page, NoMem> {
-        while self.0.len() <= idx {
-            self.0.push(None, GFP_ATOMIC).map_err(|_| NoMem)?;
-        }
-        let slot = self.0.get_mut(idx).ok_or(NoMem)?;
-        if slot.is_none() {
-            let page = KBox::init(kernel::init::zeroed::<Page>(), GFP_ATOMIC).map_err(|_| NoMem)?;
-            *slot = Some(page);
-        }
-        slot.as_deref_mut().ok_or(NoMem)
-    }
-    fn free_page(&mut self, idx: usize) {
-        if let Some(p) = self.0.get_mut(idx) {
-            *p = None;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +75,7 @@ struct Unit {
 /// What the IO path needs, behind the pool spinlock.
 pub(crate) struct Core {
     pub(crate) core: CorePool,
-    pub(crate) maps: MapSet<KPages>,
+    pub(crate) maps: MapSet<KMapStorage>,
     pub(crate) legs: [Option<Arc<LegObj>>; 4],
     units: KVec<Unit>,
     in_flight: u32,

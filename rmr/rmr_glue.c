@@ -29,6 +29,10 @@ static const struct kobj_type glue_ktypes[RMR_K_NR];
 static GLUE_WO(leave_pool);
 static GLUE_RO(state);
 static GLUE_RO(member_id);
+static GLUE_WO(add_clt);
+static GLUE_RW(sync);
+static GLUE_RO(map_summary);
+static GLUE_RO(map);
 
 static GLUE_WO(add_sess);
 static GLUE_WO(pool_enable);
@@ -44,7 +48,9 @@ static struct attribute *clt_sess_attrs[] = {
 };
 ATTRIBUTE_GROUPS(clt_sess);
 static struct attribute *srv_pool_attrs[] = {
-	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr, NULL,
+	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr,
+	&glue_attr_add_clt.attr, &glue_attr_sync.attr, &glue_attr_map_summary.attr,
+	&glue_attr_map.attr, NULL,
 };
 ATTRIBUTE_GROUPS(clt_pool);
 ATTRIBUTE_GROUPS(srv_pool);

@@ -36,3 +36,61 @@ bool rmr_is_vmalloc(const void *p)
 {
 	return is_vmalloc_addr(p);
 }
+
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+/*
+ * rmr_srv_dwork: a self-rearming delayed work for the server role (map-clear worker, sync
+ * retry). Rust on 6.12 has no delayed work. The callback runs rmr_srv_dwork_fn(ctx, kind) on
+ * system_long_wq; a non-zero return re-arms it after that many milliseconds.
+ */
+unsigned int rmr_srv_dwork_fn(void *ctx, u32 kind);
+
+struct rmr_srv_dwork {
+	struct delayed_work dw;
+	void *ctx;
+	u32 kind;
+	bool stopping;
+};
+
+static void rmr_srv_dwork_cb(struct work_struct *w)
+{
+	struct rmr_srv_dwork *d = container_of(to_delayed_work(w), struct rmr_srv_dwork, dw);
+	unsigned int ms = rmr_srv_dwork_fn(d->ctx, d->kind);
+
+	if (ms && !READ_ONCE(d->stopping))
+		queue_delayed_work(system_long_wq, &d->dw, msecs_to_jiffies(ms));
+}
+
+struct rmr_srv_dwork *rmr_srv_dwork_new(void *ctx, u32 kind);
+struct rmr_srv_dwork *rmr_srv_dwork_new(void *ctx, u32 kind)
+{
+	struct rmr_srv_dwork *d = kzalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d)
+		return NULL;
+	INIT_DELAYED_WORK(&d->dw, rmr_srv_dwork_cb);
+	d->ctx = ctx;
+	d->kind = kind;
+	return d;
+}
+
+/* Arms the work after @ms milliseconds unless it is pending already. Any context. */
+void rmr_srv_dwork_queue(struct rmr_srv_dwork *d, unsigned int ms);
+void rmr_srv_dwork_queue(struct rmr_srv_dwork *d, unsigned int ms)
+{
+	if (!READ_ONCE(d->stopping))
+		queue_delayed_work(system_long_wq, &d->dw, msecs_to_jiffies(ms));
+}
+
+/* Stops the work, waits for a running callback and frees it. Sleeps. */
+void rmr_srv_dwork_free(struct rmr_srv_dwork *d);
+void rmr_srv_dwork_free(struct rmr_srv_dwork *d)
+{
+	if (!d)
+		return;
+	WRITE_ONCE(d->stopping, true);
+	cancel_delayed_work_sync(&d->dw);
+	kfree(d);
+}

@@ -22,9 +22,10 @@ mod abi;
 mod api;
 mod api_clt;
 mod client;
-#[allow(dead_code)]
+mod kmap;
 mod peer;
 mod server;
+mod srv_transport;
 mod sysfs;
 mod transport;
 
@@ -120,7 +121,13 @@ impl kernel::Module for RmrModule {
         )?;
         let p: *const Mutex<State> = &*state;
         STATE.store(p.cast_mut(), Ordering::Release);
+        if let Err(e) = server::init() {
+            STATE.store(core::ptr::null_mut(), Ordering::Release);
+            pr_err!("cannot set up the server role: {:?}\n", e);
+            return Err(e);
+        }
         if let Err(e) = sysfs::init() {
+            server::exit();
             STATE.store(core::ptr::null_mut(), Ordering::Release);
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
@@ -132,6 +139,13 @@ impl kernel::Module for RmrModule {
 
 impl Drop for RmrModule {
     fn drop(&mut self) {
+        // The server role first: close the RTRS server (every session goes), then shut down
+        // its pools, detaching their sync pools before the client pools go.
+        let nsrv = self.state.lock().srv.iter().flatten().count();
+        if nsrv > 0 {
+            pr_info!("unload: tearing down {} server pool(s) left configured\n", nsrv);
+        }
+        server::exit();
         // Tear down every pool left configured: take them out under the lock, then drop
         // them (removing their directories) without it.
         let (clt, srv) = {

@@ -320,7 +320,7 @@ impl<S: MapStorage + Default> Default for MapSet<S> {
 
 impl<S: MapStorage + Default> MapSet<S> {
     /// No maps.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         MapSet { maps: [None, None, None, None] }
     }
     /// The map of `member`.
@@ -518,7 +518,8 @@ pub fn render_summary<S: MapStorage>(maps: &[&DirtyMap<S>], out: &mut [u8]) -> u
         *o = i;
     }
     let ord = order.get_mut(..n).unwrap_or(&mut []);
-    // Descending member id; insertion sort (at most 8 maps, no core sort in the kernel).
+    // Insertion sort by descending member id (at most 8 entries). Not `sort_unstable`: its
+    // code in core trips objtool ("falls through") in the 6.12 kernel build.
     let key = |i: usize| maps.get(i).map_or(0, |m| m.member_id);
     for a in 1..ord.len() {
         let mut b = a;

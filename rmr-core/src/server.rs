@@ -7,7 +7,7 @@ use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RM
 use super::dirtymap::{MapSet, MapStorage, PAGE_BITS};
 use super::error::{Error, Result};
 use super::wire::{
-    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, IO_SYNC,
+    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_SYNC,
     PIECE_BYTES,
 };
 
@@ -241,6 +241,28 @@ pub struct ServerPool<S: MapStorage + Default> {
 }
 
 impl<S: MapStorage + Default> ServerPool<S> {
+    /// A blank EMPTY pool (member 0, blank `pool_md`) as a constant. The struct is large
+    /// (`last_io`, sync table: about 30 KiB), too large for a kernel stack: a kernel copies this
+    /// value straight into heap memory, then sets `member_id` and `md` (what [`Self::new`]
+    /// does by value).
+    pub const BLANK: Self = ServerPool {
+        state: SrvState::Empty,
+        marked_create: false,
+        maintenance: false,
+        member_id: 0,
+        md: PoolMd::BLANK,
+        store: false,
+        io_allowed: false,
+        sessions: 0,
+        sync_sessions: 0,
+        maps: MapSet::new(),
+        staging: None,
+        last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
+        sync: SyncTable::new(),
+        bug_last_io_no_skip: false,
+        epoch: 0,
+    };
+
     /// `join_pool`: a server pool in EMPTY. `md` carries name/group_id; sizes come later.
     pub fn new(member_id: u32, md: PoolMd) -> Result<Self> {
         if member_id == 0 {
@@ -301,6 +323,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     return Err(Error::Busy);
                 }
                 self.maps.remove_all();
+                // A fresh store starts a fresh membership: members of an earlier store of this
+                // pool (deleted with delete_store) must not survive into the new pool_md.
+                self.md.srv_md = [SrvMd::default(); RMR_POOL_MAX_SESS];
                 self.md.add_member(self.member_id)?;
                 self.md.map_ver = 0;
                 self.marked_create = true;
@@ -327,6 +352,32 @@ impl<S: MapStorage + Default> ServerPool<S> {
         }
         fx.persist_md = true;
         Ok(fx)
+    }
+
+    /// `rmr_srv_register` as a kernel calls it: like [`Self::register`], with the store's
+    /// exported size. CREATE adopts `mapped_size` (the pool has no size before its first store);
+    /// ADD takes the size from the on-disk `pool_md`, which must agree (-EINVAL otherwise).
+    pub fn register_store(
+        &mut self,
+        mode: RegMode,
+        disk_md: Option<PoolMd>,
+        mapped_size: u64,
+    ) -> Result<SrvEffects> {
+        if mapped_size == 0 {
+            return Err(Error::Inval);
+        }
+        if mode == RegMode::Add && disk_md.is_some_and(|m| m.mapped_size != mapped_size) {
+            return Err(Error::Inval);
+        }
+        let old = self.md.mapped_size;
+        if mode == RegMode::Create {
+            self.md.mapped_size = mapped_size;
+        }
+        let r = self.register(mode, disk_md);
+        if r.is_err() {
+            self.md.mapped_size = old;
+        }
+        r
     }
 
     /// Unregister the store (`remove_store` / `delete_store`).
@@ -384,7 +435,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if !self.serving() {
             return IoDecision::Reject(Error::Io);
         }
-        if chunk >= total {
+        if chunk >= total || !self.io_in_bounds(io) {
             return IoDecision::Reject(Error::Inval);
         }
         let own_dirty = self.maps.get(self.member_id).is_some_and(|m| m.test(chunk));
@@ -421,6 +472,22 @@ impl<S: MapStorage + Default> ServerPool<S> {
             Ok(()) => IoDecision::SyncFirst,
             Err(e) => IoDecision::Reject(e),
         }
+    }
+
+    /// Whether `io` stays inside its chunk and inside the exported device (a server never
+    /// touches sectors beyond `mapped_size`).
+    pub fn io_in_bounds(&self, io: &IoMsg) -> bool {
+        let cs = u64::from(self.md.chunk_size);
+        let end_in_chunk = u64::from(io.offset) + u64::from(io.len);
+        let dev_bytes = self.md.mapped_size.saturating_mul(512);
+        cs != 0
+            && end_in_chunk <= cs
+            && io.id.b.checked_mul(cs).and_then(|o| o.checked_add(end_in_chunk)).is_some_and(|e| e <= dev_bytes)
+    }
+
+    /// Byte offset of `io` in the exported device (valid after [`Self::io_in_bounds`]).
+    pub fn io_byte_offset(&self, io: &IoMsg) -> u64 {
+        io.id.b.saturating_mul(u64::from(self.md.chunk_size)).saturating_add(u64::from(io.offset))
     }
 
     /// Backend completion of a non-sync IO (§5.3 step 6). A successful write records
@@ -985,6 +1052,19 @@ mod tests {
         assert!(!p.maps.get(44).unwrap().test(9));
         assert!(p.maps.get(44).unwrap().test(5));
         assert!(!p.maps.get(42).unwrap().test(5));
+        // Out of bounds: beyond the chunk, or past the device end in the last chunk.
+        let mut o = io(3, 4, &[]);
+        o.offset = 131072 - 512;
+        o.len = 1024;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Reject(Error::Inval));
+        p.md.mapped_size = 204800 - 8;
+        let mut o = io(799, 4, &[]);
+        o.offset = 131072 - 4096;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Reject(Error::Inval));
+        o.offset = 131072 - 8192;
+        assert_eq!(p.on_io(&o, 0), IoDecision::Submit);
+        assert_eq!(p.io_byte_offset(&o), 799 * 131072 + 131072 - 8192);
+        p.md.mapped_size = 204800;
         // Backend error -> NO_IO; IO rejected.
         p.on_io_done(&io(1, 1, &[]), false);
         assert_eq!(p.state, NoIo);
@@ -1075,6 +1155,32 @@ mod tests_membership {
         assert_eq!(p.state, SrvState::Empty);
         let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: true, sync: false, members: MemberList::new() };
         assert_eq!(cmd(&mut p, Cmd::JoinPool(j)), Error::NoDev.errno());
+    }
+
+    #[test]
+    fn blank_pool_and_register_store() {
+        extern crate std;
+        let mut p: std::boxed::Box<ServerPool<VecStorage>> = std::boxed::Box::new(ServerPool::BLANK);
+        assert_eq!(p.state, SrvState::Empty);
+        assert!(p.last_io.iter().all(|c| *c == u64::MAX) && p.sync.active() == 0);
+        p.member_id = 42;
+        p.md.name = PoolName::new(b"p").unwrap();
+        assert_eq!(p.register_store(RegMode::Create, None, 0), Err(Error::Inval));
+        // A stale member of an earlier (deleted) store does not survive a CREATE.
+        p.md.add_member(43).unwrap();
+        p.register_store(RegMode::Create, None, 6400).unwrap();
+        assert_eq!(p.md.mapped_size, 6400);
+        assert_eq!(p.md.members().as_slice(), &[42]);
+        assert_eq!(p.register_store(RegMode::Create, None, 100), Err(Error::Busy));
+        assert_eq!(p.md.mapped_size, 6400, "a refused registration changes nothing");
+        p.unregister();
+        let mut disk = p.md;
+        disk.chunk_size = 4096;
+        disk.queue_depth = 8;
+        assert_eq!(p.register_store(RegMode::Add, Some(disk), 6401), Err(Error::Inval));
+        p.register_store(RegMode::Add, Some(disk), 6400).unwrap();
+        assert_eq!(p.total_chunks(), 800);
+        assert_eq!(p.state, SrvState::Registered);
     }
 
     #[test]

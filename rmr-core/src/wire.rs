@@ -261,6 +261,8 @@ pub struct PoolName {
 }
 
 impl PoolName {
+    /// The empty name: a placeholder for blank structures, never valid on the wire.
+    pub const EMPTY: PoolName = PoolName { len: 0, buf: [0; RMR_NAME_MAX] };
     /// Validate and copy a name.
     pub fn new(s: &[u8]) -> Result<Self> {
         if s.is_empty() || s.len() > RMR_NAME_MAX {
@@ -318,6 +320,19 @@ pub struct PoolMd {
     pub map_ver: u64,
     /// Member slots.
     pub srv_md: [SrvMd; RMR_POOL_MAX_SESS],
+}
+
+impl PoolMd {
+    /// A blank description (empty name, no members): a placeholder for blank structures.
+    pub const BLANK: PoolMd = PoolMd {
+        name: PoolName::EMPTY,
+        group_id: 0,
+        chunk_size: 0,
+        mapped_size: 0,
+        queue_depth: 0,
+        map_ver: 0,
+        srv_md: [SrvMd { member_id: 0, discard_entries: false }; RMR_POOL_MAX_SESS],
+    };
 }
 
 /// Encoded size of a `PoolMd`.
