@@ -1056,10 +1056,19 @@ impl CltPool {
             return Err(Errno::EINVAL);
         }
         r.served = 0;
-        // 1. Targets and their transports.
+        // 1. Targets and their transports: every NORMAL leg for a write, the round-robin
+        //    choice for a read.
         let (mask, sess) = {
-            let c = self.lock();
-            let mask = c.core.mask(LegState::Normal);
+            let mut c = self.lock();
+            let mask = if write {
+                c.core.mask(LegState::Normal)
+            } else {
+                match c.core.plan_read() {
+                    Ok(s) => 1u8 << s,
+                    Err(CoreError::Busy) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(cerr(e)),
+                }
+            };
             let mut s: [Option<Arc<CltSess>>; 4] = [None, None, None, None];
             for (i, x) in s.iter_mut().enumerate() {
                 if mask & (1 << i) != 0 {
@@ -1071,7 +1080,7 @@ impl CltPool {
         if mask == 0 {
             return Err(Errno::EIO);
         }
-        // 2. Permits (a read needs one; take them for every NORMAL leg it may go to).
+        // 2. Permits, without sleeping.
         let mut permits: [*mut c_void; 4] = [core::ptr::null_mut(); 4];
         let put_all = |permits: &[*mut c_void; 4], sess: &[Option<Arc<CltSess>>; 4]| {
             for i in 0..4 {
@@ -1089,9 +1098,6 @@ impl CltPool {
                         put_all(&permits, &sess);
                         return Err(Errno::EAGAIN);
                     }
-                }
-                if !write {
-                    break;
                 }
             }
         }
@@ -1115,23 +1121,12 @@ impl CltPool {
                     return Err(cerr(e));
                 }
             }
+        } else if c.core.leg(lowest_bit(mask)).map(|l| l.state) == Some(LegState::Normal) && !c.core.frozen {
+            (mask, c.core.map_ver(), MemberList::new(), None)
         } else {
-            match c.core.plan_read() {
-                Ok(s) if !permits[s].is_null() => (1u8 << s, c.core.map_ver(), MemberList::new(), None),
-                Ok(_) => {
-                    // Round robin picked a leg we hold no permit for: try again later.
-                    put_all(&permits, &sess);
-                    return Err(Errno::EAGAIN);
-                }
-                Err(CoreError::Busy) => {
-                    put_all(&permits, &sess);
-                    return Err(Errno::EAGAIN);
-                }
-                Err(e) => {
-                    put_all(&permits, &sess);
-                    return Err(cerr(e));
-                }
-            }
+            // The leg left NORMAL (or IO froze) since it was chosen: try again.
+            put_all(&permits, &sess);
+            return Err(Errno::EAGAIN);
         };
         if targets & !mask != 0 {
             // A leg turned NORMAL between the two locks (only under a freeze): retry.

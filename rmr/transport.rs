@@ -15,8 +15,7 @@ use crate::rtrs_sys::raw;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar, SpinLock};
-use kernel::{new_condvar, new_spinlock};
+use kernel::sync::Arc;
 
 /// rmr's own RTRS port (RNBD uses 1234).
 pub(crate) const RMR_PORT: u16 = 1235;
@@ -32,6 +31,11 @@ const WRITE: c_int = 1;
 extern "C" {
     fn rmr_sg_init_one(sg: *mut c_void, buf: *const c_void, len: u32);
     fn rmr_sg_size() -> usize;
+    fn rmr_completion_size() -> usize;
+    fn rmr_completion_init(c: *mut c_void);
+    fn rmr_complete(c: *mut c_void);
+    fn rmr_wait_completion_timeout(c: *mut c_void, ms: u32) -> core::ffi::c_long;
+    fn rmr_wait_completion(c: *mut c_void);
 }
 
 /// A storage node's transport session.
@@ -86,8 +90,24 @@ unsafe extern "C" fn link_ev(priv_: *mut c_void, ev: raw::rtrs_clt_link_ev) {
 struct SockaddrStorage([u8; 128]);
 
 impl CltSess {
-    /// Connects to `addr` as session `name` (sleeps until RTRS connected or failed).
+    /// Connects to `addr` as session `name` (sleeps until RTRS connected or failed). A
+    /// first attempt on a fresh link can fail while the neighbour is being resolved, so
+    /// transient errors get two more tries.
     pub(crate) fn open(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
+        let mut r = Self::open_once(name, addr);
+        for _ in 0..2 {
+            match r {
+                Err(Errno::ETIMEDOUT | Errno::ECONNRESET | Errno::EHOSTUNREACH | Errno::ECONNREFUSED) => {
+                    pr_info!("session {}: retrying the connection\n", name.as_str());
+                    r = Self::open_once(name, addr);
+                }
+                _ => break,
+            }
+        }
+        r
+    }
+
+    fn open_once(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
         let s = CltSess {
             raw: AtomicPtr::new(core::ptr::null_mut()),
             name,
@@ -241,7 +261,13 @@ impl CltSess {
             return Err(e);
         }
         let res = ctx.wait();
-        drop(permit);
+        if res.is_err() {
+            // Still in flight: RTRS owns the permit until it confirms; leak it rather than
+            // return it early (the context stays alive through the request's reference).
+            core::mem::forget(permit);
+        } else {
+            drop(permit);
+        }
         let errno = res?;
         if errno < 0 {
             return Err(Errno::from_kernel(errno));
@@ -282,14 +308,7 @@ impl CltSess {
             drop(unsafe { Arc::from_raw(raw_ctx as *const CmdCtx) });
             return Err(e);
         }
-        let mut g = ctx.done.lock();
-        let e = loop {
-            if let Some(e) = *g {
-                break e;
-            }
-            ctx.cv.wait(&mut g);
-        };
-        drop(g);
+        let e = ctx.wait_forever();
         drop(permit);
         if e < 0 {
             Err(Errno::from_kernel(e))
@@ -360,56 +379,72 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// A command in flight: buffer, scatterlist and the wait for the confirmation.
-#[pin_data]
+/// A command in flight: buffer, scatterlist and the wait for the confirmation (a C
+/// `struct completion`, which RTRS's softirq-context confirmation may signal).
 struct CmdCtx {
-    #[pin]
-    done: SpinLock<Option<c_int>>,
-    #[pin]
-    cv: CondVar,
+    errno: core::sync::atomic::AtomicI32,
+    done: core::cell::UnsafeCell<KVec<u64>>,
     buf: core::cell::UnsafeCell<KVec<u8>>,
     sg: KVec<u64>,
 }
 
 // SAFETY: `buf` is written by RTRS (DMA) only while the request is in flight and read by the
-// waiter only after `done` is set under the lock.
+// waiter only after the completion; `done` is a C completion, safe to share.
 unsafe impl Send for CmdCtx {}
 // SAFETY: as above.
 unsafe impl Sync for CmdCtx {}
+
+fn zeroed_words(bytes: usize) -> Result<KVec<u64>, Errno> {
+    let words = bytes.div_ceil(8);
+    let mut v = KVec::with_capacity(words, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    v.extend_with(words, 0u64, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+    Ok(v)
+}
 
 impl CmdCtx {
     fn new(len: usize) -> Result<Arc<CmdCtx>, Errno> {
         let mut buf = KVec::with_capacity(len, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
         buf.extend_with(len, 0u8, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
         // SAFETY: no preconditions.
-        let words = unsafe { rmr_sg_size() }.div_ceil(8);
-        let mut sg = KVec::with_capacity(words, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
-        sg.extend_with(words, 0u64, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
-        Arc::pin_init(
-            pin_init!(CmdCtx {
-                done <- new_spinlock!(None, "rmr_cmd_done"),
-                cv <- new_condvar!("rmr_cmd_cv"),
+        let (sg_size, c_size) = unsafe { (rmr_sg_size(), rmr_completion_size()) };
+        let sg = zeroed_words(sg_size)?;
+        let done = zeroed_words(c_size)?;
+        let ctx = Arc::new(
+            CmdCtx {
+                errno: core::sync::atomic::AtomicI32::new(0),
+                done: core::cell::UnsafeCell::new(done),
                 buf: core::cell::UnsafeCell::new(buf),
                 sg,
-            }),
+            },
             GFP_KERNEL,
         )
-        .map_err(|_| Errno::ENOMEM)
+        .map_err(|_| Errno::ENOMEM)?;
+        // SAFETY: `done` is completion-sized, aligned to 8 and not shared yet.
+        unsafe { rmr_completion_init(ctx.completion()) };
+        Ok(ctx)
     }
 
+    fn completion(&self) -> *mut c_void {
+        // SAFETY: only the pointer is taken; the C completion does its own locking.
+        unsafe { (*self.done.get()).as_mut_ptr().cast() }
+    }
+
+    /// Waits up to `CMD_TIMEOUT_MS` (interruptible) for the confirmation.
     fn wait(&self) -> Result<c_int, Errno> {
-        let mut g = self.done.lock();
-        let mut left = kernel::time::msecs_to_jiffies(CMD_TIMEOUT_MS);
-        loop {
-            if let Some(e) = *g {
-                return Ok(e);
-            }
-            match self.cv.wait_interruptible_timeout(&mut g, left) {
-                kernel::sync::CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
-                kernel::sync::CondVarTimeoutResult::Timeout => return Err(Errno::ETIMEDOUT),
-                kernel::sync::CondVarTimeoutResult::Signal { .. } => return Err(Errno::EINTR),
-            }
+        // SAFETY: an initialised completion inside `self`.
+        let r = unsafe { rmr_wait_completion_timeout(self.completion(), CMD_TIMEOUT_MS) };
+        match r {
+            0 => Err(Errno::ETIMEDOUT),
+            r if r < 0 => Err(Errno::EINTR),
+            _ => Ok(self.errno.load(Ordering::Acquire)),
         }
+    }
+
+    /// Waits for the confirmation without a limit.
+    fn wait_forever(&self) -> c_int {
+        // SAFETY: an initialised completion inside `self`.
+        unsafe { rmr_wait_completion(self.completion()) };
+        self.errno.load(Ordering::Acquire)
     }
 }
 
@@ -420,6 +455,7 @@ impl CmdCtx {
 unsafe extern "C" fn cmd_conf(priv_: *mut c_void, errno: c_int) {
     // SAFETY: `priv_` is the reference leaked by `CltSess::cmd` for this request.
     let ctx = unsafe { Arc::from_raw(priv_ as *const CmdCtx) };
-    *ctx.done.lock() = Some(errno);
-    ctx.cv.notify_all();
+    ctx.errno.store(errno, Ordering::Release);
+    // SAFETY: an initialised completion inside `ctx`.
+    unsafe { rmr_complete(ctx.completion()) };
 }
