@@ -331,7 +331,8 @@ unsafe extern "C" fn queue_rq(
             RmrCltIo {
                 flags,
                 len,
-                offset: (*rq).__sector << 9,
+                // A pure flush has no position (`__sector` is -1): offset 0.
+                offset: if len == 0 { 0 } else { (*rq).__sector << 9 },
                 sg: sgp,
                 sg_cnt: nents,
                 served: 0,
