@@ -19,6 +19,7 @@ enum {
 	RMR_K_CLT_POOL,
 	RMR_K_SRV_POOL,
 	RMR_K_PLAIN,
+	RMR_K_CLT_SESS,
 	RMR_K_NR,
 };
 
@@ -29,7 +30,19 @@ static GLUE_WO(leave_pool);
 static GLUE_RO(state);
 static GLUE_RO(member_id);
 
-static struct attribute *clt_pool_attrs[] = { &glue_attr_leave_pool.attr, NULL };
+static GLUE_WO(add_sess);
+static GLUE_WO(pool_enable);
+static GLUE_WO(enable);
+static GLUE_WO(del_sess);
+
+static struct attribute *clt_pool_attrs[] = {
+	&glue_attr_add_sess.attr, &glue_attr_pool_enable.attr, &glue_attr_leave_pool.attr, NULL,
+};
+static struct attribute *clt_sess_attrs[] = {
+	&glue_attr_enable.attr, &glue_attr_state.attr, &glue_attr_member_id.attr,
+	&glue_attr_del_sess.attr, NULL,
+};
+ATTRIBUTE_GROUPS(clt_sess);
 static struct attribute *srv_pool_attrs[] = {
 	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr, NULL,
 };
@@ -41,6 +54,8 @@ static const struct kobj_type glue_ktypes[RMR_K_NR] = {
 			     .default_groups = clt_pool_groups },
 	[RMR_K_SRV_POOL] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
 			     .default_groups = srv_pool_groups },
+	[RMR_K_CLT_SESS] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
+			     .default_groups = clt_sess_groups },
 	[RMR_K_PLAIN] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops },
 	/* The ctl kinds are devices; their kobj_type slots stay unused. */
 	[RMR_K_CLT_CTL] = { .release = glue_kobj_release },

@@ -22,6 +22,8 @@ mod abi;
 mod api;
 mod api_clt;
 mod client;
+#[allow(dead_code)]
+mod peer;
 mod server;
 mod sysfs;
 mod transport;
@@ -33,6 +35,7 @@ pub(crate) mod kind {
     pub(crate) const CLT_POOL: u32 = 2;
     pub(crate) const SRV_POOL: u32 = 3;
     pub(crate) const PLAIN: u32 = 4;
+    pub(crate) const CLT_SESS: u32 = 5;
     /// `glue_dir()` selectors.
     pub(crate) const DIR_CLT_POOLS: u32 = 0;
     pub(crate) const DIR_SRV_POOLS: u32 = 1;
@@ -65,7 +68,9 @@ pub(crate) const MAX_POOLS: usize = 64;
 
 /// Everything the module knows, behind one lock.
 pub(crate) struct State {
-    pub(crate) clt: KVec<Option<client::ClientPool>>,
+    pub(crate) clt: KVec<Option<client::PoolEntry>>,
+    /// Client transport sessions with their number of legs.
+    pub(crate) sess: KVec<(kernel::sync::Arc<transport::CltSess>, u32)>,
     pub(crate) srv: KVec<Option<server::ServerPool>>,
     next_id: u64,
 }
@@ -105,6 +110,7 @@ impl kernel::Module for RmrModule {
             new_mutex!(
                 State {
                     clt: KVec::new(),
+                    sess: KVec::new(),
                     srv: KVec::new(),
                     next_id: 0,
                 },
@@ -119,7 +125,6 @@ impl kernel::Module for RmrModule {
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
         }
-        transport::link_check();
         pr_info!("loaded (classes rmr-client, rmr-server)\n");
         Ok(RmrModule { state })
     }
@@ -135,12 +140,14 @@ impl Drop for RmrModule {
             let srv = core::mem::take(&mut st.srv);
             (clt, srv)
         };
+        let sess = core::mem::take(&mut self.state.lock().sess);
         let n = clt.iter().flatten().count() + srv.iter().flatten().count();
         if n > 0 {
             pr_info!("unload: tearing down {} pool(s) left configured\n", n);
         }
         drop(clt);
         drop(srv);
+        drop(sess);
         sysfs::exit();
         STATE.store(core::ptr::null_mut(), Ordering::Release);
         pr_info!("unloaded\n");
@@ -158,6 +165,7 @@ pub unsafe extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, bu
         sysfs::show(attr, buf, |name, w| match kind {
             kind::SRV_POOL => server::show(id, name, w),
             kind::CLT_POOL => client::show(id, name, w),
+            kind::CLT_SESS => client::sess_show(id, name, w),
             _ => Err(EINVAL),
         })
     }
@@ -181,6 +189,7 @@ pub unsafe extern "C" fn rmr_rs_store(
             kind::CLT_CTL if name == b"join_pool" => client::join_pool(input),
             kind::SRV_CTL if name == b"join_pool" => server::join_pool(input),
             kind::CLT_POOL => client::store(id, name, input),
+            kind::CLT_SESS => client::sess_store(id, name, input),
             kind::SRV_POOL => server::store(id, name, input),
             _ => Err(EINVAL),
         })

@@ -352,7 +352,8 @@ impl LastIoUpdate {
                         }
                     }
                 }
-                others.sort_unstable();
+                // Insertion sort: tiny array, and no core sort machinery in the kernel build.
+                crate_sort_small(&mut others);
                 self.order[0] = src;
                 for (i, o) in others.iter().take(no).enumerate() {
                     if let Some(d) = self.order.get_mut(i + 1) {
@@ -563,6 +564,17 @@ impl TryEnableRun {
                 }
                 self.after(pool, maps, Step::Done(Ok(())))
             }
+        }
+    }
+}
+
+/// Sorts a small slice ascending (insertion sort; the kernel build avoids core's sort).
+fn crate_sort_small<T: PartialOrd + Copy>(v: &mut [T]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
         }
     }
 }

@@ -518,7 +518,15 @@ pub fn render_summary<S: MapStorage>(maps: &[&DirtyMap<S>], out: &mut [u8]) -> u
         *o = i;
     }
     let ord = order.get_mut(..n).unwrap_or(&mut []);
-    ord.sort_unstable_by_key(|i| core::cmp::Reverse(maps.get(*i).map_or(0, |m| m.member_id)));
+    // Descending member id; insertion sort (at most 8 maps, no core sort in the kernel).
+    let key = |i: usize| maps.get(i).map_or(0, |m| m.member_id);
+    for a in 1..ord.len() {
+        let mut b = a;
+        while b > 0 && key(ord[b - 1]) < key(ord[b]) {
+            ord.swap(b - 1, b);
+            b -= 1;
+        }
+    }
     let mut w = TextWriter::new(out);
     for (k, i) in ord.iter().enumerate() {
         // Minimum room for the remaining lines: `member <id>: [ ...] n/t dirty\n`.

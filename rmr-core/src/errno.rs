@@ -36,6 +36,22 @@ pub enum Errno {
     EBADMSG = 74,
     /// Operation not supported.
     EOPNOTSUPP = 95,
+    /// Interrupted by a signal.
+    EINTR = 4,
+    /// Network unreachable.
+    ENETUNREACH = 101,
+    /// Connection aborted (transport closing).
+    ECONNABORTED = 103,
+    /// Connection reset.
+    ECONNRESET = 104,
+    /// Transport not connected.
+    ENOTCONN = 107,
+    /// Timed out.
+    ETIMEDOUT = 110,
+    /// Connection refused.
+    ECONNREFUSED = 111,
+    /// Host unreachable.
+    EHOSTUNREACH = 113,
 }
 
 impl Errno {
@@ -62,6 +78,14 @@ impl Errno {
             Errno::EMSGSIZE => "EMSGSIZE",
             Errno::EBADMSG => "EBADMSG",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
+            Errno::EINTR => "EINTR",
+            Errno::ENETUNREACH => "ENETUNREACH",
+            Errno::ECONNABORTED => "ECONNABORTED",
+            Errno::ECONNRESET => "ECONNRESET",
+            Errno::ENOTCONN => "ENOTCONN",
+            Errno::ETIMEDOUT => "ETIMEDOUT",
+            Errno::ECONNREFUSED => "ECONNREFUSED",
+            Errno::EHOSTUNREACH => "EHOSTUNREACH",
         }
     }
 
@@ -83,8 +107,24 @@ impl Errno {
             90 => Errno::EMSGSIZE,
             74 => Errno::EBADMSG,
             95 => Errno::EOPNOTSUPP,
+            4 => Errno::EINTR,
+            101 => Errno::ENETUNREACH,
+            103 => Errno::ECONNABORTED,
+            104 => Errno::ECONNRESET,
+            107 => Errno::ENOTCONN,
+            110 => Errno::ETIMEDOUT,
+            111 => Errno::ECONNREFUSED,
+            113 => Errno::EHOSTUNREACH,
             _ => return None,
         })
+    }
+
+    /// Maps a negative kernel return value; unknown values become `EIO`.
+    pub const fn from_kernel(v: i32) -> Errno {
+        match Errno::from_raw(v.wrapping_neg()) {
+            Some(e) => e,
+            None => Errno::EIO,
+        }
     }
 }
 
@@ -99,5 +139,7 @@ mod tests {
             assert_eq!(e.to_kernel(), -(e as i32));
         }
         assert_eq!(Errno::from_raw(9999), None);
+        assert_eq!(Errno::from_kernel(-110), Errno::ETIMEDOUT);
+        assert_eq!(Errno::from_kernel(-9999), Errno::EIO);
     }
 }

@@ -78,7 +78,8 @@ impl Error {
             Some(Errno::EPROTO) => Error::Proto,
             Some(Errno::EMSGSIZE) => Error::MsgSize,
             Some(Errno::EOPNOTSUPP) => Error::NotSupp,
-            Some(Errno::EIO | Errno::EBADMSG) | None => Error::Io,
+            // Transport errors count as IO errors of the leg.
+            Some(_) | None => Error::Io,
         }
     }
 }
