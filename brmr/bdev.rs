@@ -6,8 +6,9 @@ use core::ptr::NonNull;
 use kernel::ffi::c_char;
 use kernel::prelude::*;
 
+/// `struct file` of an opened block device (opaque).
 #[repr(C)]
-struct File {
+pub(crate) struct File {
     _opaque: [u8; 0],
 }
 
@@ -32,6 +33,9 @@ pub(crate) struct Bdev {
 
 // SAFETY: a bdev file may be used and released from any thread.
 unsafe impl Send for Bdev {}
+// SAFETY: every method only passes the file to kernel functions that may run concurrently on
+// one file (kernel_read/kernel_write at explicit positions, vfs_fsync, bio submission).
+unsafe impl Sync for Bdev {}
 
 impl Bdev {
     /// Opens `path` (NUL-terminated) claiming it for `holder`; -EBUSY if another holder has it.
@@ -43,6 +47,11 @@ impl Bdev {
             Some(file) => Ok(Bdev { file }),
             None => Err(Error::from_errno(if e < 0 { e } else { -5 })),
         }
+    }
+
+    /// The bdev file, for bio submission (brmr_bio.c); valid while `self` is.
+    pub(crate) fn file(&self) -> *mut File {
+        self.file.as_ptr()
     }
 
     /// Capacity in 512-byte sectors.

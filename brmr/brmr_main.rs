@@ -28,6 +28,7 @@ mod sysfs;
 mod bdev;
 mod blk;
 mod client;
+mod srv_io;
 mod store;
 
 module! {

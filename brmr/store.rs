@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! brmr-server stores: `ctl/create_store`, `ctl/add_store` and `stores/<p>/...` (SPEC §2.5,
-//! §9.3). The on-disk format and every accept/refuse decision come from `rmr_core`.
+//! §9.3). The on-disk format and every accept/refuse decision come from `rmr_core`. The ops
+//! rmr calls, and the per-store object they use, live in `srv_io`.
 
-use crate::abi::{self, RmrPoolMd, RmrSrvMd, RmrSrvStoreOps};
+use crate::abi::{RmrPoolMd, RmrSrvMd, RmrSrvStoreOps};
 use crate::bdev::Bdev;
 use crate::rmr_core::{
     errno::Errno,
@@ -11,11 +12,12 @@ use crate::rmr_core::{
     params::{self, Name, StoreMode},
     store_reg::{self, RegMode, SrvPoolState},
 };
+use crate::srv_io::{BioSet, Shared, MAPPED, OPEN, OPS};
 use crate::sysfs::{ename, BStrDisplay, Dir, PageWriter, Parent};
 use crate::{err, kind, state};
 use core::ffi::c_void;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -33,42 +35,17 @@ extern "C" {
     fn rmr_srv_unregister(name: *const u8, len: usize, delete: bool) -> i32;
 }
 
-/// Store flag `BRMR_SRV_STORE_OPEN`.
-const OPEN: u32 = 1;
-/// Store flag `BRMR_SRV_STORE_MAPPED`.
-const MAPPED: u32 = 2;
-
-/// The part of a store rmr may touch through the ops, without brmr's lock.
-pub(crate) struct Shared {
-    flags: AtomicU32,
-}
-
-/// `io_allowed` store op.
+/// A store on this host, in brmr's state list.
 ///
-/// # Safety
-/// `priv_` must be the `Shared` this store registered, alive until it unregisters.
-unsafe extern "C" fn op_io_allowed(priv_: *mut c_void) -> bool {
-    // SAFETY: rmr passes back the `Shared` registered with the ops, alive until unregister.
-    let s = unsafe { &*(priv_ as *const Shared) };
-    s.flags.load(Ordering::Acquire) == OPEN | MAPPED
-}
-
-static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
-    abi_version: abi::RMR_ABI_VERSION,
-    io_allowed: Some(op_io_allowed),
-    md_update: None,
-    submit: None,
-    cmd: None,
-};
-
+/// # Invariants
+/// While the store is registered with rmr, `shared` is the `priv` rmr holds; a `Store` is
+/// dropped only after `rmr_srv_unregister` returned for its pool (or registration failed).
 pub(crate) struct Store {
     id: u64,
     pub(crate) pool: Name,
-    // Drop order: the directory first, then the device.
+    // Drop order: the directory first, then the device (inside `shared`).
     _dir: Dir,
-    bdev: Bdev,
-    shared: KBox<Shared>,
-    sb: Superblock,
+    shared: Pin<KBox<Shared>>,
     dev_sectors: u64,
     bdev_name: [u8; 32],
     bdev_name_len: usize,
@@ -91,7 +68,7 @@ impl Store {
     }
 }
 
-fn to_abi(p: &PoolMd) -> RmrPoolMd {
+pub(crate) fn to_abi(p: &PoolMd) -> RmrPoolMd {
     let mut srv_md = [RmrSrvMd::default(); 4];
     for (d, s) in srv_md.iter_mut().zip(p.srv_md.iter()) {
         *d = RmrSrvMd { member_id: s.member_id, flags: s.flags };
@@ -107,7 +84,7 @@ fn to_abi(p: &PoolMd) -> RmrPoolMd {
     }
 }
 
-fn from_abi(m: &RmrPoolMd) -> PoolMd {
+pub(crate) fn from_abi(m: &RmrPoolMd) -> PoolMd {
     let mut srv_md = [SrvMd::default(); ondisk::MAX_MEMBERS];
     for (d, s) in srv_md.iter_mut().zip(m.srv_md.iter()) {
         *d = SrvMd { member_id: s.member_id, flags: s.flags };
@@ -139,8 +116,10 @@ fn read_md(b: &Bdev) -> Result<core::result::Result<Superblock, MdError>> {
     Ok(Superblock::select(c0, c1))
 }
 
-/// Writes `sb` to the copy its sequence selects and flushes.
-fn write_sb(b: &Bdev, sb: &Superblock) -> Result {
+/// Writes `sb` to the copy its sequence selects and flushes. Callers hold the store's `md`
+/// lock once the store is registered, and keep their old superblock if this fails (the next
+/// attempt then rewrites the same copy, never the other, valid one).
+pub(crate) fn write_sb(b: &Bdev, sb: &Superblock) -> Result {
     let mut buf = zeroed(SB_SIZE)?;
     let page: &mut [u8; SB_SIZE] = buf.as_mut_slice().try_into().map_err(|_| EINVAL)?;
     sb.encode(page);
@@ -206,8 +185,10 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         return Err(EBUSY);
     }
 
-    let shared = KBox::new(Shared { flags: AtomicU32::new(0) }, GFP_KERNEL)?;
-    let holder = (&*shared as *const Shared).cast_mut().cast::<c_void>();
+    // The `Shared` is allocated first: its address is the holder that claims the device.
+    let uninit = KBox::<Shared>::new_uninit(GFP_KERNEL)?;
+    let holder = uninit.as_ptr().cast_mut().cast::<c_void>();
+    let bioset = BioSet::new()?;
     let path = CString::try_from_fmt(fmt!("{}", dev))?;
     let bdev = Bdev::open(&path, holder).inspect_err(|e| {
         pr_err!("store {}: {}: cannot open {} exclusively ({})\n", pool.as_str(), cmd_name, dev, ename(*e));
@@ -223,7 +204,12 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
             err(r.errno())
         })?;
 
-    let mut sb = match found {
+    // What can fail without side effects on the disk or rmr comes first: the store's slot and
+    // allocation (so a store that registered is never dropped before it unregisters).
+    let slot = free_slot(&mut st.stores)?;
+    let store_box = KBox::<Store>::new_uninit(GFP_KERNEL)?;
+
+    let sb = match found {
         Some(sb) => {
             if sb.layout.area_sectors.saturating_add(sb.mapped_size) > dev_sectors {
                 pr_err!("store {}: add_store {}: device smaller than its metadata says (EINVAL)\n", pool.as_str(), dev);
@@ -256,85 +242,89 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
 
     let mut md = to_abi(&sb.pool_md);
     md.mapped_size = sb.mapped_size;
+    // OPEN from now on: nobody sees the flags before rmr holds the store.
+    let flags = if sb.mapped() { OPEN | MAPPED } else { OPEN };
+    let shared = match uninit.write_pin_init(Shared::new(pool, flags, bdev, bioset, sb)) {
+        Ok(s) => s,
+        Err(e) => match e {},
+    };
     let reg_mode = if add { RegMode::Add } else { RegMode::Create };
     let shared_ptr = (&*shared as *const Shared).cast_mut().cast::<c_void>();
-    // SAFETY: `OPS` is static; `shared` lives in the store until after unregister; `md` is
-    // valid for the call.
+    // SAFETY: `OPS` is static; `shared` is pinned and lives in the store until after
+    // unregister (or is dropped right here if registration fails); `md` is valid for the call.
     let r = unsafe { rmr_srv_register(pb.as_ptr(), pb.len(), &OPS, shared_ptr, reg_mode.to_raw(), &mut md) };
     if r < 0 {
         pr_err!("store {}: {}: registration with the server pool failed ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(r)));
         if !add {
-            let _ = wipe(&bdev);
+            let _ = wipe(&shared.bdev);
         }
         return Err(Error::from_errno(r));
     }
-    let new_md = from_abi(&md);
-    if new_md != sb.pool_md {
-        sb.pool_md = new_md;
-        sb.bump();
-        if let Err(e) = write_sb(&bdev, &sb) {
+    // rmr may call the ops from now on: the superblock is only touched under `md`. Persist the
+    // pool_md registration returned unless `md_update` already reported a newer one.
+    let persisted = {
+        let mut g = shared.md.lock();
+        let r = if g.md_reported {
+            Ok(())
+        } else {
+            match g.sb.with_pool_md(&from_abi(&md)) {
+                Ok(None) => Ok(()),
+                Ok(Some(next)) => write_sb(&shared.bdev, &next).map(|()| g.sb = next),
+                Err(e) => Err(err(e)),
+            }
+        };
+        r.map(|()| g.sb)
+    };
+    let sb = match persisted {
+        Ok(sb) => sb,
+        Err(e) => {
             pr_err!("store {}: {}: persisting pool metadata failed ({})\n", pool.as_str(), cmd_name, ename(e));
             // SAFETY: `pb` valid for its length.
             unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
             if !add {
-                let _ = wipe(&bdev);
+                let _ = wipe(&shared.bdev);
             }
             return Err(e);
         }
-    }
+    };
 
-    let mut flags = OPEN;
-    if sb.mapped() {
-        flags |= MAPPED;
-    }
-    shared.flags.store(flags, Ordering::Release);
-    let mut name_buf = [0u8; 32];
-    let name_len = bdev.name(&mut name_buf);
-    let slot = free_slot(&mut st.stores)?;
+    // The directory comes last: a failure dropping it under brmr's lock could wait for a
+    // reader of one of its files that waits for the lock.
     let id = st.new_id();
     let dir = match Dir::new(Parent::Top(kind::DIR_STORES), pool.as_bytes(), kind::STORE, id) {
         Ok(d) => d,
         Err(e) => {
             // SAFETY: `pb` valid for its length.
             unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
+            if !add {
+                let _ = wipe(&shared.bdev);
+            }
             return Err(e);
         }
     };
-    let store = KBox::new(
-        Store {
-            id,
-            pool,
-            _dir: dir,
-            bdev,
-            shared,
-            sb,
-            dev_sectors,
-            bdev_name: name_buf,
-            bdev_name_len: name_len,
-        },
-        GFP_KERNEL,
+    let mut name_buf = [0u8; 32];
+    let name_len = shared.bdev.name(&mut name_buf);
+    let s = store_box.write(Store {
+        id,
+        pool,
+        _dir: dir,
+        shared,
+        dev_sectors,
+        bdev_name: name_buf,
+        bdev_name_len: name_len,
+    });
+    pr_info!(
+        "store {}: {} on {} ({} of {} sectors, metadata area {} sectors){}\n",
+        s.pool.as_str(),
+        if add { "added" } else { "created" },
+        BStrDisplay(&s.bdev_name[..s.bdev_name_len]),
+        sb.mapped_size,
+        s.dev_sectors,
+        sb.layout.area_sectors,
+        if sb.mapped() { ", mapped" } else { "" }
     );
-    match store {
-        Ok(s) => {
-            pr_info!(
-                "store {}: {} on {} ({} of {} sectors, metadata area {} sectors){}\n",
-                s.pool.as_str(),
-                if add { "added" } else { "created" },
-                BStrDisplay(&s.bdev_name[..s.bdev_name_len]),
-                s.sb.mapped_size,
-                s.dev_sectors,
-                s.sb.layout.area_sectors,
-                if s.sb.mapped() { ", mapped" } else { "" }
-            );
-            st.stores[slot] = Some(s);
-            Ok(())
-        }
-        Err(e) => {
-            // SAFETY: `pb` valid for its length.
-            unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
-            Err(e.into())
-        }
-    }
+    st.stores[slot] = Some(s);
+    Ok(())
 }
 
 fn free_slot<T>(v: &mut KVec<Option<T>>) -> Result<usize> {
@@ -363,7 +353,7 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
             }
             Ok(())
         }
-        b"mapped_size" => writeln!(w, "{}", s.sb.mapped_size),
+        b"mapped_size" => writeln!(w, "{}", s.shared.area.mapped_size),
         b"dev_size" => writeln!(w, "{}", s.dev_sectors),
         b"bdev_name" => writeln!(w, "{}", BStrDisplay(&s.bdev_name[..s.bdev_name_len])),
         _ => return Err(EINVAL),
@@ -403,7 +393,7 @@ pub(crate) fn store_attr(id: u64, attr: &[u8], input: &[u8]) -> Result {
             return Err(Error::from_errno(r));
         }
         if delete {
-            if let Err(e) = wipe(&s.bdev) {
+            if let Err(e) = wipe(&s.shared.bdev) {
                 pr_err!("store {}: delete_store: wiping metadata failed ({}); store removed\n", s.pool.as_str(), ename(e));
                 let s = st.stores[slot].take();
                 drop(st);

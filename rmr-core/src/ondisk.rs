@@ -16,6 +16,7 @@
 //! highest sequence. Every field is little-endian; see Documentation/on-disk-format.md.
 
 use super::errno::Errno;
+use super::wire::{BrmrMsg, PoolName, IO_DISCARD, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE};
 
 /// Sector size the block layer counts in.
 pub const SECTOR: u64 = 512;
@@ -398,6 +399,180 @@ pub fn decode_last_io(s: &[u8; LAST_IO_SLOT_BYTES]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
+// ---------------------------------------------------------------------------------------------
+// What a store does with its superblock (SPEC §4.4, §9.1-9.3). The kernel store executes these
+// decisions: it persists the superblock returned, answers the message returned, starts the
+// block operation planned.
+
+impl Superblock {
+    /// The superblock to persist when rmr reports `md` (sequence advanced, so it goes to the
+    /// other copy); `None` if `md` changes nothing. -EINVAL if `md` names another pool
+    /// (`group_id`) or would not pass the format's checks (chunk size, queue depth).
+    pub fn with_pool_md(&self, md: &PoolMd) -> Result<Option<Superblock>, Errno> {
+        if md.group_id != self.pool_md.group_id {
+            return Err(Errno::EINVAL);
+        }
+        if *md == self.pool_md {
+            return Ok(None);
+        }
+        let mut next = *self;
+        next.pool_md = *md;
+        next.bump();
+        if next.valid() {
+            Ok(Some(next))
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+
+    /// The superblock to persist with MAPPED set (sequence advanced); `None` if already set.
+    pub fn with_mapped(&self) -> Option<Superblock> {
+        if self.mapped() {
+            return None;
+        }
+        let mut next = *self;
+        next.flags |= FLAG_MAPPED;
+        next.bump();
+        Some(next)
+    }
+
+    /// Where exported IO goes on the backing device of logical block size `lbs`.
+    pub fn data_area(&self, lbs: u32) -> DataArea {
+        DataArea {
+            area_sectors: self.layout.area_sectors,
+            mapped_size: self.mapped_size,
+            lbs,
+        }
+    }
+}
+
+/// The response slice (`BRMR_CMD_RSP`) a store with superblock `sb` on a device of logical
+/// block size `lbs` answers, carrying `errno` (0 or negative; a positive value is a caller
+/// bug and is sent as -EIO). -EINVAL if the stored name is not a wire pool name.
+pub fn store_rsp(sb: &Superblock, lbs: u32, errno: i32) -> Result<BrmrMsg, Errno> {
+    let name = PoolName::new(sb.pool_name()).map_err(|_| Errno::EINVAL)?;
+    Ok(BrmrMsg::Rsp {
+        errno: if errno > 0 { Errno::EIO.to_kernel() } else { errno },
+        name,
+        mapped_size: sb.mapped_size,
+        lbs,
+        mapped: sb.mapped(),
+    })
+}
+
+/// A store's decision on one BRMR command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreCmd {
+    /// Superblock to persist before answering; if writing it fails, the store keeps its old
+    /// superblock and answers [`store_rsp`] with the write's errno instead of `rsp`.
+    pub persist: Option<Superblock>,
+    /// The answer once `persist` (if any) is on disk.
+    pub rsp: BrmrMsg,
+}
+
+/// Decides the answer of a store (superblock `sb`, device logical block size `lbs`) to the
+/// BRMR command `req` (bytes from the network):
+/// - `READ_MD`, `UNMAP`: the store's facts, errno 0 (unmap leaves MAPPED set, SPEC §4.4);
+/// - `MAP_NEW`: `mapped_size` must equal the store's, else errno -EINVAL; sets MAPPED
+///   (persisted) unless already set;
+/// - `MAP_CHECK`: `mapped_size` must equal the store's and MAPPED be set, else -EINVAL;
+/// - anything else (malformed, a response, the reserved IO type): `Err(EPROTO)`, no answer.
+pub fn store_cmd(sb: &Superblock, lbs: u32, req: &[u8]) -> Result<StoreCmd, Errno> {
+    let msg = BrmrMsg::decode(req).map_err(|_| Errno::EPROTO)?;
+    let einval = Errno::EINVAL.to_kernel();
+    let (persist, errno) = match msg {
+        BrmrMsg::ReadMd | BrmrMsg::Unmap => (None, 0),
+        BrmrMsg::MapNew { mapped_size } if mapped_size != sb.mapped_size => (None, einval),
+        BrmrMsg::MapNew { .. } => (sb.with_mapped(), 0),
+        BrmrMsg::MapCheck { mapped_size } if mapped_size != sb.mapped_size || !sb.mapped() => {
+            (None, einval)
+        }
+        BrmrMsg::MapCheck { .. } => (None, 0),
+        BrmrMsg::Rsp { .. } => return Err(Errno::EPROTO),
+    };
+    let rsp = store_rsp(persist.as_ref().unwrap_or(sb), lbs, errno)?;
+    Ok(StoreCmd { persist, rsp })
+}
+
+/// The exported data area of a store: immutable facts the IO path needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataArea {
+    /// Backend sector of exported sector 0.
+    pub area_sectors: u64,
+    /// Exported sectors.
+    pub mapped_size: u64,
+    /// Logical block size of the backing device (bytes).
+    pub lbs: u32,
+}
+
+/// Block operation of one store IO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    /// Read `len` bytes.
+    Read,
+    /// Write `len` bytes.
+    Write,
+    /// Empty write with preflush (a pure flush; `len` is 0).
+    Flush,
+}
+
+/// How a store executes one IO from rmr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPlan {
+    /// The operation.
+    pub op: IoOp,
+    /// Flush the device cache before the data (writes only).
+    pub preflush: bool,
+    /// Forced unit access (writes only).
+    pub fua: bool,
+    /// Backend sector (0 for a pure flush).
+    pub sector: u64,
+}
+
+impl DataArea {
+    /// Plans the IO rmr hands over (`flags` are `wire::IO_*`, `offset`/`len` bytes of the
+    /// exported space): -EOPNOTSUPP for discard; -EINVAL for unknown flags, flush or FUA on a
+    /// read, an empty IO that is not a flush, offset or length not a multiple of the sector and
+    /// of the device's logical block size, or bytes beyond `mapped_size`. The backend sector
+    /// never falls inside the metadata area or past the exported space.
+    pub fn plan(&self, flags: u32, offset: u64, len: u32) -> Result<IoPlan, Errno> {
+        let known = u32::from(IO_WRITE | IO_FLUSH | IO_FUA | IO_DISCARD | IO_SYNC);
+        if flags & !known != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & u32::from(IO_DISCARD) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let write = flags & u32::from(IO_WRITE) != 0;
+        let flush = flags & u32::from(IO_FLUSH) != 0;
+        let fua = flags & u32::from(IO_FUA) != 0;
+        if len == 0 {
+            return if flush {
+                Ok(IoPlan { op: IoOp::Flush, preflush: true, fua: false, sector: 0 })
+            } else {
+                Err(Errno::EINVAL)
+            };
+        }
+        if !write && (flush || fua) {
+            return Err(Errno::EINVAL);
+        }
+        let align = u64::from(self.lbs).max(SECTOR);
+        let len = u64::from(len);
+        let limit = self.mapped_size.checked_mul(SECTOR).ok_or(Errno::EINVAL)?;
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= limit);
+        if !offset.is_multiple_of(align) || !len.is_multiple_of(align) || !in_range {
+            return Err(Errno::EINVAL);
+        }
+        let sector = self.area_sectors.checked_add(offset / SECTOR).ok_or(Errno::EINVAL)?;
+        Ok(IoPlan {
+            op: if write { IoOp::Write } else { IoOp::Read },
+            preflush: write && flush,
+            fua: write && fua,
+            sector,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -523,5 +698,183 @@ mod tests {
         let mut s = [0u8; LAST_IO_SLOT_BYTES];
         encode_last_io(1, 99, &mut s);
         assert_eq!(decode_last_io(&s), (1, 99));
+    }
+
+    fn rsp_of(c: &StoreCmd) -> (i32, bool) {
+        match c.rsp {
+            BrmrMsg::Rsp { errno, mapped, .. } => (errno, mapped),
+            _ => panic!("not a response"),
+        }
+    }
+
+    fn enc(m: BrmrMsg) -> std::vec::Vec<u8> {
+        let mut b = std::vec![0u8; 256];
+        let n = m.encode(&mut b).unwrap();
+        b.truncate(n);
+        b
+    }
+
+    #[test]
+    fn store_commands() {
+        let mut sb = sample();
+        sb.flags = 0;
+        // READ_MD answers the facts.
+        let c = store_cmd(&sb, 4096, &enc(BrmrMsg::ReadMd)).unwrap();
+        assert_eq!(c.persist, None);
+        match c.rsp {
+            BrmrMsg::Rsp { errno, name, mapped_size, lbs, mapped } => {
+                assert_eq!((errno, mapped_size, lbs, mapped), (0, 204800, 4096, false));
+                assert_eq!(name.as_bytes(), b"ionos_pool");
+            }
+            _ => panic!(),
+        }
+        // The answer decodes as a valid response slice.
+        let mut buf = [0u8; 256];
+        let n = c.rsp.encode(&mut buf).unwrap();
+        assert_eq!(BrmrMsg::decode(&buf[..n]).unwrap(), c.rsp);
+        // MAP_CHECK on an unmapped store and MAP_NEW with the wrong size: -EINVAL, no write.
+        for m in [
+            BrmrMsg::MapCheck { mapped_size: 204800 },
+            BrmrMsg::MapNew { mapped_size: 204801 },
+            BrmrMsg::MapNew { mapped_size: 0 },
+        ] {
+            let c = store_cmd(&sb, 512, &enc(m)).unwrap();
+            assert_eq!(c.persist, None);
+            assert_eq!(rsp_of(&c), (-22, false));
+        }
+        // MAP_NEW sets MAPPED, persisted into the other copy.
+        let c = store_cmd(&sb, 512, &enc(BrmrMsg::MapNew { mapped_size: 204800 })).unwrap();
+        let next = c.persist.unwrap();
+        assert!(next.mapped());
+        assert_eq!(next.seq, sb.seq + 1);
+        assert_ne!(next.slot(), sb.slot());
+        assert_eq!(rsp_of(&c), (0, true));
+        // Mapped: MAP_NEW again is answered without a write, MAP_CHECK passes, UNMAP keeps it.
+        let c = store_cmd(&next, 512, &enc(BrmrMsg::MapNew { mapped_size: 204800 })).unwrap();
+        assert_eq!((c.persist, rsp_of(&c)), (None, (0, true)));
+        let c = store_cmd(&next, 512, &enc(BrmrMsg::MapCheck { mapped_size: 204800 })).unwrap();
+        assert_eq!((c.persist, rsp_of(&c)), (None, (0, true)));
+        let c = store_cmd(&next, 512, &enc(BrmrMsg::MapCheck { mapped_size: 1 })).unwrap();
+        assert_eq!((c.persist, rsp_of(&c)), (None, (-22, true)));
+        let c = store_cmd(&next, 512, &enc(BrmrMsg::Unmap)).unwrap();
+        assert_eq!((c.persist, rsp_of(&c)), (None, (0, true)));
+        // A write failure is answered with its errno and the old facts.
+        match store_rsp(&sb, 512, -5).unwrap() {
+            BrmrMsg::Rsp { errno, mapped, .. } => assert_eq!((errno, mapped), (-5, false)),
+            _ => panic!(),
+        }
+        match store_rsp(&sb, 512, 5).unwrap() {
+            BrmrMsg::Rsp { errno, .. } => assert_eq!(errno, -5),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn store_command_garbage_is_eproto() {
+        let sb = sample();
+        assert_eq!(store_cmd(&sb, 512, &[]), Err(Errno::EPROTO));
+        assert_eq!(store_cmd(&sb, 512, &[0u8; 64]), Err(Errno::EPROTO));
+        let rsp = store_rsp(&sb, 512, 0).unwrap();
+        assert_eq!(store_cmd(&sb, 512, &enc(rsp)), Err(Errno::EPROTO));
+        let mut b = enc(BrmrMsg::MapNew { mapped_size: 204800 });
+        b.push(0);
+        assert_eq!(store_cmd(&sb, 512, &b), Err(Errno::EPROTO));
+        let b = enc(BrmrMsg::MapNew { mapped_size: 204800 });
+        assert_eq!(store_cmd(&sb, 512, &b[..b.len() - 1]), Err(Errno::EPROTO));
+        // Random bytes (with and without the magic) never panic.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..2000 {
+            let mut v = std::vec![0u8; i % 40];
+            for c in v.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *c = x as u8;
+            }
+            if v.len() >= 4 {
+                v[0] = 0x42;
+                v[1] = 0x52;
+                v[2] = 1;
+                v[3] = (x % 7) as u8;
+            }
+            let _ = store_cmd(&sb, 512, &v);
+        }
+    }
+
+    #[test]
+    fn pool_md_updates() {
+        let sb = sample();
+        assert_eq!(sb.with_pool_md(&sb.pool_md), Ok(None));
+        let mut md = sb.pool_md;
+        md.map_ver = 9;
+        md.srv_md[2] = SrvMd { member_id: 44, flags: 0 };
+        let next = sb.with_pool_md(&md).unwrap().unwrap();
+        assert_eq!((next.pool_md, next.seq, next.flags), (md, sb.seq + 1, sb.flags));
+        // The result is a valid copy.
+        let mut b = Box::new([0u8; SB_SIZE]);
+        next.encode(&mut b);
+        assert_eq!(Superblock::decode(&b), Ok(next));
+        // Refused: another pool, a chunk size or queue depth the format rejects.
+        for bad in [
+            PoolMd { group_id: 1, ..md },
+            PoolMd { chunk_size: 1000, ..md },
+            PoolMd { chunk_size: 2048, ..md },
+            PoolMd { queue_depth: 513, ..md },
+        ] {
+            assert_eq!(sb.with_pool_md(&bad), Err(Errno::EINVAL));
+        }
+        assert_eq!(sample().with_mapped(), None);
+    }
+
+    #[test]
+    fn io_plans() {
+        let a = sample().data_area(512);
+        assert_eq!(a.area_sectors, 2048);
+        let w = u32::from(IO_WRITE);
+        let p = a.plan(w, 4096, 4096).unwrap();
+        assert_eq!(p, IoPlan { op: IoOp::Write, preflush: false, fua: false, sector: 2048 + 8 });
+        let p = a.plan(w | u32::from(IO_FLUSH | IO_FUA), 0, 512).unwrap();
+        assert_eq!(p, IoPlan { op: IoOp::Write, preflush: true, fua: true, sector: 2048 });
+        let p = a.plan(u32::from(IO_SYNC), 131072, 131072).unwrap();
+        assert_eq!(p, IoPlan { op: IoOp::Read, preflush: false, fua: false, sector: 2048 + 256 });
+        // Pure flush, with or without the write flag.
+        for f in [u32::from(IO_FLUSH), w | u32::from(IO_FLUSH), w | u32::from(IO_FLUSH | IO_FUA)] {
+            assert_eq!(a.plan(f, 12345, 0).unwrap(), IoPlan { op: IoOp::Flush, preflush: true, fua: false, sector: 0 });
+        }
+        // The last sector is fine, one past it is not.
+        let end = 204800 * 512;
+        assert_eq!(a.plan(0, end - 512, 512).unwrap().sector, 2048 + 204799);
+        assert_eq!(a.plan(0, end, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(0, end - 512, 1024), Err(Errno::EINVAL));
+        assert_eq!(a.plan(0, u64::MAX - 511, 512), Err(Errno::EINVAL));
+        // Misaligned, empty non-flush, flush/FUA on a read, unknown flags, discard.
+        assert_eq!(a.plan(0, 100, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(0, 512, 100), Err(Errno::EINVAL));
+        assert_eq!(a.plan(w, 0, 0), Err(Errno::EINVAL));
+        assert_eq!(a.plan(u32::from(IO_FLUSH), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(u32::from(IO_FUA), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(1 << 5, 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(1 << 31, 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(w | u32::from(IO_DISCARD), 0, 512), Err(Errno::EOPNOTSUPP));
+        // A 4 KiB device needs 4 KiB alignment.
+        let b = sample().data_area(4096);
+        assert_eq!(b.plan(0, 512, 4096), Err(Errno::EINVAL));
+        assert_eq!(b.plan(0, 4096, 512), Err(Errno::EINVAL));
+        assert_eq!(b.plan(0, 8192, 4096).unwrap().sector, 2048 + 16);
+        // Whatever the input, an accepted IO stays inside the exported space.
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..20000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let off = ((x >> 20) % (end + 4 * 131072)) & !511;
+            let len = ((x & 0xff) as u32) * 512;
+            if let Ok(p) = a.plan((x >> 8) as u32 & 0x1f, off, len) {
+                if p.op != IoOp::Flush {
+                    assert!(p.sector >= 2048);
+                    assert!((p.sector - 2048) * 512 + u64::from(len) <= end);
+                }
+            }
+        }
     }
 }

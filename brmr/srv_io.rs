@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The store's side of rmr's server pool: the `RmrSrvStoreOps` rmr calls (SPEC §3.3, §4.4,
+//! §9.1) and the bio data path behind `submit` (brmr_bio.c holds the static inlines).
+//!
+//! # Locking and lifetime
+//!
+//! rmr calls the ops while holding its own locks, and brmr calls rmr (`rmr_srv_register`,
+//! `rmr_srv_unregister`) while holding brmr's global state lock. The ops therefore never take
+//! the global lock: they work only through the [`Shared`] registered as `priv`, whose fields
+//! are immutable, atomic, or behind [`Shared::md`], a per-store mutex that serialises
+//! superblock updates. Lock order: brmr state → rmr → store `md`; nothing is taken while
+//! `md` is held, and rmr is never called under it.
+//!
+//! A `Shared` (and with it the backing device and bio set) lives until after
+//! `rmr_srv_unregister` returned for its pool. We rely on rmr's guarantee that once
+//! `rmr_srv_unregister` returns, no op of the store is running or will start, and every IO
+//! handed to `submit` has been completed through `rmr_srv_io_done`. As a second line, the
+//! store counts its bios in flight and [`Shared`]'s drop waits for them (bios complete in
+//! `brmr_srv_bio_done` before rmr learns of it), so the device and bio set are never freed
+//! under a bio.
+
+use crate::abi::{self, RmrPoolMd, RmrSrvIo, RmrSrvStoreOps};
+use crate::bdev::{Bdev, File};
+use crate::rmr_core::{
+    errno::Errno,
+    ondisk::{self, DataArea, IoOp, Superblock},
+    params::Name,
+    wire::USER_MAX,
+};
+use crate::store::{from_abi, write_sb};
+use crate::sysfs::ename;
+use core::ffi::{c_int, c_void};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+/// Store flag `BRMR_SRV_STORE_OPEN`.
+pub(crate) const OPEN: u32 = 1;
+/// Store flag `BRMR_SRV_STORE_MAPPED`.
+pub(crate) const MAPPED: u32 = 2;
+
+#[repr(C)]
+struct BioSetRaw {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn brmr_bioset_create() -> *mut BioSetRaw;
+    fn brmr_bioset_destroy(bs: *mut BioSetRaw);
+    #[allow(clippy::too_many_arguments)]
+    fn brmr_bio_submit(
+        f: *mut File,
+        bs: *mut BioSetRaw,
+        op: u32,
+        preflush: bool,
+        fua: bool,
+        sector: u64,
+        data: *mut u8,
+        len: u32,
+        owner: *mut c_void,
+        io: *mut c_void,
+    ) -> c_int;
+    fn brmr_srv_ratelimit() -> bool;
+    fn brmr_msleep(ms: u32);
+    fn rmr_srv_io_done(io: *mut RmrSrvIo, err: c_int);
+}
+
+// Must match the enum in brmr_bio.c.
+const BIO_READ: u32 = 0;
+const BIO_WRITE: u32 = 1;
+const BIO_FLUSH: u32 = 2;
+
+/// True if an error line may be printed now (one rate limit for the IO and command paths).
+fn ratelimit() -> bool {
+    // SAFETY: no arguments; the C side only touches its static ratelimit state.
+    unsafe { brmr_srv_ratelimit() }
+}
+
+/// A `struct bio_set` with room for brmr's per-bio context.
+///
+/// # Invariants
+/// `bs` came from `brmr_bioset_create` and is destroyed only by `drop`.
+pub(crate) struct BioSet {
+    bs: NonNull<BioSetRaw>,
+}
+
+// SAFETY: a bio_set is used from any context (its mempools lock internally) and may be
+// destroyed from any thread once no bio of it is alive.
+unsafe impl Send for BioSet {}
+// SAFETY: as above; allocation from it is thread-safe.
+unsafe impl Sync for BioSet {}
+
+impl BioSet {
+    /// Allocates and initialises a bio set (may sleep).
+    pub(crate) fn new() -> Result<BioSet> {
+        // SAFETY: no arguments; returns null on failure.
+        let bs = unsafe { brmr_bioset_create() };
+        NonNull::new(bs).map(|bs| BioSet { bs }).ok_or(ENOMEM)
+    }
+}
+
+impl Drop for BioSet {
+    fn drop(&mut self) {
+        // SAFETY: `bs` is live (type invariant) and its owner waited for every bio.
+        unsafe { brmr_bioset_destroy(self.bs.as_ptr()) }
+    }
+}
+
+/// The superblock state behind the per-store lock.
+pub(crate) struct MdState {
+    /// The superblock as last persisted.
+    pub(crate) sb: Superblock,
+    /// rmr reported a pool_md through `md_update` since registration (so the one registration
+    /// returned is not newer and must not overwrite it).
+    pub(crate) md_reported: bool,
+}
+
+/// The part of a store rmr reaches through the ops, without brmr's global lock.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Shared {
+    /// Pool name, for log lines.
+    pub(crate) pool: Name,
+    /// `OPEN` / `MAPPED` bits (`io_allowed`, `stores/<p>/state`).
+    pub(crate) flags: AtomicU32,
+    /// Bios started and not yet completed.
+    inflight: AtomicUsize,
+    /// Where exported IO goes (immutable).
+    pub(crate) area: DataArea,
+    /// Bio set of this store's data path; freed before the device.
+    bioset: BioSet,
+    /// The backing device: data bios and metadata IO.
+    pub(crate) bdev: Bdev,
+    /// Superblock, serialising every metadata update of the store.
+    #[pin]
+    pub(crate) md: Mutex<MdState>,
+}
+
+impl Shared {
+    /// The initialiser of a store's shared part; `flags` are the store's starting flags.
+    pub(crate) fn new(
+        pool: Name,
+        flags: u32,
+        bdev: Bdev,
+        bioset: BioSet,
+        sb: Superblock,
+    ) -> impl PinInit<Shared> {
+        let area = sb.data_area(bdev.logical_block_size());
+        pin_init!(Shared {
+            pool,
+            flags: AtomicU32::new(flags),
+            inflight: AtomicUsize::new(0),
+            area,
+            bioset,
+            bdev,
+            md <- kernel::new_mutex!(MdState { sb, md_reported: false }, "brmr_store_md"),
+        })
+    }
+
+    /// Sets or clears `MAPPED` to follow a persisted superblock.
+    fn follow(&self, sb: &Superblock) {
+        if sb.mapped() {
+            self.flags.fetch_or(MAPPED, Ordering::AcqRel);
+        } else {
+            self.flags.fetch_and(!MAPPED, Ordering::AcqRel);
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Shared {
+    fn drop(self: Pin<&mut Self>) {
+        // rmr_srv_unregister returned before any store is dropped, so rmr completed every IO;
+        // bios are done before rmr hears of them. This only waits if that contract breaks:
+        // freeing the device or bio set under a live bio would corrupt memory, so wait.
+        let mut waited = 0u32;
+        while self.inflight.load(Ordering::Acquire) != 0 {
+            if waited == 0 {
+                pr_warn!(
+                    "store {}: waiting for {} backend IOs before closing the device\n",
+                    self.pool.as_str(),
+                    self.inflight.load(Ordering::Acquire)
+                );
+            }
+            // SAFETY: plain sleep in process context (store removal runs from sysfs/rmmod).
+            unsafe { brmr_msleep(10) };
+            // One line every 10 s.
+            waited = if waited == 999 { 0 } else { waited + 1 };
+        }
+    }
+}
+
+/// Borrows the `Shared` rmr passes back.
+///
+/// # Safety
+/// `priv_` must be the pointer registered with [`OPS`]: a pinned `Shared` that stays alive
+/// until after `rmr_srv_unregister` returned (see the module comment).
+unsafe fn shared<'a>(priv_: *mut c_void) -> &'a Shared {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &*(priv_ as *const Shared) }
+}
+
+/// `io_allowed` op: OPEN and MAPPED.
+///
+/// # Safety
+/// See [`shared`].
+unsafe extern "C" fn op_io_allowed(priv_: *mut c_void) -> bool {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    s.flags.load(Ordering::Acquire) == OPEN | MAPPED
+}
+
+/// `submit` op: starts one bio for `io`; 0 = `rmr_srv_io_done(io, ..)` follows.
+///
+/// # Safety
+/// See [`shared`]; `io` is valid until it is completed, `io.data` is physically contiguous
+/// kernel memory of `io.len` bytes. Process context.
+unsafe extern "C" fn op_submit(priv_: *mut c_void, io: *mut RmrSrvIo) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    if io.is_null() {
+        return Errno::EINVAL.to_kernel();
+    }
+    // SAFETY: rmr owns `io` and keeps it valid until `rmr_srv_io_done`; nothing else writes it
+    // while the store has it.
+    let (flags, len, offset, data) = unsafe { ((*io).flags, (*io).len, (*io).offset, (*io).data) };
+    let plan = match s.area.plan(flags, offset, len) {
+        Ok(p) => p,
+        Err(e) => {
+            if ratelimit() {
+                pr_err!(
+                    "store {}: refusing IO flags {:#x} offset {} len {} (mapped_size {} sectors, lbs {}) ({})\n",
+                    s.pool.as_str(),
+                    flags,
+                    offset,
+                    len,
+                    s.area.mapped_size,
+                    s.area.lbs,
+                    e.name()
+                );
+            }
+            return e.to_kernel();
+        }
+    };
+    let op = match plan.op {
+        IoOp::Read => BIO_READ,
+        IoOp::Write => BIO_WRITE,
+        IoOp::Flush => BIO_FLUSH,
+    };
+    s.inflight.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: the device file and bio set are live while `s` is; `data` covers `len` bytes
+    // until completion (rmr's contract, checked for vmalloc/invalid addresses in C); `priv_`
+    // (the `Shared`) and `io` stay valid until `brmr_srv_bio_done` ran.
+    let r = unsafe {
+        brmr_bio_submit(
+            s.bdev.file(),
+            s.bioset.bs.as_ptr(),
+            op,
+            plan.preflush,
+            plan.fua,
+            plan.sector,
+            data,
+            len,
+            priv_,
+            io.cast(),
+        )
+    };
+    if r < 0 {
+        s.inflight.fetch_sub(1, Ordering::AcqRel);
+        if ratelimit() {
+            pr_err!(
+                "store {}: cannot start backend IO (offset {} len {}) ({})\n",
+                s.pool.as_str(),
+                offset,
+                len,
+                r
+            );
+        }
+    }
+    r
+}
+
+/// Completion of a store bio (brmr_bio.c's end_io, any context, IRQ included), after the
+/// bio was freed: hands the result to rmr.
+///
+/// # Safety
+/// `owner` is the `Shared` and `io` the `RmrSrvIo` given to `brmr_bio_submit`, called once.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn brmr_srv_bio_done(owner: *mut c_void, io: *mut c_void, err: c_int) {
+    let io = io.cast::<RmrSrvIo>();
+    {
+        // SAFETY: the `Shared` outlives its bios (drop waits for `inflight`).
+        let s = unsafe { shared(owner) };
+        if err != 0 && ratelimit() {
+            // SAFETY: `io` stays valid until `rmr_srv_io_done` below.
+            let (flags, offset, len) = unsafe { ((*io).flags, (*io).offset, (*io).len) };
+            pr_err!(
+                "store {}: backend IO failed: flags {:#x} offset {} len {} ({})\n",
+                s.pool.as_str(),
+                flags,
+                offset,
+                len,
+                err
+            );
+        }
+        // From here on the `Shared` may be freed: do not touch it again.
+        s.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+    // SAFETY: `io` came from `submit` and is completed exactly once, here.
+    unsafe { rmr_srv_io_done(io, err) };
+}
+
+/// `cmd` op: one BRMR command (bytes from the network) → its response slice.
+///
+/// # Safety
+/// See [`shared`]; `req` readable for `req_len` bytes, `rsp` writable for `rsp_len` bytes.
+unsafe extern "C" fn op_cmd(
+    priv_: *mut c_void,
+    req: *const u8,
+    req_len: usize,
+    rsp: *mut u8,
+    rsp_len: usize,
+) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    if req.is_null() || rsp.is_null() || req_len > USER_MAX {
+        if ratelimit() {
+            pr_err!("store {}: BRMR command of {} bytes refused (EPROTO)\n", s.pool.as_str(), req_len);
+        }
+        return Errno::EPROTO.to_kernel();
+    }
+    // SAFETY: rmr's contract: `req` readable for `req_len` bytes during the call.
+    let req = unsafe { core::slice::from_raw_parts(req, req_len) };
+    // SAFETY: rmr's contract: `rsp` writable for `rsp_len` bytes, not aliased during the call.
+    let out = unsafe { core::slice::from_raw_parts_mut(rsp, rsp_len) };
+    let mut md = s.md.lock();
+    let c = match ondisk::store_cmd(&md.sb, s.area.lbs, req) {
+        Ok(c) => c,
+        Err(e) => {
+            drop(md);
+            if ratelimit() {
+                pr_err!("store {}: malformed BRMR command ({} bytes) ({})\n", s.pool.as_str(), req_len, e.name());
+            }
+            return e.to_kernel();
+        }
+    };
+    let answer = match c.persist {
+        None => Ok(c.rsp),
+        Some(next) => match write_sb(&s.bdev, &next) {
+            Ok(()) => {
+                md.sb = next;
+                s.follow(&next);
+                pr_info!("store {}: mapped (persisted)\n", s.pool.as_str());
+                Ok(c.rsp)
+            }
+            Err(e) => {
+                pr_err!("store {}: persisting MAPPED failed ({})\n", s.pool.as_str(), ename(e));
+                ondisk::store_rsp(&md.sb, s.area.lbs, e.to_errno())
+            }
+        },
+    };
+    drop(md);
+    let r = answer.and_then(|m| m.encode(out).map_err(|e| e.to_errno()));
+    match r {
+        Ok(n) => c_int::try_from(n).unwrap_or(Errno::EMSGSIZE.to_kernel()),
+        Err(e) => {
+            if ratelimit() {
+                pr_err!("store {}: cannot answer a BRMR command ({})\n", s.pool.as_str(), e.name());
+            }
+            e.to_kernel()
+        }
+    }
+}
+
+/// `md_update` op: persists rmr's pool_md if it changed.
+///
+/// # Safety
+/// See [`shared`]; `md` readable during the call.
+unsafe extern "C" fn op_md_update(priv_: *mut c_void, md: *const RmrPoolMd) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    if md.is_null() {
+        return Errno::EINVAL.to_kernel();
+    }
+    // SAFETY: rmr's contract: `md` points to a pool_md valid during the call.
+    let new = from_abi(unsafe { &*md });
+    let mut g = s.md.lock();
+    g.md_reported = true;
+    match g.sb.with_pool_md(&new) {
+        Ok(None) => 0,
+        Ok(Some(next)) => match write_sb(&s.bdev, &next) {
+            Ok(()) => {
+                g.sb = next;
+                0
+            }
+            Err(e) => {
+                drop(g);
+                if ratelimit() {
+                    pr_err!("store {}: persisting pool metadata failed ({})\n", s.pool.as_str(), ename(e));
+                }
+                e.to_errno()
+            }
+        },
+        Err(e) => {
+            drop(g);
+            if ratelimit() {
+                pr_err!(
+                    "store {}: refusing pool metadata (group_id {:#x} chunk_size {} queue_depth {}) ({})\n",
+                    s.pool.as_str(),
+                    new.group_id,
+                    new.chunk_size,
+                    new.queue_depth,
+                    e.name()
+                );
+            }
+            e.to_kernel()
+        }
+    }
+}
+
+/// The ops every store registers; `priv` is its pinned [`Shared`].
+pub(crate) static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
+    abi_version: abi::RMR_ABI_VERSION,
+    io_allowed: Some(op_io_allowed),
+    md_update: Some(op_md_update),
+    submit: Some(op_submit),
+    cmd: Some(op_cmd),
+};
