@@ -227,15 +227,16 @@ pub fn plan(pool: &[u8], size: u64, legs: usize, conf: i32, answers: &[Option<An
 
 /// Judges the answers to `MAP_NEW` (`kind` New) or `MAP_CHECK` (`kind` Remap).
 ///
-/// `New`: every leg must have answered with success, else the caller rolls back (`UNMAP` to
-/// all legs) and fails with `MapNewFailed`. `Remap`: at least one store must accept, and none
+/// `New`: every leg must have answered with success and MAPPED set, else the caller rolls
+/// back (`UNMAP` to all legs) and fails with `MapNewFailed`. `Remap`: at least one store must accept, and none
 /// may refuse.
 pub fn judge(kind: MapKind, legs: usize, conf: i32, answers: &[Option<Answer>]) -> Result<(), Refusal> {
     let n = answers.iter().flatten().count();
     let good = answers.iter().flatten().filter(|a| a.ok()).count();
     match kind {
         MapKind::New => {
-            if conf != 0 || n < legs || good < n || good == 0 {
+            let set = answers.iter().flatten().filter(|a| a.ok() && a.mapped).count();
+            if conf != 0 || n < legs || good < n || good == 0 || set < good {
                 return Err(Refusal::MapNewFailed);
             }
             Ok(())
@@ -428,6 +429,8 @@ mod tests {
         assert_eq!(judge(MapKind::New, 2, 0, &one_bad), Err(Refusal::MapNewFailed));
         assert_eq!(Refusal::MapNewFailed.errno(), Errno::EIO);
         assert_eq!(judge(MapKind::New, 0, 0, &[None; 4]), Err(Refusal::MapNewFailed));
+        let not_set = [ans(true, 204800, 512), ans(false, 204800, 512), None, None];
+        assert_eq!(judge(MapKind::New, 2, 0, &not_set), Err(Refusal::MapNewFailed));
 
         let partial = [None, ans(true, 204800, 512), None, None];
         assert_eq!(judge(MapKind::Remap, 2, 1, &partial), Ok(()));
