@@ -19,6 +19,7 @@ enum {
 	BRMR_K_SRV_CTL,
 	BRMR_K_STORE,
 	BRMR_K_PLAIN,
+	BRMR_K_CLT_DEV,
 	BRMR_K_NR,
 };
 
@@ -32,6 +33,14 @@ static GLUE_RO(dev_size);
 static GLUE_WO(remove_store);
 static GLUE_WO(delete_store);
 
+static GLUE_RO(stats);
+static GLUE_WO(unmap_device);
+
+static struct attribute *clt_dev_attrs[] = {
+	&glue_attr_state.attr, &glue_attr_unmap_device.attr, &glue_attr_stats.attr, NULL,
+};
+ATTRIBUTE_GROUPS(clt_dev);
+
 static struct attribute *store_attrs[] = {
 	&glue_attr_state.attr, &glue_attr_mapped_size.attr, &glue_attr_bdev_name.attr,
 	&glue_attr_dev_size.attr, &glue_attr_remove_store.attr, &glue_attr_delete_store.attr,
@@ -43,6 +52,8 @@ static const struct kobj_type glue_ktypes[BRMR_K_NR] = {
 	[BRMR_K_STORE] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
 			   .default_groups = store_groups },
 	[BRMR_K_PLAIN] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops },
+	[BRMR_K_CLT_DEV] = { .release = glue_kobj_release, .sysfs_ops = &kobj_sysfs_ops,
+			     .default_groups = clt_dev_groups },
 	[BRMR_K_CLT_CTL] = { .release = glue_kobj_release },
 	[BRMR_K_SRV_CTL] = { .release = glue_kobj_release },
 };
@@ -53,7 +64,8 @@ static struct attribute *srv_ctl_attrs[] = {
 	&glue_dattr_create_store.attr, &glue_dattr_add_store.attr, NULL,
 };
 ATTRIBUTE_GROUPS(srv_ctl);
-static struct attribute *clt_ctl_attrs[] = { NULL };
+static GLUE_DEV_WO(map_device);
+static struct attribute *clt_ctl_attrs[] = { &glue_dattr_map_device.attr, NULL };
 ATTRIBUTE_GROUPS(clt_ctl);
 
 static const u32 clt_ctl_kind = BRMR_K_CLT_CTL;
@@ -86,6 +98,19 @@ struct kobject *glue_dir(u32 which);
 struct kobject *glue_dir(u32 which)
 {
 	return which ? &srv_class.extra->kobj : &clt_class.ctl->kobj;
+}
+
+/* `ctl/devices/brmrN/block`: link to the gendisk's device (disk_to_dev() is a macro). */
+int brmr_link_disk(struct kobject *dir, struct gendisk *disk);
+int brmr_link_disk(struct kobject *dir, struct gendisk *disk)
+{
+	return sysfs_create_link(dir, &disk_to_dev(disk)->kobj, "block");
+}
+
+void brmr_unlink_disk(struct kobject *dir);
+void brmr_unlink_disk(struct kobject *dir)
+{
+	sysfs_remove_link(dir, "block");
 }
 
 /* Block device helpers: static inlines and ERR_PTR conversions only. */

@@ -2,8 +2,8 @@
 //! brmr.ko: block devices over RMR pools.
 //!
 //! Server role: stores, i.e. backing block devices with BRMR metadata, registered with rmr
-//! server pools through rmr's C ABI. Client role (`/dev/brmrN`) comes with the replicated IO
-//! path; its class exists with `ctl/` and `ctl/devices/`.
+//! server pools through rmr's C ABI. Client role: `/dev/brmrN` over rmr client pools
+//! (client.rs, blk.rs).
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::ffi::c_char;
@@ -26,6 +26,8 @@ mod abi;
 mod sysfs;
 
 mod bdev;
+mod blk;
+mod client;
 mod srv_io;
 mod store;
 
@@ -39,12 +41,13 @@ module! {
 
 /// sysfs object kinds; must match the enum in brmr_glue.c.
 pub(crate) mod kind {
-    /// brmr-client ctl: no files until map_device exists.
-    #[allow(dead_code)]
+    /// brmr-client ctl: `map_device`.
     pub(crate) const CLT_CTL: u32 = 0;
     pub(crate) const SRV_CTL: u32 = 1;
     pub(crate) const STORE: u32 = 2;
     pub(crate) const PLAIN: u32 = 3;
+    /// brmr-client `ctl/devices/brmrN`.
+    pub(crate) const CLT_DEV: u32 = 4;
     /// `glue_dir()` selectors.
     pub(crate) const DIR_CLT_CTL: u32 = 0;
     pub(crate) const DIR_STORES: u32 = 1;
@@ -81,7 +84,7 @@ pub(crate) fn err(e: rmr_core::errno::Errno) -> Error {
 
 struct BrmrModule {
     state: Pin<KBox<Mutex<State>>>,
-    devices: Option<sysfs::Dir>,
+    clt: Option<client::ClientRole>,
 }
 
 impl kernel::Module for BrmrModule {
@@ -103,13 +106,8 @@ impl kernel::Module for BrmrModule {
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
         }
-        let devices = match sysfs::Dir::new(
-            sysfs::Parent::Top(kind::DIR_CLT_CTL),
-            b"devices",
-            kind::PLAIN,
-            0,
-        ) {
-            Ok(d) => d,
+        let clt = match client::ClientRole::new() {
+            Ok(c) => c,
             Err(e) => {
                 sysfs::exit();
                 STATE.store(core::ptr::null_mut(), Ordering::Release);
@@ -119,7 +117,7 @@ impl kernel::Module for BrmrModule {
         pr_info!("loaded (classes brmr-client, brmr-server)\n");
         Ok(BrmrModule {
             state,
-            devices: Some(devices),
+            clt: Some(clt),
         })
     }
 }
@@ -135,7 +133,8 @@ impl Drop for BrmrModule {
             s.unregister(false);
             drop(s);
         }
-        self.devices = None;
+        // Unmaps every /dev/brmrN and removes ctl/devices/.
+        self.clt = None;
         sysfs::exit();
         STATE.store(core::ptr::null_mut(), Ordering::Release);
         pr_info!("unloaded\n");
@@ -152,6 +151,7 @@ pub unsafe extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, b
     unsafe {
         sysfs::show(attr, buf, |name, w| match kind {
             kind::STORE => store::show(id, name, w),
+            kind::CLT_DEV => client::show(id, name, w),
             _ => Err(EINVAL),
         })
     }
@@ -175,6 +175,8 @@ pub unsafe extern "C" fn brmr_rs_store(
             kind::SRV_CTL if name == b"create_store" => store::create_or_add(input, false),
             kind::SRV_CTL if name == b"add_store" => store::create_or_add(input, true),
             kind::STORE => store::store_attr(id, name, input),
+            kind::CLT_CTL if name == b"map_device" => client::map_device(input),
+            kind::CLT_DEV => client::store_attr(id, name, input),
             _ => Err(EINVAL),
         })
     }

@@ -19,3 +19,4 @@ pub mod wire;
 pub mod client;
 pub mod server;
 pub mod control;
+pub mod brmr_map;
