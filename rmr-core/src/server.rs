@@ -432,7 +432,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
     pub fn on_io(&mut self, io: &IoMsg, now: u64) -> IoDecision {
         let chunk = io.id.b;
         let total = self.total_chunks();
-        if !self.serving() {
+        // [choice] A peer's sync read needs NORMAL and a registered store, not MAPPED: the
+        // admin guide syncs a new node (SPEC §12.1 step 15) before the device is first mapped
+        // (step 16), when no store is MAPPED yet.
+        let sync_read = io.flags & IO_SYNC != 0;
+        let allowed = if sync_read { self.state == SrvState::Normal && self.store } else { self.serving() };
+        if !allowed {
             return IoDecision::Reject(Error::Io);
         }
         if chunk >= total || !self.io_in_bounds(io) {
@@ -1026,6 +1031,23 @@ mod tests {
         assert_eq!(r.errno, 0);
         assert_eq!(p.state, Normal);
         p
+    }
+
+    #[test]
+    fn sync_reads_need_a_store_not_mapped() {
+        let mut p = normal_pool();
+        let read = IoMsg { flags: IO_SYNC, ..io(3, 0, &[]) };
+        // Store OPEN but not MAPPED (§12.1 step 15 runs before the first map).
+        p.io_allowed = false;
+        assert_eq!(p.on_io(&read, 0), IoDecision::Submit);
+        assert_eq!(p.on_io(&io(3, 1, &[]), 0), IoDecision::Reject(Error::Io));
+        // No store: nothing is served.
+        p.store = false;
+        assert_eq!(p.on_io(&read, 0), IoDecision::Reject(Error::Io));
+        // Not NORMAL: nothing is served.
+        p.store = true;
+        p.state = NoIo;
+        assert_eq!(p.on_io(&read, 0), IoDecision::Reject(Error::Io));
     }
 
     #[test]
