@@ -367,7 +367,8 @@ fn own_step(s: Step<'_>) -> Result<OwnedStep, Errno> {
         Step::Done(r) => OwnedStep::Done(r.map_err(cerr)),
         Step::Send { slot, cmd: Cmd::SendMapBuf(p) } => {
             let mut data = KVec::new();
-            data.extend_from_slice(p.data, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+            // Runs under the pool spinlock (bottom halves off): no sleeping allocation.
+            data.extend_from_slice(p.data, GFP_ATOMIC).map_err(|_| Errno::ENOMEM)?;
             OwnedStep::Send {
                 slot,
                 cmd: OwnedCmd { cmd: Cmd::MapReady, piece: Some((p.member, p.page, data)) },
