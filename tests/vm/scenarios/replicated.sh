@@ -229,7 +229,7 @@ on stg0 "[ ! -e $S/pools/$P ] && [ ! -e $C/pools/$P ]"
 wr clt $C/pools/$P/leave_pool 1                                                              # 7
 on clt "[ ! -e $C/pools/$P ]"
 for n in stg0 stg1; do
-	expect_ne "$(on $n 'head -c 8 /dev/sda')" BRMRSTOR "$n metadata wiped"
+	expect_ne "$(on $n '/usr/bin/dd if=/dev/sda bs=4096 count=1 iflag=direct status=none | head -c 8')" BRMRSTOR "$n metadata wiped"
 done
 
 # ---- unload everything --------------------------------------------------------------------
