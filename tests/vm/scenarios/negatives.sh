@@ -49,9 +49,15 @@ wr() { # NAME ATTR VALUE: as in replicated.sh (missing ATTR / EOPNOTSUPP = not i
 need() { # NAME PATH
 	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
 }
-# neg NAME ERRNO ATTR VALUE: the write must fail with ERRNO; the attribute must exist
+# neg NAME ERRNO ATTR VALUE: the write must fail with ERRNO. A missing attribute is noted and
+# skipped, so one missing feature does not hide the other checks; the scenario fails at the end
+# listing them.
 neg() {
-	need "$1" "$3"
+	if ! on_try "$1" "[ -e $3 ]" >/dev/null; then
+		log "SKIP (not implemented yet): $1 has no $3"
+		echo "$1:$3" >>"$VM_RUN/missing"
+		return 0
+	fi
 	expect_errno "$1" "$2" "echo '$4' >$3"
 }
 st() { on "$1" "head -1 $2"; } # NAME FILE: first line of a state file
@@ -305,9 +311,6 @@ wr stg0 $S/pools/$P/add_clt "$P"
 wr stg1 $S/pools/$P/add_clt "$P"
 neg stg0 EEXIST $S/pools/$P/add_clt "$P"                         # one already attached
 neg stg0 EBUSY $C/pools/$P/leave_pool 1                          # sync pool: legs, attached
-wr stg1 $S/pools/$P/sync start
-wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ] && [ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
-wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 
 # ---- map_device (§2.4) ---------------------------------------------------------------------
 need clt $BC/ctl/map_device
@@ -328,9 +331,13 @@ wait_for -t 120 clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_B/state)\" = normal ] 
 	{ echo path=ip:$B_IP >$C/pools/$P/sessions/$LEG_B/reconnect; echo 1 >$C/pools/$P/pool_enable; false; }"
 wait_for -t 60 stg1 "[ \"\$(cat $S/pools/$P/state)\" = normal ]"
 expect_eq "$(on stg1 "cat $BS/stores/$P/state")" open "B's store after the refused first map"
-wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'
+# B's sync after the map (a store serves sync reads only once MAPPED), so the maps are clean
+wr stg1 $S/pools/$P/sync start
+wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"   # ends by itself (§7)
+expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
+wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 neg clt EBUSY $BC/ctl/map_device "pool=$P size=$SIZE"            # pool in use
 neg clt EBUSY $C/pools/$P/leave_pool 1
 h=$(on_bg clt 'exec 3</dev/brmr0; sleep 300')
@@ -382,3 +389,4 @@ for n in stg0 stg1; do
 done
 on clt 'rmmod brmr rmr'
 on_each "stg0 stg1" 'rmmod brmr rmr'
+[ ! -s "$VM_RUN/missing" ] || fail "not implemented yet (checks skipped): $(sort -u "$VM_RUN/missing" | tr '\n' ' ')"

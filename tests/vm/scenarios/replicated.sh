@@ -13,6 +13,9 @@
 #  5. §12.3: delete leg B then dissolve the pool, with the states of SPEC §10.10 at each
 #     step; finally every module unloads.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
+# RMR_SYNC_AFTER_MAP=1 (environment) swaps steps 15 and 16 (map_device, then sync): as long as
+# a store serves no sync read before it is MAPPED (io_allowed() = OPEN and MAPPED gates every
+# server IO, SPEC §5.3), B's sync in §12.1's order cannot succeed.
 TIMEOUT=1500
 NSTG=2
 
@@ -21,6 +24,7 @@ S=/sys/class/rmr-server
 BC=/sys/class/brmr-client
 BS=/sys/class/brmr-server
 P=ionos_pool
+SYNC_AFTER_MAP=${RMR_SYNC_AFTER_MAP:-0}
 CHUNK=131072
 SIZE=204800                          # mapped_size, sectors
 A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
@@ -108,15 +112,30 @@ wait_for stg0 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_A/state)\" = normal ]"
 wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
 expect_eq "$(on stg0 "cat $C/pools/$P/sessions/$SYNC_A/member_id")" 43 "A's sync leg member"
 expect_eq "$(on stg1 "cat $C/pools/$P/sessions/$SYNC_B/member_id")" 42 "B's sync leg member"
-need stg1 $S/pools/$P/map_summary
-log "maps before sync: A: $(on stg0 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|') B: $(on stg1 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|')"
-wr stg1 $S/pools/$P/sync start                                                               # 15
-# B syncs all 800 chunks (100 MiB) from A; A's peer map for 43 clears by MAP_CLEAR or its
-# map-clear worker (5 s).
-wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ] && [ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
-wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
-wr clt $BC/ctl/map_device "pool=$P size=$SIZE"                                               # 16
-wait_for clt '[ -b /dev/brmr0 ]'
+step15() { # B: sync start; every map_summary line on both nodes reads "[] 0/800 dirty"
+	need stg1 $S/pools/$P/map_summary
+	log "maps before sync: A: $(on stg0 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|') B: $(on stg1 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|')"
+	wr stg1 $S/pools/$P/sync start
+	# B syncs all 800 chunks (100 MiB) from A; A's peer map for 43 clears by MAP_CLEAR or its
+	# map-clear worker (5 s). The thread ends by itself (SPEC §7): wait for that, then check.
+	wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
+	local m
+	m=$(on stg1 "cat $S/pools/$P/map_summary")
+	[ "$m" = "$CLEAN" ] || fail "B's sync thread stopped with B's maps '$(echo "$m" | cut -c1-120 | tr '\n' '|')'; B's log: $(on stg1 'dmesg | grep -E "rmr|brmr" | tail -3' | tr '\n' '|')"
+	wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+}
+step16() { # P: map_device -> brmr0
+	wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
+	wait_for clt '[ -b /dev/brmr0 ]'
+}
+if [ "$SYNC_AFTER_MAP" = 1 ]; then
+	log "RMR_SYNC_AFTER_MAP=1: map_device before the sync, not as SPEC §12.1"
+	step16
+	step15
+else
+	step15                                                                               # 15
+	step16                                                                               # 16
+fi
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/state")" ready "brmr0 state"
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/block/size")" $SIZE "brmr0 block/size"
 expect_eq "$(on clt 'cat /sys/block/brmr0/size')" $SIZE "/sys/block/brmr0/size"
@@ -163,10 +182,10 @@ done
 # ---- 4. identical backends, reads spread over both legs -----------------------------------
 need clt $BC/ctl/devices/brmr0/stats
 stats_reads() { # -> "member reads" per leg, parsed from lines like
-	# "psrv0@stg-rmr0 member 42 normal reads 123 writes 456"
+	# "psrv0@stg-rmr0 member 42 normal reads 123 writes 456" (Documentation/ABI/sysfs-class-brmr)
 	on clt "cat $BC/ctl/devices/brmr0/stats" | awk '{ m = "?"; r = "";
 		for (i = 1; i < NF; i++) { if ($i == "member") m = $(i + 1); if ($i == "reads") r = $(i + 1) }
-		if (r != "") print m, r }' | sort
+		if (m != "?" && r != "") print m, r }' | sort   # not the "total reads ..." line
 }
 before=$(stats_reads)
 log "brmr0 stats before the read: $(on clt "cat $BC/ctl/devices/brmr0/stats" | tr '\n' '|')"
