@@ -19,7 +19,7 @@
 #    with the objects of §12.1 steps 1-6 and 11 (reachable today), and with the pool built
 #    and brmr0 mapped.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
-TIMEOUT=900
+TIMEOUT=1200
 NSTG=2
 
 C=/sys/class/rmr-client
