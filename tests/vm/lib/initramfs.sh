@@ -28,13 +28,16 @@ TOOLS="/usr/bin/rdma /usr/bin/ip /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/dum
        /usr/sbin/debugfs /usr/bin/fio /usr/bin/lsblk /usr/sbin/blockdev /usr/bin/dd /usr/bin/cmp
        /usr/bin/sha256sum /usr/bin/md5sum /usr/sbin/dmsetup /usr/bin/timeout /usr/bin/hexdump
        /usr/bin/od /usr/bin/stat /usr/bin/truncate"
+# Taken when the host has them (scripts/deps.sh installs them); only some tests need them:
+# mdadm for tests/bench/fio.sh's md-raid1 comparison.
+OPTIONAL_TOOLS="/usr/sbin/mdadm"
 
 base_key() {
 	{
 		echo "$KDIR $KV"
 		stat -c %Y "$KDIR/.rmr-built" 2>/dev/null || stat -c %Y "$KDIR/arch/x86/boot/bzImage"
 		dpkg-query -W -f='${Package} ${Version}\n' busybox-static iproute2 e2fsprogs fio \
-			coreutils util-linux diffutils dmsetup bsdextrautils libc6 2>/dev/null || true
+			coreutils util-linux diffutils dmsetup bsdextrautils mdadm libc6 2>/dev/null || true
 		sha256sum "${BASH_SOURCE[0]}" "$HERE/agent.c"
 	} | sha256sum | cut -c1-16
 }
@@ -70,6 +73,13 @@ build_base() { # DIR
 		[ -x "$t" ] || { echo "initramfs: missing host tool $t" >&2; exit 1; }
 		copy_with_libs "$u" "$t" "$(dirname "$t")"
 	done
+	for t in $OPTIONAL_TOOLS; do
+		if [ -x "$t" ]; then
+			copy_with_libs "$u" "$t" "$(dirname "$t")"
+		else
+			echo "initramfs: warning: optional host tool $t missing (scripts/deps.sh)" >&2
+		fi
+	done
 	ln -s mke2fs "$u/usr/sbin/mkfs.ext4"
 	ln -s e2fsck "$u/usr/sbin/fsck.ext4"
 	ln -s /usr/lib/x86_64-linux-gnu "$r/lib/x86_64-linux-gnu"
@@ -95,10 +105,13 @@ if [ ! -f "$BASE/tools.img" ]; then
 	build_base "$tmp"
 	rm -rf "$BASE"
 	mv "$tmp" "$BASE" 2>/dev/null || rm -rf "$tmp"   # a concurrent builder won the race
-	for old in "$RMR_CACHE"/vm-initramfs-*; do        # drop older keys
-		[ "$old" = "$BASE" ] || rm -rf "$old"
-	done
 fi
+touch "$BASE"
+# Drop other keys unused for an hour (worktrees with other harness sources share the cache;
+# dropping them at once made two of them rebuild in turn).
+for old in "$RMR_CACHE"/vm-initramfs-*; do
+	[ "$old" = "$BASE" ] || [ -z "$(find "$old" -maxdepth 0 -mmin +60)" ] || rm -rf "$old"
+done
 
 # The run layer.
 run=$(mktemp -d)
@@ -134,5 +147,7 @@ done
 mkdir -p "$OUTDIR"
 cat "$BASE/base.cpio" "$run/run.cpio" >"$OUTDIR/initrd.img.tmp"
 mv "$OUTDIR/initrd.img.tmp" "$OUTDIR/initrd.img"
-ln -sfn "$BASE/tools.img" "$OUTDIR/tools.img"
+# a hard link keeps the image of this run even if another run drops the cache entry
+rm -f "$OUTDIR/tools.img"
+ln "$BASE/tools.img" "$OUTDIR/tools.img" 2>/dev/null || ln -sfn "$BASE/tools.img" "$OUTDIR/tools.img"
 echo "initramfs: $(($(stat -c %s "$OUTDIR/initrd.img") / 1048576)) MiB + tools image $(($(stat -c %s "$BASE/tools.img") / 1048576)) MiB, kernel $KV, extra modules:${extra:- none}, tools:${tools:- none}"

@@ -1,0 +1,211 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# tests/bench/fio.sh: fio on /dev/brmr0 vs. RNBD vs. md-raid1 over two RNBD legs, in the VM
+# testbed (clt, stg0, stg1). See tests/bench/README.md.
+#
+# Run it as a program: it runs itself as a scenario through tests/vm/run and prints the table
+# (also in results/<timestamp>/fio/bench.txt). tests/vm/run sources this same file as the
+# scenario (everything below the "scenario" line).
+TIMEOUT=1500
+NSTG=2
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	here=$(cd "$(dirname "$0")" && pwd)
+	self=$here/$(basename "$0")
+	out=$(mktemp)
+	"$here/../vm/run" "$self" | tee "$out"
+	rc=${PIPESTATUS[0]}
+	dir=$(sed -n 's/^results: //p' "$out" | head -1)
+	rm -f "$out"
+	if [ -n "$dir" ] && [ -s "$dir/fio/bench.txt" ]; then
+		echo
+		cat "$dir/fio/bench.txt"
+	fi
+	exit "$rc"
+fi
+
+# ---- scenario ------------------------------------------------------------------------------
+RUNTIME=${BENCH_RUNTIME:-20}        # seconds per fio job (time_based), after 2 s of ramp
+MD_BITMAP=${BENCH_MD_BITMAP:-internal}   # internal (chunk 128 KiB, like brmr's) or none
+TARGETS=${BENCH_TARGETS:-brmr rnbd md-raid1}  # a subset runs only those (e.g. the baselines)
+C=/sys/class/rmr-client
+S=/sys/class/rmr-server
+BC=/sys/class/brmr-client
+BS=/sys/class/brmr-server
+P=ionos_pool
+CHUNK=131072
+SIZE=204800
+A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
+LEG_A=psrv0@stg-rmr0 LEG_B=psrv0@stg-rmr1
+SYNC_A=stg-rmr0@stg-rmr1 SYNC_B=stg-rmr1@stg-rmr0
+CLEAN="member 43: [] 0/800 dirty
+member 42: [] 0/800 dirty"
+OUT=$VM_DIR/bench.txt
+CSV=$VM_DIR/bench.csv
+
+wr() { # NAME ATTR VALUE: as in tests/vm/scenarios/replicated.sh
+	local n=$1 a=$2 v=$3 out rc
+	out=$(on_try "$n" "[ -e $a ] || { echo 'MISSING $a' >&2; exit 3; }; echo '$v' >$a" 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] && return 0
+	case $out in
+	*MISSING* | *"Operation not supported"*)
+		fail "not implemented yet: on $n: echo '$v' >$a: $(echo "$out" | tail -1)" ;;
+	esac
+	fail "on $n: echo '$v' >$a exited $rc: $out"
+}
+
+# The three workloads: name, fio options. All: direct IO, libaio (the guest kernel has no
+# io_uring), the first 100 MiB of the device (brmr0's whole capacity), time based.
+WORKLOADS="randwrite-4k randread-4k seqwrite-1M"
+wl_opts() {
+	case $1 in
+	randwrite-4k) echo "--rw=randwrite --bs=4k --iodepth=16" ;;
+	randread-4k) echo "--rw=randread --bs=4k --iodepth=16" ;;
+	seqwrite-1M) echo "--rw=write --bs=1M --iodepth=4" ;;
+	esac
+}
+# bench TARGET DEV: run every workload on DEV, append "target workload iops MB/s" to $CSV
+bench() {
+	local t=$1 dev=$2 w line iops bw
+	for w in $WORKLOADS; do
+		line=$(on -t $((RUNTIME + 180)) clt "fio --name=$w --filename=$dev --direct=1 --ioengine=libaio \
+			$(wl_opts "$w") --size=100M --time_based --runtime=$RUNTIME --ramp_time=2 \
+			--norandommap --randrepeat=0 --output-format=terse --terse-version=3" | grep '^3;')
+		# terse v3: 5 error, 7/8 read bw KiB/s and IOPS, 48/49 write bw and IOPS
+		case $w in
+		*read*) iops=$(echo "$line" | cut -d';' -f8) bw=$(echo "$line" | cut -d';' -f7) ;;
+		*) iops=$(echo "$line" | cut -d';' -f49) bw=$(echo "$line" | cut -d';' -f48) ;;
+		esac
+		[ "$(echo "$line" | cut -d';' -f5)" = 0 ] || fail "fio $w on $t: error $(echo "$line" | cut -d';' -f5)"
+		expect_match "$iops" '^[0-9]+$' "fio $w on $t: IOPS"
+		[ "$iops" -gt 0 ] || fail "fio $w on $t: 0 IOPS"
+		bw=$(awk -v k="$bw" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }')
+		echo "$t $w $iops $bw" >>"$CSV"
+		log "$t $w: $iops IOPS, $bw MB/s"
+	done
+}
+
+: >"$CSV"
+vm_boot clt stg0 stg1
+# Harness workaround (until tests/vm/lib/init does it): a guest's address sits on every link,
+# and RTRS apparently binds its second and later connections to the source address the first resolved;
+# rdma_bind_addr() maps that address to the last interface carrying it (ip_dev_find), so from a
+# guest with several links only the last link (clt: to stg1) could connect: the others failed
+# with "CM error (address error, err: -110)" (ARP for the peer on the wrong link). Give every
+# link a source address of its own (172.16.<own>.<peer>), routed back by the peer.
+on_each "clt stg0 stg1" 'own=$(/usr/bin/ip -4 -o addr show dev eth0 | sed -n "s,.* inet 192\.168\.122\.\([0-9]*\)/32.*,\1,p")
+[ -n "$own" ] || exit 1
+while read -r eth peer rxe; do
+	p=${peer##*.}
+	/usr/bin/ip addr add 172.16.$own.$p/32 dev $eth &&
+	/usr/bin/ip route replace $peer/32 dev $eth src 172.16.$own.$p &&
+	/usr/bin/ip route add 172.16.$p.$own/32 dev $eth || exit 1
+done </run/links'
+
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# ---- (a) brmr0: SPEC §12.1, both legs normal, B synced ------------------------------------
+if want brmr; then
+on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
+on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
+wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
+wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
+wr stg0 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
+wr stg1 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
+wr clt $C/pools/$P/add_sess "sessname=$LEG_A path=ip:$A_IP mode=create"
+wr clt $C/pools/$P/sessions/$LEG_A/enable 1
+wait_for clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
+wr clt $C/pools/$P/add_sess "sessname=$LEG_B path=ip:$B_IP mode=create"
+wr clt $C/pools/$P/sessions/$LEG_B/enable 1
+wait_for -t 60 clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
+wr stg0 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+wr stg1 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+wr stg0 $C/pools/$P/add_sess "sessname=$SYNC_A path=ip:$B_IP"
+wr stg1 $C/pools/$P/add_sess "sessname=$SYNC_B path=ip:$A_IP"
+wr stg0 $S/pools/$P/add_clt "$P"
+wr stg1 $S/pools/$P/add_clt "$P"
+# map before the sync: a store serves sync reads only once MAPPED (either order is fine for the
+# benchmark, which starts when every map is clean)
+wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
+wait_for clt '[ -b /dev/brmr0 ]'
+wr stg1 $S/pools/$P/sync start
+wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"   # ends by itself (§7)
+expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
+wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+bench brmr /dev/brmr0
+# still both legs normal and clean: the numbers are those of the replicated path
+for l in $LEG_A $LEG_B; do
+	expect_eq "$(on clt "cat $C/pools/$P/sessions/$l/state")" normal "leg $l after the benchmark"
+done
+for n in stg0 stg1; do
+	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps after the benchmark"
+done
+# tear down (§12.3 for both legs) so RNBD can export the disks
+wr clt $BC/ctl/devices/brmr0/unmap_device 1
+wr stg0 $C/pools/$P/sessions/$SYNC_A/del_sess mode=disassemble
+wr stg1 $C/pools/$P/sessions/$SYNC_B/del_sess mode=disassemble
+wr clt $C/pools/$P/sessions/$LEG_A/del_sess mode=delete
+wr clt $C/pools/$P/sessions/$LEG_B/del_sess mode=delete
+wr clt $C/pools/$P/leave_pool 1
+for n in stg0 stg1; do
+	wait_for $n "[ \"\$(cat $S/pools/$P/state)\" = registered ]"
+	wr $n $BS/stores/$P/delete_store 1
+	wr $n $S/pools/$P/leave_pool 1
+	wr $n $C/pools/$P/leave_pool 1
+done
+fi
+
+# ---- (b) one RNBD leg: clt maps stg0's disk ------------------------------------------------
+on_each "stg0 stg1" 'modprobe rnbd-server'
+on clt 'modprobe rnbd-client'
+on clt "echo 'sessname=rnbd-stg0 path=ip:$A_IP device_path=/dev/sda' >/sys/class/rnbd-client/ctl/map_device"
+on clt "echo 'sessname=rnbd-stg1 path=ip:$B_IP device_path=/dev/sda' >/sys/class/rnbd-client/ctl/map_device"
+wait_for clt '[ -b /dev/rnbd0 ] && [ -b /dev/rnbd1 ]'
+want rnbd && bench rnbd /dev/rnbd0
+
+# ---- (c) md-raid1 over both RNBD legs ------------------------------------------------------
+# No udev in the guest: MDADM_NO_UDEV=1 makes mdadm create /dev/md0 itself. --assume-clean:
+# no initial resync competing with the benchmark.
+BM="--bitmap=none"
+[ "$MD_BITMAP" = internal ] && BM="--bitmap=internal --bitmap-chunk=128K"
+if want md-raid1; then
+on clt '[ -x /usr/sbin/mdadm ]' || fail "no mdadm in the guest: install it on the host (scripts/deps.sh)"
+on clt "modprobe raid1 && mkdir -p /run/mdadm && MDADM_NO_UDEV=1 mdadm --create /dev/md0 --run --level=1 \
+	--raid-devices=2 --metadata=1.2 --assume-clean $BM /dev/rnbd0 /dev/rnbd1 </dev/null"
+wait_for clt '[ -b /dev/md0 ] && grep -q "md0 : active raid1" /proc/mdstat'
+log "$(on clt 'cat /proc/mdstat' | tr '\n' '|')"
+bench md-raid1 /dev/md0
+on clt 'grep -A2 "^md0" /proc/mdstat | grep -q "\[UU\]"'
+on clt 'MDADM_NO_UDEV=1 mdadm --stop /dev/md0'
+fi
+on clt 'echo normal >/sys/block/rnbd0/rnbd/unmap_device && echo normal >/sys/block/rnbd1/rnbd/unmap_device'
+
+# ---- the table -----------------------------------------------------------------------------
+{
+	echo "fio, TCG guests ($(date -u '+%F %T') UTC, host $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)); ${RUNTIME}s per job, 100 MiB region, direct, libaio; md bitmap: $MD_BITMAP"
+	awk '{ iops[$1 " " $2] = $3; mbs[$1 " " $2] = $4 }
+	END {
+		printf "%-13s %19s %19s %19s %10s %10s\n", "workload", "brmr IOPS MB/s", "rnbd IOPS MB/s", "md-raid1 IOPS MB/s", "brmr/rnbd", "brmr/md"
+		nt = split("brmr rnbd md-raid1", t, " ")
+		n = split("randwrite-4k randread-4k seqwrite-1M", w, " ")
+		for (i = 1; i <= n; i++) {
+			line = sprintf("%-13s", w[i])
+			for (j = 1; j <= nt; j++) {
+				k = t[j] " " w[i]
+				line = line ((k in iops) ? sprintf(" %9d %9.1f", iops[k], mbs[k]) : sprintf(" %9s %9s", "-", "-"))
+			}
+			b = "brmr " w[i]
+			for (j = 2; j <= nt; j++) {
+				k = t[j] " " w[i]
+				line = line (((b in iops) && (k in iops) && iops[k] > 0) ? sprintf(" %10.2f", iops[b] / iops[k]) : sprintf(" %10s", "-"))
+			}
+			print line
+		}
+		print "ratios: brmr IOPS / other IOPS (> 1: brmr faster)"
+	}' "$CSV"
+} >"$OUT"
+log "results:
+$(cat "$OUT")"
