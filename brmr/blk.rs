@@ -430,6 +430,9 @@ impl Disk {
         ql.max_hw_sectors = lim.max_hw_sectors;
         ql.chunk_sectors = lim.chunk_sectors;
         ql.max_segments = u16::try_from(lim.max_segments).map_err(|_| EINVAL)?;
+        // RTRS registers the scatterlist with one fast-registration MR, which needs every
+        // segment but the first and last to be whole pages (as rnbd-client sets it).
+        ql.virt_boundary_mask = 4096 - 1;
         // SAFETY: returns a constant.
         ql.features = unsafe { brmr_feat_cache_fua() };
         let sp = (shared as *const Shared).cast_mut().cast::<c_void>();

@@ -228,20 +228,6 @@ garbage_round() { # WHAT: snapshot, sweep on every guest, snapshot again, compar
 }
 
 vm_boot clt stg0 stg1
-# Harness workaround (until tests/vm/lib/init does it): a guest's address sits on every link,
-# and RTRS apparently binds its second and later connections to the source address the first resolved;
-# rdma_bind_addr() maps that address to the last interface carrying it (ip_dev_find), so from a
-# guest with several links only the last link (clt: to stg1) could connect: the others failed
-# with "CM error (address error, err: -110)" (ARP for the peer on the wrong link). Give every
-# link a source address of its own (172.16.<own>.<peer>), routed back by the peer.
-on_each "clt stg0 stg1" 'own=$(/usr/bin/ip -4 -o addr show dev eth0 | sed -n "s,.* inet 192\.168\.122\.\([0-9]*\)/32.*,\1,p")
-[ -n "$own" ] || exit 1
-while read -r eth peer rxe; do
-	p=${peer##*.}
-	/usr/bin/ip addr add 172.16.$own.$p/32 dev $eth &&
-	/usr/bin/ip route replace $peer/32 dev $eth src 172.16.$own.$p &&
-	/usr/bin/ip route add 172.16.$p.$own/32 dev $eth || exit 1
-done </run/links'
 on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
 on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
 

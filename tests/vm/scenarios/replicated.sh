@@ -13,9 +13,6 @@
 #  5. §12.3: delete leg B then dissolve the pool, with the states of SPEC §10.10 at each
 #     step; finally every module unloads.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
-# RMR_SYNC_AFTER_MAP=1 (environment) swaps steps 15 and 16 (map_device, then sync): as long as
-# a store serves no sync read before it is MAPPED (io_allowed() = OPEN and MAPPED gates every
-# server IO, SPEC §5.3), B's sync in §12.1's order cannot succeed.
 TIMEOUT=1500
 NSTG=2
 
@@ -24,7 +21,6 @@ S=/sys/class/rmr-server
 BC=/sys/class/brmr-client
 BS=/sys/class/brmr-server
 P=ionos_pool
-SYNC_AFTER_MAP=${RMR_SYNC_AFTER_MAP:-0}
 CHUNK=131072
 SIZE=204800                          # mapped_size, sectors
 A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
@@ -61,20 +57,6 @@ need() {
 first() { on "$1" "head -1 $2"; }   # NAME FILE: first line (a state without its maintenance line)
 
 vm_boot clt stg0 stg1
-# Harness workaround (until tests/vm/lib/init does it): a guest's address sits on every link,
-# and RTRS apparently binds its second and later connections to the source address the first resolved;
-# rdma_bind_addr() maps that address to the last interface carrying it (ip_dev_find), so from a
-# guest with several links only the last link (clt: to stg1) could connect: the others failed
-# with "CM error (address error, err: -110)" (ARP for the peer on the wrong link). Give every
-# link a source address of its own (172.16.<own>.<peer>), routed back by the peer.
-on_each "clt stg0 stg1" 'own=$(/usr/bin/ip -4 -o addr show dev eth0 | sed -n "s,.* inet 192\.168\.122\.\([0-9]*\)/32.*,\1,p")
-[ -n "$own" ] || exit 1
-while read -r eth peer rxe; do
-	p=${peer##*.}
-	/usr/bin/ip addr add 172.16.$own.$p/32 dev $eth &&
-	/usr/bin/ip route replace $peer/32 dev $eth src 172.16.$own.$p &&
-	/usr/bin/ip route add 172.16.$p.$own/32 dev $eth || exit 1
-done </run/links'
 
 # ---- 1. bring-up, SPEC §12.1 -------------------------------------------------------------
 log "§12.1 bring-up"
@@ -128,14 +110,8 @@ step16() { # P: map_device -> brmr0
 	wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 	wait_for clt '[ -b /dev/brmr0 ]'
 }
-if [ "$SYNC_AFTER_MAP" = 1 ]; then
-	log "RMR_SYNC_AFTER_MAP=1: map_device before the sync, not as SPEC §12.1"
-	step16
-	step15
-else
-	step15                                                                               # 15
-	step16                                                                               # 16
-fi
+step15                                                                                   # 15
+step16                                                                                   # 16
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/state")" ready "brmr0 state"
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/block/size")" $SIZE "brmr0 block/size"
 expect_eq "$(on clt 'cat /sys/block/brmr0/size')" $SIZE "/sys/block/brmr0/size"
