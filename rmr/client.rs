@@ -816,6 +816,7 @@ pub(crate) fn sess_store(id: u64, attr: &[u8], input: &[u8]) -> Result {
     match attr {
         b"enable" => enable(&pool, slot, input),
         b"del_sess" => del_sess(&pool, slot, input),
+        b"reconnect" => reconnect(&pool, slot, input),
         _ => Err(EINVAL),
     }
 }
@@ -955,7 +956,8 @@ fn remove_leg(pool: &Arc<CltPool>, slot: usize, delete: bool) -> Result<(), Errn
     Ok(())
 }
 
-/// Link events: a leg whose transport went down fails (§4.2). Runs in a work item.
+/// Link events (§4.2, §6.2 Reconnect): a leg whose transport went down fails; a FAILED leg
+/// whose transport is back rejoins. Runs in a work item.
 pub(crate) fn kick_recovery() {
     let _ = kernel::workqueue::system().try_spawn(GFP_ATOMIC, || {
         let pools: KVec<Arc<CltPool>> = match state() {
@@ -969,21 +971,93 @@ pub(crate) fn kick_recovery() {
             None => return,
         };
         for p in pools.iter() {
-            let mut c = p.lock();
-            let c = &mut *c;
-            for slot in 0..4 {
-                let Some(leg) = c.legs.get(slot).and_then(|l| l.clone()) else { continue };
-                if !leg.sess.connected.load(Ordering::Acquire) {
-                    if let Some(t) = c.core.set_connected(slot, false) {
-                        pr_warn!(
-                            "client pool {}: session {}: {} -> {} (link down)\n",
-                            p.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name()
-                        );
+            let mut rejoin: u8 = 0;
+            {
+                let mut c = p.lock();
+                let c = &mut *c;
+                for slot in 0..4 {
+                    let Some(leg) = c.legs.get(slot).and_then(|l| l.clone()) else { continue };
+                    let up = leg.sess.connected.load(Ordering::Acquire);
+                    if !up {
+                        if let Some(t) = c.core.set_connected(slot, false) {
+                            pr_warn!(
+                                "client pool {}: session {}: {} -> {} (link down)\n",
+                                p.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name()
+                            );
+                        }
+                    } else {
+                        let _ = c.core.set_connected(slot, true);
+                        if c.core.leg(slot).map(|l| l.state) == Some(LegState::Failed) {
+                            rejoin |= 1 << slot;
+                        }
                     }
+                }
+            }
+            for slot in 0..4 {
+                if rejoin & (1 << slot) != 0 {
+                    let _ctl = p.ctl.lock();
+                    let _ = rejoin_leg(p, slot);
                 }
             }
         }
     });
+}
+
+/// REJOIN_POOL on a FAILED leg whose transport is up (§6.2 Reconnect): non-sync FAILED →
+/// RECONNECTING then try-enable; sync FAILED → NORMAL. Caller holds `ctl`.
+fn rejoin_leg(pool: &CltPool, slot: usize) -> Result<(), Errno> {
+    let (leg, members) = {
+        let c = pool.lock();
+        if c.core.leg(slot).map(|l| l.state) != Some(LegState::Failed) {
+            return Ok(());
+        }
+        let mut m = MemberList::new();
+        if let Some(md) = c.core.md.as_ref() {
+            m = md.members();
+        }
+        (c.legs[slot].clone().ok_or(Errno::ENOENT)?, m)
+    };
+    let qd = u16::try_from(pool.queue_depth).map_err(|_| Errno::EINVAL)?;
+    let body = JoinBody { chunk_size: pool.chunk_size, queue_depth: qd, create: false, sync: pool.sync, members };
+    let r = pool.send(&leg.sess, &Cmd::RejoinPool(body), |r| if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) });
+    if let Err(e) = r {
+        pr_err!("client pool {}: session {}: rejoin refused ({})\n", pool.name.as_str(), leg.name.as_str(), e.name());
+        return Err(e);
+    }
+    let t = pool.lock().core.on_rejoined(slot).map_err(cerr)?;
+    if let Some(t) = t {
+        pr_info!("client pool {}: session {}: rejoined, {} -> {}\n", pool.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name());
+    }
+    if !pool.sync {
+        try_enable(pool)?;
+    }
+    Ok(())
+}
+
+/// `sessions/<s>/reconnect path=ip:<a>`: rejoin a FAILED leg over its transport. -EBUSY if the
+/// transport is connected and the leg is not FAILED [choice]; -EINVAL for another address
+/// (the transport keeps its path; RTRS reconnects it by itself); -ENOTCONN while the
+/// transport is still down.
+fn reconnect(pool: &Arc<CltPool>, slot: usize, input: &[u8]) -> Result {
+    let sname = leg_name(pool, slot);
+    let addr = params::reconnect(input).map_err(|e| log_parse(sname.as_str(), e))?;
+    let _ctl = pool.ctl.lock();
+    let leg = pool.leg(slot).ok_or(ENODEV)?;
+    if leg.sess.addr != addr {
+        pr_err!("client pool {}: session {}: reconnect to another address is not supported (EINVAL)\n", pool.name.as_str(), sname.as_str());
+        return Err(EINVAL);
+    }
+    let up = leg.sess.connected.load(Ordering::Acquire);
+    let failed = pool.lock().core.leg(slot).map(|l| l.state) == Some(LegState::Failed);
+    if up && !failed {
+        pr_err!("client pool {}: session {}: reconnect: connected and not failed (EBUSY)\n", pool.name.as_str(), sname.as_str());
+        return Err(EBUSY);
+    }
+    if !up {
+        pr_err!("client pool {}: session {}: reconnect: transport still down, RTRS retries (ENOTCONN)\n", pool.name.as_str(), sname.as_str());
+        return Err(kerr(Errno::ENOTCONN));
+    }
+    rejoin_leg(pool, slot).map_err(kerr)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,13 +38,14 @@ static GLUE_WO(add_sess);
 static GLUE_WO(pool_enable);
 static GLUE_WO(enable);
 static GLUE_WO(del_sess);
+static GLUE_WO(reconnect);
 
 static struct attribute *clt_pool_attrs[] = {
 	&glue_attr_add_sess.attr, &glue_attr_pool_enable.attr, &glue_attr_leave_pool.attr, NULL,
 };
 static struct attribute *clt_sess_attrs[] = {
 	&glue_attr_enable.attr, &glue_attr_state.attr, &glue_attr_member_id.attr,
-	&glue_attr_del_sess.attr, NULL,
+	&glue_attr_del_sess.attr, &glue_attr_reconnect.attr, NULL,
 };
 ATTRIBUTE_GROUPS(clt_sess);
 static struct attribute *srv_pool_attrs[] = {
