@@ -567,11 +567,39 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
     };
     let qd = u16::try_from(pool.queue_depth).map_err(|_| Errno::EINVAL)?;
     let body = JoinBody { chunk_size: pool.chunk_size, queue_depth: qd, create, sync: pool.sync, members };
+    // An assemble join turns a NORMAL server NO_IO (§4.3) before the reply tells which
+    // member it is. If it is a member that already has a NORMAL leg here, that leg must get
+    // its server back unharmed: no IO may reach it in between, so IO is frozen around the
+    // join and the duplicate is re-enabled directly (its maps saw no change).
+    let freeze = !pool.sync && !create && pool.lock().core.normal_count() > 0;
+    if freeze {
+        pool.freeze_and_drain();
+    }
     let joined = pool.send(sess, &Cmd::JoinPool(body), |r| match (r.errno, r.body) {
         (0, RspBody::Join { member_id, mapped_size, .. }) => Ok((member_id, mapped_size)),
         (0, _) => Err(Errno::EPROTO),
         (e, _) => Err(Errno::from_kernel(e)),
     });
+    let dup = joined.as_ref().ok().and_then(|(m, _)| {
+        let c = pool.lock();
+        c.core.slot_of(*m).filter(|s| c.core.leg(*s).is_some_and(|l| l.state == LegState::Normal))
+    });
+    if let (Some(other), Ok((m, _))) = (dup, joined.as_ref()) {
+        pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
+        let r = pool.send_slot(other, &Cmd::EnablePool { enable: true });
+        if freeze {
+            pool.unfreeze();
+        }
+        pr_err!(
+            "client pool {}: session {}: member {} already has leg {} (EEXIST){}\n",
+            pool.name.as_str(), sname.as_str(), m, leg_name(pool, other).as_str(),
+            if r.is_err() { "; re-enabling it failed" } else { "" }
+        );
+        return Err(Errno::EEXIST);
+    }
+    if freeze {
+        pool.unfreeze();
+    }
     let (member, mapped) = joined.inspect_err(|e| {
         pr_err!("client pool {}: session {}: join refused ({})\n", pool.name.as_str(), sname.as_str(), e.name());
     })?;
