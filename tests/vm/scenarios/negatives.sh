@@ -215,8 +215,18 @@ garbage_round() { # WHAT: snapshot, sweep on every guest, snapshot again, compar
 		vm_put $n "$GSCRIPT" /root/garbage.sh
 		on $n 'sh /root/garbage.sh snap /root/before'
 	done
+	# The three sweeps run in parallel (each guest writes only its own attributes).
+	local h_clt h_stg0 h_stg1 h rc
 	for n in clt stg0 stg1; do
-		out=$(on_try -t 600 $n 'sh /root/garbage.sh sweep') || fail "garbage ($1) on $n: $(echo "$out" | grep -E '^(ACCEPTED|HUNG)' | head -5)"
+		h=$(on_bg $n 'sh /root/garbage.sh sweep >/tmp/sweep.out 2>&1; echo $? >/tmp/sweep.rc')
+		eval "h_$n=\$h"
+	done
+	for n in clt stg0 stg1; do
+		eval "h=\$h_$n"
+		bg_wait -t 600 "$h" >/dev/null
+		rc=$(on $n 'cat /tmp/sweep.rc')
+		out=$(on $n 'cat /tmp/sweep.out')
+		[ "$rc" = 0 ] || fail "garbage ($1) on $n: $(echo "$out" | grep -E '^(ACCEPTED|HUNG)' | head -5)"
 		log "garbage ($1) on $n: $out; errors: $(on $n "cut -d/ -f1 /tmp/sweep.log | sort | uniq -c | sort -rn | tr -s ' ' | tr '\n' ';'")"
 	done
 	for n in clt stg0 stg1; do
