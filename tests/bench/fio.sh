@@ -145,6 +145,9 @@ done
 fi
 
 # ---- (b) one RNBD leg: clt maps stg0's disk ------------------------------------------------
+# RTRS on 6.12 keeps one server context per host (rtrs-srv's global ib_ctx): rmr's must be
+# closed (module unloaded) before rnbd-server opens its own.
+on_each "stg0 stg1" 'if lsmod | grep -q "^brmr "; then rmmod brmr; fi; if lsmod | grep -q "^rmr "; then rmmod rmr; fi'
 on_each "stg0 stg1" 'modprobe rnbd-server'
 on clt 'modprobe rnbd-client'
 on clt "echo 'sessname=rnbd-stg0 path=ip:$A_IP device_path=/dev/sda' >/sys/class/rnbd-client/ctl/map_device"
