@@ -29,32 +29,10 @@ fi
 RUNTIME=${BENCH_RUNTIME:-20}        # seconds per fio job (time_based), after 2 s of ramp
 MD_BITMAP=${BENCH_MD_BITMAP:-internal}   # internal (chunk 128 KiB, like brmr's) or none
 TARGETS=${BENCH_TARGETS:-brmr rnbd md-raid1}  # a subset runs only those (e.g. the baselines)
-C=/sys/class/rmr-client
-S=/sys/class/rmr-server
-BC=/sys/class/brmr-client
-BS=/sys/class/brmr-server
-P=ionos_pool
-CHUNK=131072
-SIZE=204800
-A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
-LEG_A=psrv0@stg-rmr0 LEG_B=psrv0@stg-rmr1
-SYNC_A=stg-rmr0@stg-rmr1 SYNC_B=stg-rmr1@stg-rmr0
-CLEAN="member 43: [] 0/800 dirty
-member 42: [] 0/800 dirty"
+. "$VM_LIB/pool.sh"
 OUT=$VM_DIR/bench.txt
 CSV=$VM_DIR/bench.csv
 
-wr() { # NAME ATTR VALUE: as in tests/vm/scenarios/replicated.sh
-	local n=$1 a=$2 v=$3 out rc
-	out=$(on_try "$n" "[ -e $a ] || { echo 'MISSING $a' >&2; exit 3; }; echo '$v' >$a" 2>&1)
-	rc=$?
-	[ "$rc" = 0 ] && return 0
-	case $out in
-	*MISSING* | *"Operation not supported"*)
-		fail "not implemented yet: on $n: echo '$v' >$a: $(echo "$out" | tail -1)" ;;
-	esac
-	fail "on $n: echo '$v' >$a exited $rc: $out"
-}
 
 # The three workloads: name, fio options. All: direct IO, libaio (the guest kernel has no
 # io_uring), the first 100 MiB of the device (brmr0's whole capacity), time based.

@@ -22,33 +22,8 @@
 TIMEOUT=1200
 NSTG=2
 
-C=/sys/class/rmr-client
-S=/sys/class/rmr-server
-BC=/sys/class/brmr-client
-BS=/sys/class/brmr-server
-P=ionos_pool
-CHUNK=131072
-SIZE=204800
-A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
-LEG_A=psrv0@stg-rmr0 LEG_B=psrv0@stg-rmr1
-SYNC_A=stg-rmr0@stg-rmr1 SYNC_B=stg-rmr1@stg-rmr0
-CLEAN="member 43: [] 0/800 dirty
-member 42: [] 0/800 dirty"
+. "$VM_LIB/pool.sh"
 
-wr() { # NAME ATTR VALUE: as in replicated.sh (missing ATTR / EOPNOTSUPP = not implemented yet)
-	local n=$1 a=$2 v=$3 out rc
-	out=$(on_try "$n" "[ -e $a ] || { echo 'MISSING $a' >&2; exit 3; }; echo '$v' >$a" 2>&1)
-	rc=$?
-	[ "$rc" = 0 ] && return 0
-	case $out in
-	*MISSING* | *"Operation not supported"*)
-		fail "not implemented yet: on $n: echo '$v' >$a: $(echo "$out" | tail -1)" ;;
-	esac
-	fail "on $n: echo '$v' >$a exited $rc: $out"
-}
-need() { # NAME PATH
-	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
-}
 # neg NAME ERRNO ATTR VALUE: the write must fail with ERRNO. A missing attribute is noted and
 # skipped, so one missing feature does not hide the other checks; the scenario fails at the end
 # listing them.

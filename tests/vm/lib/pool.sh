@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by the scenarios that build the admin guide's pool (SPEC §12.1, baseline B0 of §10):
+# sourced with `. "$VM_LIB/pool.sh"` after the harness is loaded.
+C=/sys/class/rmr-client
+S=/sys/class/rmr-server
+BC=/sys/class/brmr-client
+BS=/sys/class/brmr-server
+P=ionos_pool
+CHUNK=131072
+SIZE=204800                          # mapped_size, sectors
+A_IP=$(vm_ip stg0) B_IP=$(vm_ip stg1)
+LEG_A=psrv0@stg-rmr0 LEG_B=psrv0@stg-rmr1
+SYNC_A=stg-rmr0@stg-rmr1 SYNC_B=stg-rmr1@stg-rmr0
+CLEAN="member 43: [] 0/800 dirty
+member 42: [] 0/800 dirty"
+
+# wr NAME ATTR VALUE: echo VALUE >ATTR on NAME. A missing ATTR or EOPNOTSUPP means the kernel
+# does not have that step yet: fail saying so; any other error fails as usual.
+wr() {
+	local n=$1 a=$2 v=$3 out rc
+	out=$(on_try "$n" "[ -e $a ] || { echo 'MISSING $a' >&2; exit 3; }; echo '$v' >$a" 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] && return 0
+	case $out in
+	*MISSING* | *"Operation not supported"*)
+		fail "not implemented yet: on $n: echo '$v' >$a: $(echo "$out" | tail -1)" ;;
+	esac
+	fail "on $n: echo '$v' >$a exited $rc: $out"
+}
+# need NAME PATH: PATH must exist on NAME, else the kernel lacks that feature yet
+need() {
+	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
+}
