@@ -374,38 +374,10 @@ fn own_step(s: Step<'_>) -> Result<OwnedStep, Errno> {
                 cmd: OwnedCmd { cmd: Cmd::MapReady, piece: Some((p.member, p.page, data)) },
             }
         }
-        Step::Send { slot, cmd } => match to_static(cmd) {
+        Step::Send { slot, cmd } => match cmd.to_static() {
             Some(c) => OwnedStep::Send { slot, cmd: OwnedCmd { cmd: c, piece: None } },
             None => OwnedStep::Done(Err(Errno::EINVAL)),
         },
-    })
-}
-
-/// Commands other than SEND_MAP_BUF and USER borrow nothing.
-fn to_static(c: Cmd<'_>) -> Option<Cmd<'static>> {
-    Some(match c {
-        Cmd::JoinPool(b) => Cmd::JoinPool(b),
-        Cmd::RejoinPool(b) => Cmd::RejoinPool(b),
-        Cmd::EnablePool { enable } => Cmd::EnablePool { enable },
-        Cmd::LeavePool { delete } => Cmd::LeavePool { delete },
-        Cmd::PoolInfo { member_id, op, dirty } => Cmd::PoolInfo { member_id, op, dirty },
-        Cmd::MapReady => Cmd::MapReady,
-        Cmd::MapSend { receiver, cursor } => Cmd::MapSend { receiver, cursor },
-        Cmd::MapDone { enable, map_ver } => Cmd::MapDone { enable, map_ver },
-        Cmd::MapDisable => Cmd::MapDisable,
-        Cmd::MapBufDone { members } => Cmd::MapBufDone { members },
-        Cmd::MapGetVer => Cmd::MapGetVer,
-        Cmd::MapSetVer { map_ver } => Cmd::MapSetVer { map_ver },
-        Cmd::SendDiscard { member_id } => Cmd::SendDiscard { member_id },
-        Cmd::DiscardClearFlag { member_id } => Cmd::DiscardClearFlag { member_id },
-        Cmd::LastIoToMap => Cmd::LastIoToMap,
-        Cmd::MapCheck { map_ver } => Cmd::MapCheck { map_ver },
-        Cmd::StoreCheck => Cmd::StoreCheck,
-        Cmd::MdSend => Cmd::MdSend,
-        Cmd::SendMdBuf(md) => Cmd::SendMdBuf(md),
-        Cmd::MapAdd { chunk, member_id, map_ver, recovery } => Cmd::MapAdd { chunk, member_id, map_ver, recovery },
-        Cmd::MapClear { member_id, chunk, map_ver } => Cmd::MapClear { member_id, chunk, map_ver },
-        Cmd::SendMapBuf(_) | Cmd::User(_) => return None,
     })
 }
 

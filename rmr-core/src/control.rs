@@ -626,32 +626,7 @@ mod tests {
 
     /// A command without borrowed data, re-typed as `'static`.
     fn own(cmd: Cmd<'_>) -> Cmd<'static> {
-        match cmd {
-            Cmd::JoinPool(j) => Cmd::JoinPool(j),
-            Cmd::RejoinPool(j) => Cmd::RejoinPool(j),
-            Cmd::EnablePool { enable } => Cmd::EnablePool { enable },
-            Cmd::LeavePool { delete } => Cmd::LeavePool { delete },
-            Cmd::PoolInfo { member_id, op, dirty } => Cmd::PoolInfo { member_id, op, dirty },
-            Cmd::MapReady => Cmd::MapReady,
-            Cmd::MapSend { receiver, cursor } => Cmd::MapSend { receiver, cursor },
-            Cmd::MapDone { enable, map_ver } => Cmd::MapDone { enable, map_ver },
-            Cmd::MapDisable => Cmd::MapDisable,
-            Cmd::MapBufDone { members } => Cmd::MapBufDone { members },
-            Cmd::MapGetVer => Cmd::MapGetVer,
-            Cmd::MapSetVer { map_ver } => Cmd::MapSetVer { map_ver },
-            Cmd::SendDiscard { member_id } => Cmd::SendDiscard { member_id },
-            Cmd::DiscardClearFlag { member_id } => Cmd::DiscardClearFlag { member_id },
-            Cmd::LastIoToMap => Cmd::LastIoToMap,
-            Cmd::MapCheck { map_ver } => Cmd::MapCheck { map_ver },
-            Cmd::StoreCheck => Cmd::StoreCheck,
-            Cmd::MdSend => Cmd::MdSend,
-            Cmd::SendMdBuf(md) => Cmd::SendMdBuf(md),
-            Cmd::MapAdd { chunk, member_id, map_ver, recovery } => {
-                Cmd::MapAdd { chunk, member_id, map_ver, recovery }
-            }
-            Cmd::MapClear { member_id, chunk, map_ver } => Cmd::MapClear { member_id, chunk, map_ver },
-            Cmd::SendMapBuf(_) | Cmd::User(_) => Cmd::MapDisable,
-        }
+        cmd.to_static().unwrap_or(Cmd::MapDisable)
     }
 
     /// Run a try-enable to completion; `fail_at` makes the n-th command fail (as a transport

@@ -706,6 +706,35 @@ pub enum Cmd<'a> {
 }
 
 impl<'a> Cmd<'a> {
+    /// The same command with a `'static` lifetime, for the commands that borrow nothing
+    /// (`None` for SEND_MAP_BUF and USER, whose bodies live in a caller's buffer).
+    pub fn to_static(self) -> Option<Cmd<'static>> {
+        Some(match self {
+            Cmd::JoinPool(b) => Cmd::JoinPool(b),
+            Cmd::RejoinPool(b) => Cmd::RejoinPool(b),
+            Cmd::EnablePool { enable } => Cmd::EnablePool { enable },
+            Cmd::LeavePool { delete } => Cmd::LeavePool { delete },
+            Cmd::PoolInfo { member_id, op, dirty } => Cmd::PoolInfo { member_id, op, dirty },
+            Cmd::MapReady => Cmd::MapReady,
+            Cmd::MapSend { receiver, cursor } => Cmd::MapSend { receiver, cursor },
+            Cmd::MapDone { enable, map_ver } => Cmd::MapDone { enable, map_ver },
+            Cmd::MapDisable => Cmd::MapDisable,
+            Cmd::MapBufDone { members } => Cmd::MapBufDone { members },
+            Cmd::MapGetVer => Cmd::MapGetVer,
+            Cmd::MapSetVer { map_ver } => Cmd::MapSetVer { map_ver },
+            Cmd::SendDiscard { member_id } => Cmd::SendDiscard { member_id },
+            Cmd::DiscardClearFlag { member_id } => Cmd::DiscardClearFlag { member_id },
+            Cmd::LastIoToMap => Cmd::LastIoToMap,
+            Cmd::MapCheck { map_ver } => Cmd::MapCheck { map_ver },
+            Cmd::StoreCheck => Cmd::StoreCheck,
+            Cmd::MdSend => Cmd::MdSend,
+            Cmd::SendMdBuf(md) => Cmd::SendMdBuf(md),
+            Cmd::MapAdd { chunk, member_id, map_ver, recovery } => Cmd::MapAdd { chunk, member_id, map_ver, recovery },
+            Cmd::MapClear { member_id, chunk, map_ver } => Cmd::MapClear { member_id, chunk, map_ver },
+            Cmd::SendMapBuf(_) | Cmd::User(_) => return None,
+        })
+    }
+
     /// The command number.
     pub fn ty(&self) -> CmdType {
         match self {
