@@ -4,7 +4,8 @@
 //! One compute client and 2-4 storage nodes built from the real core state machines, a
 //! simulated network (per-link FIFO queues, arbitrary interleaving across links, link down/up,
 //! partitions), simulated disks (in-flight backend writes vanish on a crash; completed writes
-//! and metadata are durable) and a seeded scheduler with nemeses. Invariants are checked after
+//! sit in a volatile write cache until a FLUSH or FUA, a power loss drops part of it; metadata
+//! is durable) and a seeded scheduler with nemeses. Invariants are checked after
 //! every step and at the end. A seed replays exactly.
 
 pub mod store;
@@ -17,7 +18,7 @@ use rmr_core::error::Error;
 use rmr_core::server::{IoDecision, RegMode, ServerPool, SrvState, SyncSched};
 use rmr_core::wire::{
     Cmd, CmdRsp, CmdType, InfoOp, IoMsg, IoRsp, JoinBody, MemberList, Msg, PoolMd, PoolName,
-    RmrId, RspBody, SrvMd, IO_SYNC, IO_WRITE, MAX_MSG_LEN, PIECE_BYTES,
+    RmrId, RspBody, SrvMd, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE, MAX_MSG_LEN, PIECE_BYTES,
 };
 use std::collections::{BTreeMap, VecDeque};
 use store::{Rng, VecStorage};
@@ -48,6 +49,9 @@ pub struct Config {
     pub check_transitions: bool,
     /// Keep the full trace (else the last 300 lines).
     pub full_trace: bool,
+    /// Permille of storage-node crashes that are power losses (the disk's volatile write
+    /// cache is lost); the others are kernel crashes (the powered disk keeps its cache).
+    pub power_loss: u64,
 }
 
 impl Config {
@@ -61,6 +65,7 @@ impl Config {
             bugs: Bugs::default(),
             check_transitions: true,
             full_trace: false,
+            power_loss: 0,
         }
     }
 }
@@ -98,18 +103,67 @@ enum WSt {
     Failed,
 }
 
+/// What the client was promised (block layer semantics with a volatile write cache): an
+/// acknowledged write survives unless it was neither written with FUA nor followed by a
+/// completed FLUSH (issued after its acknowledgement) and every node that stored it lost
+/// power before making it durable there. Such a write is *excused*: older values of its chunk
+/// become legal again.
 #[derive(Default)]
 struct Model {
     writes: Vec<Vec<(u64, WSt)>>,
+    /// Acknowledgement order of each acknowledged value.
+    ack_order: BTreeMap<u64, u64>,
+    ack_seq: u64,
+    /// Values acknowledged as FUA writes.
+    fua: std::collections::BTreeSet<u64>,
+    /// Writes acknowledged up to this order are covered by a completed FLUSH.
+    promised_upto: u64,
+    /// Nodes that stored a value and still vouch for it (no power loss while it sat unflushed
+    /// in their cache).
+    vouch: BTreeMap<u64, std::collections::BTreeSet<usize>>,
+    /// Acknowledged writes lost legitimately (see above).
+    excused: std::collections::BTreeSet<u64>,
 }
 
 impl Model {
     fn last_acked(&self, c: u64) -> Option<usize> {
         self.writes.get(c as usize)?.iter().rposition(|w| w.1 == WSt::Acked)
     }
-    /// `v` is a legal content of chunk `c` for a reader that saw last-acked index `k`.
+    fn promised(&self, v: u64) -> bool {
+        self.fua.contains(&v) || self.ack_order.get(&v).is_some_and(|o| *o <= self.promised_upto)
+    }
+    fn acked(&mut self, v: u64, fua: bool) {
+        self.ack_seq += 1;
+        self.ack_order.insert(v, self.ack_seq);
+        if fua {
+            self.fua.insert(v);
+        }
+        if self.vouch.get(&v).is_none_or(|s| s.is_empty()) && !self.promised(v) {
+            self.excused.insert(v);
+        }
+    }
+    fn stored(&mut self, v: u64, node: usize) {
+        if v != 0 {
+            self.vouch.entry(v).or_default().insert(node);
+        }
+    }
+    /// Node `node` lost power with `vals` unflushed in its cache.
+    fn power_lost(&mut self, node: usize, vals: &[u64]) -> Vec<u64> {
+        let mut ex = Vec::new();
+        for v in vals {
+            let Some(s) = self.vouch.get_mut(v) else { continue };
+            s.remove(&node);
+            if s.is_empty() && self.ack_order.contains_key(v) && !self.promised(*v) && self.excused.insert(*v) {
+                ex.push(*v);
+            }
+        }
+        ex
+    }
+    /// `v` is a legal content of chunk `c` for a reader that saw last-acked index `k`: the last
+    /// acknowledged write up to `k` that is not excused, or anything later.
     fn valid(&self, c: u64, k: Option<usize>, v: u64) -> bool {
         let Some(ws) = self.writes.get(c as usize) else { return false };
+        let k = k.and_then(|k| (0..=k).rev().find(|i| ws[*i].1 == WSt::Acked && !self.excused.contains(&ws[*i].0)));
         match k {
             None => v == 0 || ws.iter().any(|w| w.0 == v),
             Some(k) => ws.iter().skip(k).any(|w| w.0 == v),
@@ -148,7 +202,9 @@ fn link_key(a: usize, b: usize) -> (usize, usize) {
 // Client
 
 enum CioKind {
-    Write { req: WriteReq, widx: usize, value: u64, ma_left: [u32; 4], ma_ok: [bool; 4], ma_stage: bool },
+    /// A write (`flags` FUA), or a pure flush (`IO_FLUSH`, no model entry; `mark` = the
+    /// acknowledgement order it covers).
+    Write { req: WriteReq, widx: usize, value: u64, ma_left: [u32; 4], ma_ok: [bool; 4], ma_stage: bool, flags: u16, mark: u64 },
     Read { slot: usize, k: Option<usize> },
 }
 
@@ -212,14 +268,53 @@ struct SyncReq {
     thread: bool,
 }
 
+/// A storage node's disk. `data` is the durable medium; `cache` is the volatile write cache:
+/// per chunk the values written since the last flush, oldest first. Reads see the newest
+/// value. A FLUSH makes the whole cache durable, a FUA write is durable on completion, and a
+/// power loss keeps a random prefix of each chunk's cached values (the drive may have written
+/// some back in order) and drops the rest.
 #[derive(Default)]
 struct Disk {
     data: BTreeMap<u64, u64>,
+    cache: BTreeMap<u64, Vec<u64>>,
     md: Option<PoolMd>,
     maps: Vec<(u32, Vec<u64>)>,
     last_io: Vec<u64>,
     flakey: bool,
     has_store: bool,
+}
+
+impl Disk {
+    fn read(&self, c: u64) -> u64 {
+        self.cache.get(&c).and_then(|v| v.last()).or_else(|| self.data.get(&c)).copied().unwrap_or(0)
+    }
+    fn write(&mut self, c: u64, v: u64, fua: bool) {
+        if fua {
+            self.cache.remove(&c);
+            self.data.insert(c, v);
+        } else {
+            self.cache.entry(c).or_default().push(v);
+        }
+    }
+    fn flush(&mut self) {
+        for (c, vs) in std::mem::take(&mut self.cache) {
+            if let Some(v) = vs.last() {
+                self.data.insert(c, *v);
+            }
+        }
+    }
+    /// Power loss: returns the values dropped.
+    fn power_loss(&mut self, rng: &mut Rng) -> Vec<u64> {
+        let mut lost = Vec::new();
+        for (c, vs) in std::mem::take(&mut self.cache) {
+            let k = rng.below(vs.len() as u64 + 1) as usize;
+            if k > 0 {
+                self.data.insert(c, vs[k - 1]);
+            }
+            lost.extend_from_slice(&vs[k..]);
+        }
+        lost
+    }
 }
 
 struct Srv {
@@ -265,6 +360,9 @@ pub struct Sim {
     /// Messages held back by the delay nemesis: (release time, link, packet). RTRS spreads a
     /// session over several connections, so messages of one session can overtake each other.
     held: Vec<(u64, (usize, usize), Packet)>,
+    /// Hold back the next "empty" MAP_CHECK answer node `i` sends the client until the given
+    /// time (scripted: `u64::MAX`, released by `release_held`).
+    hold_check_from: Option<(usize, u64)>,
 }
 
 fn base_md(name: PoolName, chunks: u64) -> PoolMd {
@@ -301,7 +399,7 @@ impl Sim {
             srvs: Vec::new(),
             links: BTreeMap::new(),
             local: VecDeque::new(),
-            model: Model { writes: vec![Vec::new(); cfg.chunks as usize] },
+            model: Model { writes: vec![Vec::new(); cfg.chunks as usize], ..Model::default() },
             trace: VecDeque::new(),
             fail: None,
             chaos: true,
@@ -311,6 +409,7 @@ impl Sim {
             client_gen: 0,
             write_gen: BTreeMap::new(),
             held: Vec::new(),
+            hold_check_from: None,
             cfg,
         };
         for i in 0..s.cfg.servers {
@@ -400,6 +499,18 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>, data: u64, tag: u64) -> bool {
+        let hold = self.hold_check_from.filter(|h| h.0 == from.wrapping_sub(1));
+        if let (true, Some((_, until))) = (to == CLIENT && self.link_up(from, to), hold) {
+            let empty_check = matches!(Msg::decode(&bytes), Ok((_, Msg::CmdRsp(r)))
+                if r.ty == CmdType::MapCheck && r.errno == 0 && matches!(r.body, RspBody::Bool(true)));
+            if empty_check {
+                self.hold_check_from = None;
+                self.log(format!("hold the \"empty\" MAP_CHECK answer of srv {} until t={until}", from - 1));
+                // A link failure drops it, as RTRS would.
+                self.held.push((until, link_key(from, to), Packet { from, to, bytes, data, tag }));
+                return true;
+            }
+        }
         match self.links.get_mut(&link_key(from, to)) {
             Some(l) if l.up => {
                 l.q.push_back(Packet { from, to, bytes, data, tag });
@@ -627,16 +738,30 @@ impl Sim {
     fn client_issue(&mut self) {
         let chunk = self.rng.below(self.cfg.chunks);
         let write = self.rng.permille(650);
-        self.issue(chunk, write);
+        // Block layer cache control: some writes are FUA, and now and then a pure FLUSH.
+        if self.rng.permille(40) {
+            self.issue_flags(0, true, IO_WRITE | IO_FLUSH);
+        } else {
+            let fua = self.rng.permille(100);
+            self.issue_flags(chunk, write, if fua { IO_WRITE | IO_FUA } else { IO_WRITE });
+        }
     }
 
     /// Issue one client IO (write or read of `chunk`); returns the written value.
     fn issue(&mut self, chunk: u64, write: bool) -> Option<u64> {
+        self.issue_flags(chunk, write, IO_WRITE)
+    }
+
+    /// Issue one client IO: a read, a write with `flags` (`IO_FUA`), or a pure flush
+    /// (`IO_FLUSH`, sent like a write of chunk 0 with no data, as rmr does).
+    fn issue_flags(&mut self, chunk: u64, write: bool, flags: u16) -> Option<u64> {
         let now = self.now;
         let v = self.next_value;
+        let flush = write && flags & IO_FLUSH != 0;
+        let mark = self.model.ack_seq;
         let c = self.client.as_mut()?;
         let mem = c.ios.iter().position(|x| x.is_none())?;
-        let busy = c.ios.iter().flatten().any(|x| x.chunk == chunk && matches!(x.kind, CioKind::Write { .. }));
+        let busy = !flush && c.ios.iter().flatten().any(|x| x.chunk == chunk && matches!(x.kind, CioKind::Write { .. }));
         let tag = {
             self.next_tag += 1;
             self.next_tag
@@ -646,18 +771,22 @@ impl Sim {
                 Ok(r) => r,
                 Err(_) => return None,
             };
-            let value = self.next_value;
-            self.next_value += 1;
-            let ws = &mut self.model.writes[chunk as usize];
-            ws.push((value, WSt::InFlight));
-            self.write_gen.insert(value, self.client_gen);
-            let widx = ws.len() - 1;
+            let (value, widx) = if flush {
+                (0, usize::MAX)
+            } else {
+                let value = self.next_value;
+                self.next_value += 1;
+                let ws = &mut self.model.writes[chunk as usize];
+                ws.push((value, WSt::InFlight));
+                self.write_gen.insert(value, self.client_gen);
+                (value, ws.len() - 1)
+            };
             let io = IoMsg {
                 id: RmrId::chunk(chunk),
                 mem_id: mem as u16,
-                flags: IO_WRITE,
+                flags,
                 offset: 0,
-                len: CHUNK_SIZE,
+                len: if flush { 0 } else { CHUNK_SIZE },
                 map_ver: req.plan.map_ver,
                 members: req.plan.piggyback,
             };
@@ -665,12 +794,13 @@ impl Sim {
             c.ios[mem] = Some(Cio {
                 tag,
                 chunk,
-                kind: CioKind::Write { req, widx, value, ma_left: [0; 4], ma_ok: [true; 4], ma_stage: false },
+                kind: CioKind::Write { req, widx, value, ma_left: [0; 4], ma_ok: [true; 4], ma_stage: false, flags, mark },
             });
             let srvs: Vec<(usize, usize)> =
                 (0..4).filter(|s| targets & (1 << s) != 0).map(|s| (s, c.slot_srv[s])).collect();
             let pig = io.members;
-            self.log(format!("W c{chunk} v{value} mem{mem} -> slots {targets:#b} pig {:?}", pig.as_slice()));
+            let kind = if flush { "FLUSH" } else if flags & IO_FUA != 0 { "W(fua)" } else { "W" };
+            self.log(format!("{kind} c{chunk} v{value} mem{mem} -> slots {targets:#b} pig {:?}", pig.as_slice()));
             let bytes = enc(&Msg::Io(io));
             for (slot, srv) in srvs {
                 if !self.send(CLIENT, srv + 1, bytes.clone(), value, tag) {
@@ -719,7 +849,7 @@ impl Sim {
         let Some(io) = c.ios[mem].as_mut() else { return };
         let chunk = io.chunk;
         match &mut io.kind {
-            CioKind::Write { req, widx, value, ma_left, ma_ok, ma_stage } => {
+            CioKind::Write { req, widx, value, ma_left, ma_ok, ma_stage, flags, mark } => {
                 let st = if *ma_stage {
                     // A map-add reply (or a transport error during the map-add round).
                     let r = ma.unwrap_or(false) && ok;
@@ -738,7 +868,7 @@ impl Sim {
                     }
                     req.on_reply(&mut c.pool, &mut c.maps, slot, ok, now)
                 };
-                let (widx, value) = (*widx, *value);
+                let (widx, value, flags, mark) = (*widx, *value, *flags, *mark);
                 match st {
                     WriteStep::Wait => {}
                     WriteStep::MapAdd { targets, members } => {
@@ -765,8 +895,21 @@ impl Sim {
                     WriteStep::Done(r) => {
                         c.ios[mem] = None;
                         c.pool.io_finished();
-                        self.model.set(chunk, widx, if r.is_ok() { WSt::Acked } else { WSt::Failed });
-                        self.log(format!("W c{chunk} v{value} done {r:?}"));
+                        if flags & IO_FLUSH != 0 {
+                            if r.is_ok() {
+                                self.model.promised_upto = self.model.promised_upto.max(mark);
+                            }
+                            self.log(format!("FLUSH done {r:?} (covers acks up to #{mark})"));
+                        } else {
+                            self.model.set(chunk, widx, if r.is_ok() { WSt::Acked } else { WSt::Failed });
+                            if r.is_ok() {
+                                self.model.acked(value, flags & IO_FUA != 0);
+                                if self.model.excused.contains(&value) {
+                                    self.log(format!("W c{chunk} v{value} acknowledged but already lost by every holder"));
+                                }
+                            }
+                            self.log(format!("W c{chunk} v{value} done {r:?}"));
+                        }
                     }
                 }
             }
@@ -1326,7 +1469,7 @@ impl Sim {
             IoDecision::Submit => {
                 if io.flags & IO_SYNC != 0 {
                     // Peer read: serve directly from the disk.
-                    let v = s.disk.data.get(&io.id.b).copied().unwrap_or(0);
+                    let v = s.disk.read(io.id.b);
                     let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: 0 }));
                     self.send(i + 1, from, b, v, tag);
                 } else {
@@ -1513,11 +1656,19 @@ impl Sim {
                 let s = &mut self.srvs[i];
                 let ok = !flakey;
                 let mut v = 0;
+                let mut stored = false;
                 if ok {
                     if io.is_write() {
-                        s.disk.data.insert(io.id.b, value);
+                        // Preflush first, then the data (FUA: durable at once).
+                        if io.flags & IO_FLUSH != 0 {
+                            s.disk.flush();
+                        }
+                        if io.len > 0 {
+                            s.disk.write(io.id.b, value, io.flags & IO_FUA != 0);
+                            stored = true;
+                        }
                     } else {
-                        v = s.disk.data.get(&io.id.b).copied().unwrap_or(0);
+                        v = s.disk.read(io.id.b);
                     }
                 }
                 if let Some(pool) = s.pool.as_mut() {
@@ -1530,6 +1681,9 @@ impl Sim {
                         let st = pool.state.name();
                         self.log(format!("srv {i} backend error -> {st}"));
                     }
+                }
+                if stored {
+                    self.model.stored(value, i);
                 }
                 let errno = if ok { 0 } else { Error::Io.errno() };
                 let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno }));
@@ -1546,7 +1700,9 @@ impl Sim {
                     }
                     self.finish_sync(i, chunk, None);
                 } else {
-                    self.srvs[i].disk.data.insert(chunk, value);
+                    // A sync write is a plain write (rmr's sync_chunk): volatile until a flush.
+                    self.srvs[i].disk.write(chunk, value, false);
+                    self.model.stored(value, i);
                     self.finish_sync(i, chunk, Some(value));
                 }
             }
@@ -1656,6 +1812,15 @@ impl Sim {
                 let i = self.rng.below(n as u64) as usize;
                 self.sync_start(i);
             }
+            10 if self.rng.permille(300) => {
+                // Hold the next "empty" MAP_CHECK answer of a node back for 1-15 s: the
+                // stale answer the client map clean delay guards against.
+                let i = self.rng.below(n as u64) as usize;
+                let until = self.now + 1000 + self.rng.below(14_000);
+                self.hold_check_from = Some((i, until));
+                self.count("hold-map-check");
+                self.log(format!("NEMESIS hold the next empty MAP_CHECK answer of srv {i} until t={until}"));
+            }
             10 => {
                 // Hold one in-flight message back for up to 6 s.
                 let nonempty: Vec<(usize, usize)> =
@@ -1720,8 +1885,23 @@ impl Sim {
     }
 
     fn crash_server(&mut self, i: usize) {
-        self.count("srv-crash");
-        self.log(format!("NEMESIS srv {i} crash"));
+        let power = self.rng.permille(self.cfg.power_loss);
+        self.crash_server_kind(i, power);
+    }
+
+    /// Crash storage node `i`: a power loss drops a random part of its disk's unflushed
+    /// writes; a kernel crash leaves the (powered) disk to write its cache back.
+    fn crash_server_kind(&mut self, i: usize, power: bool) {
+        self.count(if power { "srv-power-loss" } else { "srv-crash" });
+        let unflushed: Vec<u64> = self.srvs[i].disk.cache.values().flatten().copied().collect();
+        if power {
+            let lost = self.srvs[i].disk.power_loss(&mut self.rng);
+            let ex = self.model.power_lost(i, &unflushed);
+            self.log(format!("NEMESIS srv {i} power loss: unflushed {unflushed:?}, dropped {lost:?}, acked writes now lost by every holder {ex:?}"));
+        } else {
+            self.srvs[i].disk.flush();
+            self.log(format!("NEMESIS srv {i} crash"));
+        }
         let s = &mut self.srvs[i];
         s.alive = false;
         if let Some(mut pool) = s.pool.take() {
@@ -1859,7 +2039,7 @@ impl Sim {
                 if own_dirty {
                     continue;
                 }
-                let mine = s.disk.data.get(&c).copied().unwrap_or(0);
+                let mine = s.disk.read(c);
                 let k = self.model.last_acked(c);
                 if !self.model.valid(c, k, mine) {
                     let w = format!(
@@ -1873,7 +2053,7 @@ impl Sim {
                     if o.member == s.member {
                         continue;
                     }
-                    let theirs = o.disk.data.get(&c).copied().unwrap_or(0);
+                    let theirs = o.disk.read(c);
                     if theirs != mine && !pool.maps.get(o.member).is_some_and(|m| m.test(c)) {
                         let w = format!(
                             "NORMAL srv {i} (member {}) misses dirty bit: chunk {c} is v{mine} here, v{theirs} on member {}",
@@ -1892,7 +2072,7 @@ impl Sim {
             'outer: for (_, l) in c.pool.legs() {
                 let Some(srv) = self.srvs.iter().find(|s| s.member == l.member_id) else { continue };
                 for &ch in &touched {
-                    let theirs = srv.disk.data.get(&ch).copied().unwrap_or(0);
+                    let theirs = srv.disk.read(ch);
                     let Some(k) = self.model.last_acked(ch) else { continue };
                     let acked = self.model.writes[ch as usize][k].0;
                     // Stale = does not hold the last acked value or anything later.
@@ -1931,7 +2111,7 @@ impl Sim {
                     if self.write_gen.get(&v) != Some(&self.client_gen) {
                         continue;
                     }
-                    let theirs = srv.disk.data.get(&ch).copied().unwrap_or(0);
+                    let theirs = srv.disk.read(ch);
                     if !self.model.valid(ch, Some(k), theirs) && !c.maps.get(l.member_id).is_some_and(|m| m.test(ch)) {
                         bad = Some(format!(
                             "client map of member {} lacks chunk {ch}: it holds v{theirs}, this client acknowledged v{v}",
@@ -1990,7 +2170,7 @@ impl Sim {
 
     fn final_check(&mut self) {
         for c in 0..self.cfg.chunks {
-            let vals: Vec<u64> = self.srvs.iter().map(|s| s.disk.data.get(&c).copied().unwrap_or(0)).collect();
+            let vals: Vec<u64> = self.srvs.iter().map(|s| s.disk.read(c)).collect();
             if vals.iter().any(|v| *v != vals[0]) {
                 self.violation(format!("after recovery and sync, chunk {c} differs across legs: {vals:?}"));
                 return;
@@ -2227,6 +2407,56 @@ impl Sim {
         }
     }
 
+    /// A pool like [`Sim::scripted`] with deliberate bugs (teeth proof).
+    pub fn scripted_with_bugs(servers: usize, chunks: u64, bugs: Bugs) -> Sim {
+        let mut cfg = Config::for_seed(0);
+        cfg.servers = servers;
+        cfg.chunks = chunks;
+        cfg.full_trace = true;
+        cfg.bugs = bugs;
+        let mut s = Sim::new(0, cfg);
+        s.chaos = false;
+        s.io_on = false;
+        s.settle(2000);
+        for i in 0..servers {
+            s.sync(i);
+        }
+        s.settle(12_000);
+        s
+    }
+
+    /// Hold back the next "empty" MAP_CHECK answer storage node `srv` sends to the client
+    /// (RTRS spreads a session over several connections: an answer can be overtaken by
+    /// everything sent after it).
+    pub fn hold_map_check_answer(&mut self, srv: usize) {
+        self.hold_check_from = Some((srv, u64::MAX));
+    }
+
+    /// Whether a held-back answer is waiting.
+    pub fn holding(&self) -> bool {
+        self.held.iter().any(|h| h.0 == u64::MAX)
+    }
+
+    /// Deliver the messages held by [`Sim::hold_map_check_answer`] now; false if none.
+    pub fn release_held(&mut self) -> bool {
+        let mut any = false;
+        while let Some(i) = self.held.iter().position(|h| h.0 == u64::MAX) {
+            let (_, k, p) = self.held.remove(i);
+            if let Some(l) = self.links.get_mut(&k).filter(|l| l.up) {
+                l.q.push_front(p);
+                any = true;
+            }
+        }
+        self.log(format!("SCRIPT release held answers: {any}"));
+        self.drain();
+        any
+    }
+
+    /// Chunks the client map holds for `member`.
+    pub fn client_dirty(&self, member: u32) -> Vec<u64> {
+        self.client.as_ref().and_then(|c| c.maps.get(member)).map_or(Vec::new(), |m| m.iter().collect())
+    }
+
     /// Take the client–`srv` link down or up.
     pub fn link(&mut self, srv: usize, up: bool) {
         if let Some(l) = self.links.get_mut(&(CLIENT, srv + 1)) {
@@ -2329,7 +2559,7 @@ impl Sim {
 
     /// Content of `chunk` on node `i`'s disk.
     pub fn disk(&self, i: usize, chunk: u64) -> u64 {
-        self.srvs[i].disk.data.get(&chunk).copied().unwrap_or(0)
+        self.srvs[i].disk.read(chunk)
     }
 
     /// First invariant violation, if any.

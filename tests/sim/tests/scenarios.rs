@@ -2,7 +2,7 @@
 //! SPEC §10 acceptance scenarios 1-9 as scripted simulator runs (fixed fault schedules).
 //! Node index 0 = A (member 42), 1 = B (43), 2 = C (44); 800 chunks as in `0/800 dirty`.
 
-use rmr_core::client::LegState;
+use rmr_core::client::{Bugs, LegState};
 use rmr_core::server::SrvState;
 use rmr_sim::Sim;
 
@@ -236,4 +236,59 @@ fn s9_maintenance() {
     assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
     assert_eq!(s.srv_state(B), Some((SrvState::Normal, false)));
     assert_eq!(s.dirty(B, 43), vec![40, 41, 42]);
+}
+
+/// Teeth for the client map clean delay (SPEC §6.8): a stale "empty" MAP_CHECK answer must
+/// not clear a client map bit set after it was sent. B is clean and answers "empty", but the
+/// answer is held back (RTRS spreads a session over several connections); meanwhile a write
+/// fails on B's disk (the link stays up), B goes FAILED, recovers by store check and map
+/// update, and is NORMAL again, missing that write. Then the old answer arrives. The correct
+/// client needs two answers and a 5 s old map; `Bugs::no_clean_delay` clears on the first
+/// and loses the only client-side record that B misses the chunk.
+fn stale_map_check_answer(bugs: Bugs) -> Sim {
+    let mut s = Sim::scripted_with_bugs(2, 16, bugs);
+    // The client map lists chunk 3 for B, while B's own map is clean after a sync.
+    s.link(B, false);
+    assert!(s.write(3).is_some());
+    s.link(B, true);
+    s.settle(3000);
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
+    assert_eq!(s.client_dirty(43), vec![3]);
+    s.hold_map_check_answer(B);
+    s.sync(B);
+    s.settle(1500);
+    assert!(s.holding(), "B answered \"empty\"");
+    assert_eq!(s.client_dirty(43), vec![3], "the held answer has not cleared anything yet");
+    // A write misses B through a disk error; B comes back NORMAL without it.
+    s.flakey(B, true);
+    assert!(s.write(5).is_some());
+    assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Failed));
+    s.flakey(B, false);
+    s.settle(2500);
+    assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
+    assert!(s.dirty(B, 43).contains(&5));
+    assert!(s.client_dirty(43).contains(&5));
+    // The stale answer arrives.
+    assert!(s.release_held());
+    s
+}
+
+#[test]
+fn clean_delay_stale_map_check_answer() {
+    let mut s = stale_map_check_answer(Bugs::default());
+    ok(&s);
+    assert!(s.client_dirty(43).contains(&5), "a stale answer does not clear the client map");
+    s.sync(B);
+    s.settle(12_000);
+    ok(&s);
+    assert_eq!(s.client_dirty(43), Vec::<u64>::new(), "cleared after B synced");
+    assert_eq!(s.disk(A, 5), s.disk(B, 5));
+}
+
+#[test]
+fn clean_delay_teeth() {
+    let bugs = Bugs { no_clean_delay: true, ..Bugs::default() };
+    let s = stale_map_check_answer(bugs);
+    let v = s.failed().expect("no_clean_delay must be caught");
+    assert!(v.contains("client map of member 43 lacks chunk 5"), "{v}");
 }

@@ -13,6 +13,7 @@ fn main() {
     let mut trace = false;
     let mut bug = String::new();
     let mut check_transitions = true;
+    let mut power_loss: Option<u64> = None;
     let mut i = 1;
     while i < args.len() {
         let v = args.get(i + 1).cloned().unwrap_or_default();
@@ -21,6 +22,7 @@ fn main() {
             "--start" => { start = v.parse().expect("--start S"); i += 1; }
             "--seed" => { one = Some(v.parse().expect("--seed X")); i += 1; }
             "--bug" => { bug = v; i += 1; }
+            "--power-loss" => { power_loss = Some(v.parse().expect("--power-loss PERMILLE")); i += 1; }
             "--trace" => trace = true,
             "--no-transition-check" => check_transitions = false,
             a => { eprintln!("unknown argument {a}"); std::process::exit(2); }
@@ -35,6 +37,9 @@ fn main() {
         let mut cfg = Config::for_seed(seed);
         cfg.check_transitions = check_transitions;
         cfg.full_trace = trace;
+        if let Some(p) = power_loss {
+            cfg.power_loss = p;
+        }
         match bug.as_str() {
             "" => {}
             "promote-failed" => cfg.bugs.promote_failed = true,
@@ -44,9 +49,20 @@ fn main() {
             "no-clean-delay" => cfg.bugs.no_clean_delay = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
+        let cfg_power = cfg.power_loss;
         let r = std::panic::catch_unwind(|| Sim::new(seed, cfg).run());
         match r {
             Ok(Ok(st)) => steps += st.steps as u64,
+            Ok(Err(f)) if !bug.is_empty() && {
+                let mut c0 = Config::for_seed(seed);
+                c0.check_transitions = check_transitions;
+                c0.power_loss = cfg_power;
+                Sim::new(seed, c0).run().is_err()
+            } => {
+                // Fails without the bug too: not a detection of the bug.
+                failed += 1;
+                println!("seed {seed} fails without the bug as well (skipped): {}", f.what);
+            }
             Ok(Err(f)) => {
                 failed += 1;
                 if trace || one.is_some() || !bug.is_empty() {
