@@ -1024,9 +1024,19 @@ fn rejoin_leg(pool: &CltPool, slot: usize) -> Result<(), Errno> {
         pr_err!("client pool {}: session {}: rejoin refused ({})\n", pool.name.as_str(), leg.name.as_str(), e.name());
         return Err(e);
     }
-    let t = pool.lock().core.on_rejoined(slot).map_err(cerr)?;
+    let (t, maint) = {
+        let mut c = pool.lock();
+        let t = c.core.on_rejoined(slot).map_err(cerr)?;
+        (t, c.core.rejoin_needs_maintenance(slot))
+    };
     if let Some(t) = t {
         pr_info!("client pool {}: session {}: rejoined, {} -> {}\n", pool.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name());
+    }
+    if maint {
+        // The server may have restarted and forgotten the flag: set it again.
+        pool.send(&leg.sess, &Cmd::EnablePool { enable: false }, |r| {
+            if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) }
+        })?;
     }
     if !pool.sync {
         try_enable(pool)?;

@@ -329,6 +329,14 @@ impl ClientPool {
         self.set_state(slot, to)
     }
 
+    /// After a successful REJOIN: a leg in maintenance must set the server's flag again with
+    /// ENABLE_POOL(0). A server keeps the flag in memory only, so one that restarted while
+    /// its leg was in maintenance rejoins NO_IO without it, and the admin's `enable`=1 would
+    /// then admit it directly with stale maps (simulator seed 29052).
+    pub fn rejoin_needs_maintenance(&self, slot: usize) -> bool {
+        self.leg(slot).is_some_and(|l| !l.sync && l.maintenance)
+    }
+
     /// Store check answered "io allowed": FAILED → RECONNECTING (§6.8 step 2).
     pub fn on_store_ok(&mut self, slot: usize) -> Result<Option<Transition>> {
         self.on_rejoined(slot)

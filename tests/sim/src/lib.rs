@@ -1219,6 +1219,11 @@ impl Sim {
                         if ok {
                             let r = c.pool.on_rejoined(s);
                             c.want_te = true;
+                            if c.pool.rejoin_needs_maintenance(s) {
+                                if let Some(Op::Batch { items, .. }) = c.op.as_mut() {
+                                    items.push_front((s, BCmd::Maint(true)));
+                                }
+                            }
                             self.log(format!("rejoin slot {s}: {r:?}"));
                             self.bug_promote_enable(s);
                         } else {

@@ -30,3 +30,15 @@ fn seed_batch() {
     eprintln!("{n} seeds in {:.1} s, {} failed", t0.elapsed().as_secs_f64(), f.len());
     assert!(f.is_empty(), "{}", f.join("\n\n"));
 }
+
+/// Seeds that once found a bug, replayed on every run.
+#[test]
+fn regression_seeds() {
+    // 29052: a storage node restarted while its leg was in maintenance rejoined without the
+    // flag, and the admin's enable=1 admitted it with stale maps.
+    for seed in [29052u64] {
+        if let Err(f) = rmr_sim::run_seed(seed) {
+            panic!("regression seed {seed} failed: {f:?}");
+        }
+    }
+}
