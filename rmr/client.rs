@@ -1523,7 +1523,7 @@ impl CltPool {
                 last = e.to_kernel();
             }
         }
-        Ok(if sent > 0 && failed == sent { last } else { failed })
+        Ok(crate::rmr_core::client::cmd_conf(sent, failed, last))
     }
 
     /// Per-leg stats for `rmr_clt_leg_stats`.

@@ -628,6 +628,17 @@ pub enum TryEnable {
     },
 }
 
+/// The `conf` of `rmr_clt_cmd_with_rsp` (SPEC §6.9) after sending to `sent` legs of which
+/// `failed` failed, the last with `last_err` (negative errno): 0 = every recipient answered,
+/// > 0 = that many failed, < 0 = all failed (the error). No recipient at all counts as 0.
+pub fn cmd_conf(sent: u32, failed: u32, last_err: i32) -> i32 {
+    if sent > 0 && failed == sent {
+        if last_err < 0 { last_err } else { Error::Io.errno() }
+    } else {
+        i32::try_from(failed).unwrap_or(i32::MAX)
+    }
+}
+
 /// Lowest slot set in a mask.
 pub fn lowest(m: LegMask) -> Option<usize> {
     if m == 0 {
@@ -719,6 +730,15 @@ mod tests {
     use LegState::*;
 
     const ALL: [LegState; 5] = [Created, Normal, Failed, Reconnecting, Removing];
+
+    #[test]
+    fn cmd_with_rsp_conf() {
+        assert_eq!(cmd_conf(2, 0, 0), 0);
+        assert_eq!(cmd_conf(0, 0, 0), 0);
+        assert_eq!(cmd_conf(3, 1, -110), 1);
+        assert_eq!(cmd_conf(2, 2, -110), -110);
+        assert_eq!(cmd_conf(1, 1, 0), Error::Io.errno());
+    }
 
     #[test]
     fn transition_table_is_exact() {
