@@ -268,23 +268,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if member_id == 0 {
             return Err(Error::Inval);
         }
-        Ok(ServerPool {
-            state: SrvState::Empty,
-            marked_create: false,
-            maintenance: false,
-            member_id,
-            md,
-            store: false,
-            io_allowed: false,
-            sessions: 0,
-            sync_sessions: 0,
-            maps: MapSet::new(),
-            staging: None,
-            last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
-            sync: SyncTable::new(),
-            bug_last_io_no_skip: false,
-            epoch: 0,
-        })
+        Ok(ServerPool { member_id, md, ..Self::BLANK })
     }
 
     /// Number of chunks of the device.

@@ -108,18 +108,7 @@ for n in stg0 stg1; do
 	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps after the benchmark"
 done
 # tear down (§12.3 for both legs) so RNBD can export the disks
-wr clt $BC/ctl/devices/brmr0/unmap_device 1
-wr stg0 $C/pools/$P/sessions/$SYNC_A/del_sess mode=disassemble
-wr stg1 $C/pools/$P/sessions/$SYNC_B/del_sess mode=disassemble
-wr clt $C/pools/$P/sessions/$LEG_A/del_sess mode=delete
-wr clt $C/pools/$P/sessions/$LEG_B/del_sess mode=delete
-wr clt $C/pools/$P/leave_pool 1
-for n in stg0 stg1; do
-	wait_for $n "[ \"\$(cat $S/pools/$P/state)\" = registered ]"
-	wr $n $BS/stores/$P/delete_store 1
-	wr $n $S/pools/$P/leave_pool 1
-	wr $n $C/pools/$P/leave_pool 1
-done
+pool_delete
 fi
 
 # ---- (b) one RNBD leg: clt maps stg0's disk ------------------------------------------------

@@ -31,3 +31,20 @@ wr() {
 need() {
 	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
 }
+# pool_delete: unmap brmr0, remove the sync legs and both client legs (mode=delete), then
+# delete the stores and leave every pool (SPEC §12.3 for both legs).
+pool_delete() {
+	local n
+	wr clt $BC/ctl/devices/brmr0/unmap_device 1
+	wr stg0 $C/pools/$P/sessions/$SYNC_A/del_sess mode=disassemble
+	wr stg1 $C/pools/$P/sessions/$SYNC_B/del_sess mode=disassemble
+	wr clt $C/pools/$P/sessions/$LEG_A/del_sess mode=delete
+	wr clt $C/pools/$P/sessions/$LEG_B/del_sess mode=delete
+	wr clt $C/pools/$P/leave_pool 1
+	for n in stg0 stg1; do
+		wait_for $n "[ \"\$(cat $S/pools/$P/state)\" = registered ]"
+		wr $n $BS/stores/$P/delete_store 1
+		wr $n $S/pools/$P/leave_pool 1
+		wr $n $C/pools/$P/leave_pool 1
+	done
+}

@@ -346,18 +346,7 @@ expect_eq "$(on stg0 "cat $S/pools/$P/map_summary")" "$CLEAN" "A's maps after wr
 
 
 # ---- tear down (§12.2 then delete), unload -------------------------------------------------
-wr clt $BC/ctl/devices/brmr0/unmap_device 1
-wr stg0 $C/pools/$P/sessions/$SYNC_A/del_sess mode=disassemble
-wr stg1 $C/pools/$P/sessions/$SYNC_B/del_sess mode=disassemble
-wr clt $C/pools/$P/sessions/$LEG_A/del_sess mode=delete
-wr clt $C/pools/$P/sessions/$LEG_B/del_sess mode=delete
-wr clt $C/pools/$P/leave_pool 1
-for n in stg0 stg1; do
-	wait_for $n "[ \"\$(cat $S/pools/$P/state)\" = registered ]"
-	wr $n $BS/stores/$P/delete_store 1
-	wr $n $S/pools/$P/leave_pool 1
-	wr $n $C/pools/$P/leave_pool 1
-done
+pool_delete
 on clt 'rmmod brmr rmr'
 on_each "stg0 stg1" 'rmmod brmr rmr'
 [ ! -s "$VM_RUN/missing" ] || fail "not implemented yet (checks skipped): $(sort -u "$VM_RUN/missing" | tr '\n' ' ')"
