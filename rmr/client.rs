@@ -543,7 +543,7 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
     // member it is. If it is a member that already has a NORMAL leg here, that leg must get
     // its server back unharmed: no IO may reach it in between, so IO is frozen around the
     // join and the duplicate is re-enabled directly (its maps saw no change).
-    let freeze = !pool.sync && !create && pool.lock().core.normal_count() > 0;
+    let freeze = pool.lock().core.join_freezes_io(create);
     if freeze {
         pool.freeze_and_drain();
     }
@@ -552,10 +552,7 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
         (0, _) => Err(Errno::EPROTO),
         (e, _) => Err(Errno::from_kernel(e)),
     });
-    let dup = joined.as_ref().ok().and_then(|(m, _)| {
-        let c = pool.lock();
-        c.core.slot_of(*m).filter(|s| c.core.leg(*s).is_some_and(|l| l.state == LegState::Normal))
-    });
+    let dup = joined.as_ref().ok().and_then(|(m, _)| pool.lock().core.duplicate_normal(*m));
     if let (Some(other), Ok((m, _))) = (dup, joined.as_ref()) {
         pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
         let r = pool.send_slot(other, &Cmd::EnablePool { enable: true });
@@ -664,9 +661,9 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
                 let total = c.core.total_chunks;
                 c.maps.ensure(member, total).map_err(cerr)?;
             }
-            (dirty, peer_slots(&c.core, slot))
+            (dirty, c.core.pool_info_targets(slot))
         };
-        for p in peers {
+        for p in slots(peers) {
             let r = pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op: InfoOp::AddCreate, dirty });
             if let Err(e) = r {
                 pr_err!("client pool {}: POOL_INFO(add) for {} failed on slot {} ({})\n", pool.name.as_str(), member, p, e.name());
@@ -692,9 +689,9 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
         for m in md.members().iter() {
             c.maps.ensure(m, total).map_err(cerr)?;
         }
-        peer_slots(&c.core, slot)
+        c.core.pool_info_targets(slot)
     };
-    for p in peers {
+    for p in slots(peers) {
         let _ = pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op: InfoOp::AddAssemble, dirty: false });
     }
     pool.lock().core.set_state(slot, LegState::Reconnecting).map_err(cerr)?;
@@ -702,15 +699,9 @@ fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<A
     Ok(())
 }
 
-/// Non-sync legs other than `slot` that can take commands (not FAILED/REMOVING).
-fn peer_slots(c: &CorePool, slot: usize) -> KVec<usize> {
-    let mut v = KVec::new();
-    for (s, l) in c.legs() {
-        if s != slot && !l.sync && !matches!(l.state, LegState::Failed | LegState::Removing) {
-            let _ = v.push(s, GFP_ATOMIC);
-        }
-    }
-    v
+/// The slots set in `mask`, in ascending order.
+fn slots(mask: u8) -> impl Iterator<Item = usize> {
+    (0..4).filter(move |s| mask & (1 << s) != 0)
 }
 
 /// `pool_enable 1` and every try-enable trigger (§6.7).
@@ -904,11 +895,8 @@ fn remove_leg(pool: &Arc<CltPool>, slot: usize, delete: bool) -> Result<(), Errn
     pool.freeze_and_drain();
     let member = {
         let mut c = pool.lock();
-        let st = c.core.leg(slot).map(|l| l.state);
-        let r = match st {
-            Some(LegState::Removing) => c.core.leg(slot).map(|l| l.member_id).ok_or(CoreError::NoEnt),
-            _ => c.core.begin_remove(slot),
-        };
+        // Idempotent on a REMOVING leg: a halted del_sess retries from here.
+        let r = c.core.begin_remove(slot);
         c.core.frozen = false;
         r.map_err(cerr)?
     };
@@ -922,10 +910,10 @@ fn remove_leg(pool: &Arc<CltPool>, slot: usize, delete: bool) -> Result<(), Errn
             let mut c = pool.lock();
             let c = &mut *c;
             c.core.remove_member(member, delete, &mut c.maps);
-            peer_slots(&c.core, slot)
+            c.core.pool_info_targets(slot)
         };
         let op = if delete { InfoOp::RemoveDelete } else { InfoOp::RemoveDisassemble };
-        for p in peers {
+        for p in slots(peers) {
             pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op, dirty: false })?;
         }
     }
@@ -978,18 +966,15 @@ pub(crate) fn kick_recovery() {
                 for slot in 0..4 {
                     let Some(leg) = c.legs.get(slot).and_then(|l| l.clone()) else { continue };
                     let up = leg.sess.connected.load(Ordering::Acquire);
-                    if !up {
-                        if let Some(t) = c.core.set_connected(slot, false) {
-                            pr_warn!(
-                                "client pool {}: session {}: {} -> {} (link down)\n",
-                                p.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name()
-                            );
-                        }
-                    } else {
-                        let _ = c.core.set_connected(slot, true);
-                        if c.core.leg(slot).map(|l| l.state) == Some(LegState::Failed) {
-                            rejoin |= 1 << slot;
-                        }
+                    let (t, wants_rejoin) = c.core.on_link(slot, up);
+                    if let Some(t) = t {
+                        pr_warn!(
+                            "client pool {}: session {}: {} -> {} (link down)\n",
+                            p.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name()
+                        );
+                    }
+                    if wants_rejoin {
+                        rejoin |= 1 << slot;
                     }
                 }
             }
@@ -1058,12 +1043,11 @@ fn reconnect(pool: &Arc<CltPool>, slot: usize, input: &[u8]) -> Result {
         return Err(EINVAL);
     }
     let up = leg.sess.connected.load(Ordering::Acquire);
-    let failed = pool.lock().core.leg(slot).map(|l| l.state) == Some(LegState::Failed);
-    if up && !failed {
-        pr_err!("client pool {}: session {}: reconnect: connected and not failed (EBUSY)\n", pool.name.as_str(), sname.as_str());
-        return Err(EBUSY);
-    }
-    if !up {
+    let now = pool.lock().core.reconnect_check(slot, up).map_err(|e| {
+        pr_err!("client pool {}: session {}: reconnect: connected and not failed ({})\n", pool.name.as_str(), sname.as_str(), cerr(e).name());
+        kerr(cerr(e))
+    })?;
+    if !now {
         pr_err!("client pool {}: session {}: reconnect: transport still down, RTRS retries (ENOTCONN)\n", pool.name.as_str(), sname.as_str());
         return Err(kerr(Errno::ENOTCONN));
     }
@@ -1206,7 +1190,7 @@ impl CltPool {
                     return Err(cerr(e));
                 }
             }
-        } else if c.core.leg(lowest_bit(mask)).map(|l| l.state) == Some(LegState::Normal) && !c.core.frozen {
+        } else if c.core.read_still_routable(lowest_bit(mask)) {
             (mask, c.core.map_ver(), MemberList::new(), None)
         } else {
             // The leg left NORMAL (or IO froze) since it was chosen: try again.
@@ -1491,22 +1475,18 @@ impl CltPool {
             return Err(Errno::EINVAL);
         }
         let _ctl = self.ctl.lock();
-        let legs: [Option<(Arc<LegObj>, LegState)>; 4] = {
+        let legs: [Option<Arc<LegObj>>; 4] = {
             let c = self.lock();
-            let mut v: [Option<(Arc<LegObj>, LegState)>; 4] = [None, None, None, None];
-            for (i, x) in v.iter_mut().enumerate() {
-                if let (Some(l), Some(s)) = (c.legs[i].clone(), c.core.leg(i).map(|l| l.state)) {
-                    *x = Some((l, s));
-                }
+            let targets = c.core.cmd_targets();
+            let mut v: [Option<Arc<LegObj>>; 4] = [None, None, None, None];
+            for i in slots(targets) {
+                v[i] = c.legs[i].clone();
             }
             v
         };
         let (mut sent, mut failed, mut last) = (0, 0, 0);
         for (i, l) in legs.iter().enumerate() {
-            let Some((leg, st)) = l else { continue };
-            if *st == LegState::Failed {
-                continue;
-            }
+            let Some(leg) = l else { continue };
             sent += 1;
             let slice = &mut buf[i * size..(i + 1) * size];
             let r = self.send(&leg.sess, &Cmd::User(msg), |r| match (r.errno, r.body) {

@@ -329,6 +329,58 @@ impl ClientPool {
         self.set_state(slot, to)
     }
 
+    /// A link event on `slot`'s transport (§4.2, §6.2 Reconnect): down fails the leg; up
+    /// returns `true` when the leg is FAILED and must send REJOIN_POOL.
+    pub fn on_link(&mut self, slot: usize, up: bool) -> (Option<Transition>, bool) {
+        let t = self.set_connected(slot, up);
+        let rejoin = up && self.leg(slot).is_some_and(|l| l.state == LegState::Failed);
+        (t, rejoin)
+    }
+
+    /// A `reconnect` write on `slot` (§2.2): `Ok(true)` = rejoin now, `Ok(false)` = the
+    /// transport is still down (RTRS reconnects it; the write answers ENOTCONN), -EBUSY [choice]
+    /// if the transport is up and the leg is not FAILED.
+    pub fn reconnect_check(&self, slot: usize, connected: bool) -> Result<bool> {
+        let leg = self.leg(slot).ok_or(Error::NoEnt)?;
+        match (connected, leg.state) {
+            (true, LegState::Failed) => Ok(true),
+            (true, _) => Err(Error::Busy),
+            (false, _) => Ok(false),
+        }
+    }
+
+    /// Whether a join on a new leg must run with IO frozen: an assemble join turns a NORMAL
+    /// server NO_IO (§4.3) before its reply says which member it is, so if that member already
+    /// has a NORMAL leg here no IO may reach it in between.
+    pub fn join_freezes_io(&self, create: bool) -> bool {
+        !self.sync && !create && self.normal_count > 0
+    }
+
+    /// The NORMAL leg `member` already has, if any: the new join is a duplicate (-EEXIST);
+    /// after LEAVE_POOL on the new session that leg's server is re-enabled with
+    /// ENABLE_POOL(1) (its maps saw no IO, see [`Self::join_freezes_io`]).
+    pub fn duplicate_normal(&self, member: u32) -> Option<usize> {
+        self.slot_of(member).filter(|s| self.leg(*s).is_some_and(|l| l.state == LegState::Normal))
+    }
+
+    /// POOL_INFO recipients (§6.2 step 4, §6.3 step 2): non-sync legs other than `except`
+    /// that are not FAILED or REMOVING.
+    pub fn pool_info_targets(&self, except: usize) -> LegMask {
+        self.legs()
+            .filter(|(s, l)| *s != except && !l.sync && !matches!(l.state, LegState::Failed | LegState::Removing))
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// `cmd_with_rsp` recipients (§6.9): every leg but the FAILED ones.
+    pub fn cmd_targets(&self) -> LegMask {
+        self.legs().filter(|(_, l)| l.state != LegState::Failed).fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// A read routed to `slot` may still be sent (the leg is NORMAL and IO is not frozen).
+    pub fn read_still_routable(&self, slot: usize) -> bool {
+        !self.frozen && self.leg(slot).is_some_and(|l| l.state == LegState::Normal)
+    }
+
     /// After a successful REJOIN: a leg in maintenance must set the server's flag again with
     /// ENABLE_POOL(0). A server keeps the flag in memory only, so one that restarted while
     /// its leg was in maintenance rejoins NO_IO without it, and the admin's `enable`=1 would
@@ -730,6 +782,39 @@ mod tests {
     use LegState::*;
 
     const ALL: [LegState; 5] = [Created, Normal, Failed, Reconnecting, Removing];
+
+    #[test]
+    fn shell_helpers() {
+        let mut p = ClientPool::new(false, 100);
+        let a = p.add_leg(42, false).unwrap();
+        let b = p.add_leg(43, false).unwrap();
+        assert!(!p.join_freezes_io(false));
+        p.set_state(a, Normal).unwrap();
+        assert!(p.join_freezes_io(false));
+        assert!(!p.join_freezes_io(true));
+        assert_eq!(p.duplicate_normal(42), Some(a));
+        assert_eq!(p.duplicate_normal(43), None);
+        assert_eq!(p.pool_info_targets(b), 1 << a);
+        assert_eq!(p.cmd_targets(), (1 << a) | (1 << b));
+        assert!(p.read_still_routable(a));
+        assert!(!p.read_still_routable(b));
+        assert_eq!(p.reconnect_check(a, true), Err(Error::Busy));
+        // Link down fails the leg; link up asks for a rejoin.
+        let (t, rejoin) = p.on_link(a, false);
+        assert_eq!(t.map(|t| t.to), Some(Failed));
+        assert!(!rejoin);
+        assert_eq!(p.pool_info_targets(b), 0);
+        assert_eq!(p.cmd_targets(), 1 << b);
+        assert_eq!(p.reconnect_check(a, false), Ok(false));
+        assert_eq!(p.reconnect_check(a, true), Ok(true));
+        assert_eq!(p.on_link(a, true), (None, true));
+        p.frozen = true;
+        p.set_state(b, Normal).unwrap();
+        assert!(!p.read_still_routable(b));
+        // begin_remove is idempotent (a halted del_sess retries).
+        assert_eq!(p.begin_remove(b), Ok(43));
+        assert_eq!(p.begin_remove(b), Ok(43));
+    }
 
     #[test]
     fn cmd_with_rsp_conf() {
