@@ -1269,7 +1269,7 @@ impl CltPool {
             // SAFETY: the caller's scatterlist lives until `done`; the token lives in the pool,
             // which outlives every unit in use (close drains).
             let res = unsafe {
-                s.request(r.flags & RMR_IO_WRITE != 0 || flags & wire::IO_WRITE != 0, &p, &unit.msg[..unit.msg_len], r.sg, r.sg_cnt, r.len as usize, io_conf, tok)
+                s.request(flags & wire::IO_WRITE != 0, &p, &unit.msg[..unit.msg_len], r.sg, r.sg_cnt, r.len as usize, io_conf, tok)
             };
             core::mem::forget(p);
             if res.is_err() {
