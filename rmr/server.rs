@@ -855,6 +855,11 @@ fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno
         }
     }
     drop(sp);
+    // The synced data is a plain write: record it in the write-intent record first. That
+    // record is not persisted by this module yet (README: what does not work yet).
+    if let Err(e) = pool.inner.lock().core.sync_write_intent(chunk) {
+        return Err(Errno::from_raw(-e.errno()).unwrap_or(Errno::EIO));
+    }
     let w = LocalWait::new().map_err(|_| Errno::ENOMEM)?;
     let store = pool.store_get().ok_or(Errno::EIO)?;
     let io = IoMsg {

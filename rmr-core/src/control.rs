@@ -29,6 +29,7 @@ enum MuPhase {
     Send,
     Buf,
     BufDone,
+    Resolve,
     Done,
     Disable,
 }
@@ -48,6 +49,14 @@ pub struct MapUpdate {
     members: MemberList,
     err: Option<Error>,
     strict: bool,
+    /// The current receiver's own map grew by its suspects: install with enable=0, then
+    /// spread it back.
+    grew: bool,
+    /// Receivers whose suspects already grew their map once in this update.
+    grown: LegMask,
+    /// While a grown receiver's maps are spread back to the NORMAL legs: the original
+    /// (source, remaining receivers) and the grown receiver, which gets the update again.
+    back: Option<(usize, LegMask, usize)>,
 }
 
 impl MapUpdate {
@@ -65,6 +74,9 @@ impl MapUpdate {
             members: MemberList::new(),
             err: None,
             strict: false,
+            grew: false,
+            grown: 0,
+            back: None,
         }
     }
 
@@ -87,20 +99,36 @@ impl MapUpdate {
     }
 
     fn next_receiver<'a>(&mut self, pool: &ClientPool) -> Step<'a> {
+        loop {
+            if let Some(st) = self.next_receiver_once(pool) {
+                return st;
+            }
+            // Spread-back finished: resume the original update, the grown receiver first
+            // (its maps now match the NORMAL legs', so it does not grow again).
+            let Some((source, receivers, r)) = self.back.take() else {
+                return Step::Done(Ok(()));
+            };
+            self.source = source;
+            self.receivers = receivers | (1 << r);
+            self.enable = true;
+        }
+    }
+
+    fn next_receiver_once<'a>(&mut self, pool: &ClientPool) -> Option<Step<'a>> {
         while let Some(r) = lowest(self.receivers) {
             self.receivers &= !(1 << r);
             if !self.eligible(pool, r) && self.strict {
-                return Step::Done(Err(Error::Io));
+                return Some(Step::Done(Err(Error::Io)));
             }
             if self.eligible(pool, r) {
                 self.cur = r;
                 self.phase = MuPhase::Ready;
                 self.cursor = 0;
                 self.end = false;
-                return Step::Send { slot: r, cmd: Cmd::MapReady };
+                return Some(Step::Send { slot: r, cmd: Cmd::MapReady });
             }
         }
-        Step::Done(Ok(()))
+        None
     }
 
     /// First step.
@@ -124,6 +152,11 @@ impl MapUpdate {
             return self.fail(Error::NoEnt);
         }
         Step::Send { slot: self.source, cmd: Cmd::MapSend { receiver, cursor: self.cursor } }
+    }
+
+    fn map_done<'a>(&mut self, enable: bool) -> Step<'a> {
+        self.phase = MuPhase::Done;
+        Step::Send { slot: self.cur, cmd: Cmd::MapDone { enable, map_ver: self.map_ver } }
     }
 
     fn fail<'a>(&mut self, e: Error) -> Step<'a> {
@@ -170,14 +203,41 @@ impl MapUpdate {
                     self.ask_source(pool)
                 }
             }
-            MuPhase::BufDone => {
-                self.phase = MuPhase::Done;
-                Step::Send {
-                    slot: self.cur,
-                    cmd: Cmd::MapDone { enable: self.enable, map_ver: self.map_ver },
+            MuPhase::BufDone if self.enable => {
+                // [improvement] Before a receiver serves, it turns what it may have lost in a
+                // power loss into own-map bits (against the maps it just received).
+                self.phase = MuPhase::Resolve;
+                Step::Send { slot: self.cur, cmd: Cmd::SuspectToMap }
+            }
+            MuPhase::BufDone => self.map_done(false),
+            MuPhase::Resolve => {
+                let RspBody::Bool(grew) = rsp.body else {
+                    return self.fail(Error::Proto);
+                };
+                if !grew {
+                    return self.map_done(true);
                 }
+                if self.grown & (1 << self.cur) != 0 {
+                    // Grew again after its maps were spread back: a NORMAL leg missed the
+                    // spread-back. Give up; try-enable runs again later.
+                    return self.fail(Error::Io);
+                }
+                self.grown |= 1 << self.cur;
+                self.grew = true;
+                self.map_done(false)
             }
             MuPhase::Done => {
+                if self.grew {
+                    // The NORMAL legs must learn the receiver's new own bits before it serves:
+                    // spread its maps to them (enable=0; IO is frozen), then update it again.
+                    self.grew = false;
+                    let r = self.cur;
+                    self.back = Some((self.source, self.receivers, r));
+                    self.source = r;
+                    self.receivers = pool.mask(LegState::Normal) & !(1 << r);
+                    self.enable = false;
+                    return self.next_receiver(pool);
+                }
                 if self.enable && pool.set_state(self.cur, LegState::Normal).is_err() {
                     return Step::Done(Err(Error::Io));
                 }
@@ -399,6 +459,8 @@ impl LastIoUpdate {
 enum TeSub {
     Idle,
     Spread(MapUpdate),
+    /// Case 2, first: the authoritative node resolves its suspects on its own maps.
+    AuthResolve(usize),
     Auth(usize),
     /// Case 2, after ENABLE_POOL(1): MAP_ADD every client-map bit of the other members.
     AuthAdd { slot: usize, member: u32, next: u64 },
@@ -429,7 +491,7 @@ impl TryEnableRun {
         match self.sub {
             TeSub::Idle => 0,
             TeSub::Spread(_) => 1,
-            TeSub::Auth(_) | TeSub::AuthAdd { .. } => 2,
+            TeSub::AuthResolve(_) | TeSub::Auth(_) | TeSub::AuthAdd { .. } => 2,
             TeSub::LastIo(_) => 3,
         }
     }
@@ -453,11 +515,10 @@ impl TryEnableRun {
                 self.after(pool, maps, st)
             }
             TryEnable::EnableAuthoritative { slot } => {
-                if let Some(st) = self.next_auth_add(pool, maps, slot, 0, 0) {
-                    return st;
-                }
-                self.sub = TeSub::Auth(slot);
-                Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
+                // [improvement] Its suspects first (no NORMAL leg needs to learn them: the
+                // others get its maps by case 1), so the client-map pushes below skip them.
+                self.sub = TeSub::AuthResolve(slot);
+                Step::Send { slot, cmd: Cmd::SuspectToMap }
             }
             TryEnable::LastIo { legs } => {
                 let mut li = LastIoUpdate::new(legs);
@@ -535,6 +596,16 @@ impl TryEnableRun {
     ) -> Step<'a> {
         match self.sub {
             TeSub::Idle => self.finish(pool, Err(Error::Inval)),
+            TeSub::AuthResolve(slot) => {
+                if rsp.errno != 0 {
+                    return self.finish(pool, Err(Error::from_errno(rsp.errno)));
+                }
+                if let Some(st) = self.next_auth_add(pool, maps, slot, 0, 0) {
+                    return st;
+                }
+                self.sub = TeSub::Auth(slot);
+                Step::Send { slot, cmd: Cmd::EnablePool { enable: true } }
+            }
             TeSub::AuthAdd { slot, member, next } => {
                 if rsp.errno != 0 {
                     return self.finish(pool, Err(Error::from_errno(rsp.errno)));

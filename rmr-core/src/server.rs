@@ -4,11 +4,11 @@
 //! sync scheduler.
 
 use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RMR_PROTO_VERSION};
-use super::dirtymap::{MapSet, MapStorage, PAGE_BITS};
+use super::dirtymap::{DirtyMap, MapSet, MapStorage, PAGE_BITS};
 use super::error::{Error, Result};
 use super::wire::{
-    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_SYNC,
-    PIECE_BYTES,
+    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_FLUSH, IO_FUA,
+    IO_SYNC, PIECE_BYTES,
 };
 
 /// Server pool state (`rmr_srv_pool_state`).
@@ -140,6 +140,10 @@ impl SyncTable {
     pub fn syncing(&self, chunk: u64) -> bool {
         self.find(chunk).is_some()
     }
+    /// The chunks being synced.
+    pub fn chunks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries.iter().filter(|e| e.used).map(|e| e.chunk)
+    }
     /// Number of chunks being synced.
     pub fn active(&self) -> usize {
         self.active
@@ -206,6 +210,211 @@ pub struct SrvEffects {
     pub stop_sync: bool,
 }
 
+/// Flushes tracked at once by the write-intent record; a flush issued while this many are in
+/// flight clears nothing (the record stays conservative).
+pub const INTENT_FLUSHES: usize = 4;
+
+/// [improvement] The write-intent record: what a power loss may have taken from this node.
+///
+/// A disk with a volatile write cache may lose any plain write it completed since the last
+/// flush that covered it, and upstream RMR has no record of those: a node that comes back from
+/// a power loss serves stale chunks with a clean own map while a peer holds the acknowledged
+/// data. Like md's write-intent bitmap, `wi` names every chunk with a plain (not FUA) client or
+/// sync write not yet covered by a completed flush. The shell makes a newly set bit durable
+/// before it submits the write ([`IntentRecord::persists`] counts them); cleared bits may be
+/// persisted lazily. At a restart the durable record becomes `suspect` (the shell passes it to
+/// [`ServerPool::restore_suspect`]), and the control path turns suspects into own-map bits
+/// ([`ServerPool::resolve_suspects`]) before the node serves again.
+///
+/// Flush tracking: writes fall into epochs separated by flush submissions. A chunk lives in the
+/// epoch of its last write (a rewrite moves it to the current one; a write still in flight when
+/// a flush is issued stays in the current one). A flush that completes covers its own epoch and
+/// every older one: their chunks leave `wi`.
+pub struct IntentRecord<S: MapStorage> {
+    /// The store has a volatile write cache (the default). A store without one (write-through,
+    /// or a cache with power-loss protection: Linux's `write_cache` = "write through") loses
+    /// no completed write, keeps no record and never has suspects.
+    pub volatile_cache: bool,
+    /// Durable: chunks written and not yet covered by a completed flush.
+    pub wi: Option<DirtyMap<S>>,
+    /// Durable: chunks of the record found at restart, until the pool is NORMAL again.
+    pub suspect: Option<DirtyMap<S>>,
+    /// Chunks last written in the current epoch.
+    cur: Option<DirtyMap<S>>,
+    /// Closed epochs, oldest first, each waiting for the flush (`mem_id`) that closed it;
+    /// `None` = that flush failed (a later one covers the epoch).
+    closed: [Option<DirtyMap<S>>; INTENT_FLUSHES],
+    closed_by: [Option<u16>; INTENT_FLUSHES],
+    nclosed: usize,
+    /// Chunk of the write in flight per `mem_id` (`u64::MAX` = none).
+    inflight: [u64; RMR_MAX_QUEUE_DEPTH],
+    /// Bits newly set in `wi` (each made durable before its write was submitted).
+    pub persists: u64,
+    /// Bits cleared from `wi` by completed flushes.
+    pub cleared: u64,
+}
+
+impl<S: MapStorage + Default> IntentRecord<S> {
+    /// Empty record.
+    pub const fn new() -> Self {
+        IntentRecord {
+            volatile_cache: true,
+            wi: None,
+            suspect: None,
+            cur: None,
+            closed: [None, None, None, None],
+            closed_by: [None; INTENT_FLUSHES],
+            nclosed: 0,
+            inflight: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
+            persists: 0,
+            cleared: 0,
+        }
+    }
+
+    fn map(m: &mut Option<DirtyMap<S>>, total: u64) -> Result<&mut DirtyMap<S>> {
+        if m.as_ref().is_some_and(|x| x.total() != total) {
+            if let Some(x) = m.as_mut() {
+                x.clear_all();
+            }
+            *m = None;
+        }
+        if m.is_none() {
+            // The member id of these maps is never used; DirtyMap wants a non-zero one.
+            *m = Some(DirtyMap::new(u32::MAX, total, S::default())?);
+        }
+        m.as_mut().ok_or(Error::NoMem)
+    }
+
+    /// Whether `chunk` is in the durable record (`wi` or `suspect`).
+    pub fn durable(&self, chunk: u64) -> bool {
+        self.wi.as_ref().is_some_and(|m| m.test(chunk)) || self.suspect.as_ref().is_some_and(|m| m.test(chunk))
+    }
+
+    /// A flush is issued with IO unit `mem_id`: close the current epoch (chunks with a write
+    /// still in flight, client or sync (`syncing`), move on to the new one).
+    fn flush_issued(&mut self, mem_id: u16, total: u64, syncing: impl Iterator<Item = u64>) -> Result<()> {
+        if self.nclosed >= INTENT_FLUSHES || !self.volatile_cache {
+            return Ok(());
+        }
+        Self::map(&mut self.cur, total)?;
+        let fresh = DirtyMap::new(u32::MAX, total, S::default())?;
+        let n = self.nclosed;
+        let (Some(slot), Some(by)) = (self.closed.get_mut(n), self.closed_by.get_mut(n)) else {
+            return Ok(());
+        };
+        *slot = self.cur.replace(fresh);
+        *by = Some(mem_id);
+        self.nclosed = n + 1;
+        let (Some(old), Some(cur)) = (slot.as_mut(), self.cur.as_mut()) else {
+            return Err(Error::NoMem);
+        };
+        for c in self.inflight.iter().copied().filter(|c| *c != u64::MAX).chain(syncing) {
+            if old.clear(c) {
+                cur.set(c, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flush sent with `mem_id` completed: on success its epoch and all older ones are
+    /// durable.
+    fn flush_done(&mut self, mem_id: u16, ok: bool) {
+        let Some(j) = (0..self.nclosed).find(|j| self.closed_by.get(*j).copied().flatten() == Some(mem_id)) else {
+            return;
+        };
+        if !ok {
+            if let Some(b) = self.closed_by.get_mut(j) {
+                *b = None;
+            }
+            return;
+        }
+        for e in self.closed.iter_mut().take(j + 1) {
+            if let Some(m) = e.as_mut() {
+                for c in m.iter() {
+                    if self.wi.as_mut().is_some_and(|w| w.clear(c)) {
+                        self.cleared += 1;
+                    }
+                }
+                m.clear_all();
+            }
+            *e = None;
+        }
+        let n = self.nclosed;
+        for k in (j + 1)..n {
+            self.closed.swap(k - (j + 1), k);
+            self.closed_by.swap(k - (j + 1), k);
+        }
+        for k in (n - (j + 1))..n {
+            if let Some(b) = self.closed_by.get_mut(k) {
+                *b = None;
+            }
+        }
+        self.nclosed = n - (j + 1);
+    }
+
+    /// A plain write of `chunk` is about to be submitted: record it. Returns whether the bit
+    /// is new in `wi` (the shell persists it before submitting).
+    fn write(&mut self, chunk: u64, total: u64) -> Result<bool> {
+        if !self.volatile_cache {
+            return Ok(false);
+        }
+        Self::map(&mut self.cur, total)?.set(chunk, 0)?;
+        for m in self.closed.iter_mut().take(self.nclosed).flatten() {
+            m.clear(chunk);
+        }
+        let new = Self::map(&mut self.wi, total)?.set(chunk, 0)?;
+        if new {
+            self.persists += 1;
+        }
+        Ok(new)
+    }
+
+    /// Forget everything (the store is gone or a fresh store starts).
+    fn reset(&mut self) {
+        for m in [&mut self.wi, &mut self.suspect, &mut self.cur].into_iter().chain(self.closed.iter_mut()) {
+            if let Some(x) = m.as_mut() {
+                x.clear_all();
+            }
+            *m = None;
+        }
+        self.closed_by = [None; INTENT_FLUSHES];
+        self.nclosed = 0;
+        self.inflight = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+    }
+}
+
+impl<S: MapStorage + Default> Default for IntentRecord<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Turn `suspect` chunks into own-map bits in `maps` (see [`ServerPool::resolve_suspects`]).
+fn resolve_into<S: MapStorage + Default>(
+    maps: &mut MapSet<S>,
+    suspect: &DirtyMap<S>,
+    own: u32,
+    mut members: MemberList,
+    total: u64,
+    now: u64,
+) -> Result<bool> {
+    for m in maps.members().iter() {
+        let _ = members.push(m);
+    }
+    let mut grew = false;
+    for c in suspect.iter().filter(|c| *c < total) {
+        if maps.get(own).is_some_and(|m| m.test(c)) {
+            continue;
+        }
+        let other_clean = members.iter().filter(|m| *m != own).any(|m| !maps.get(m).is_some_and(|x| x.test(c)));
+        if other_clean {
+            maps.ensure(own, total)?.set(c, now)?;
+            grew = true;
+        }
+    }
+    Ok(grew)
+}
+
 /// A server pool (`rmr_srv_pool`).
 pub struct ServerPool<S: MapStorage + Default> {
     /// State.
@@ -238,6 +447,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.
     pub epoch: u64,
+    /// [improvement] Write-intent record (power-loss protection).
+    pub intent: IntentRecord<S>,
 }
 
 impl<S: MapStorage + Default> ServerPool<S> {
@@ -261,6 +472,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         sync: SyncTable::new(),
         bug_last_io_no_skip: false,
         epoch: 0,
+        intent: IntentRecord::new(),
     };
 
     /// `join_pool`: a server pool in EMPTY. `md` carries name/group_id; sizes come later.
@@ -285,6 +497,14 @@ impl<S: MapStorage + Default> ServerPool<S> {
             }
             if to == SrvState::Normal {
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+                // Suspects are resolved by the control path before a node serves (SUSPECT_TO_MAP,
+                // LAST_IO_TO_MAP); resolving again here is a no-op then and a safety net else.
+                // They are dropped only once resolved: a failure keeps them for the next try.
+                if self.resolve_suspects(0).is_ok() {
+                    if let Some(m) = self.intent.suspect.as_mut() {
+                        m.clear_all();
+                    }
+                }
                 fx.persist_md = true;
             }
             self.state = to;
@@ -314,12 +534,15 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 self.md.map_ver = 0;
                 self.marked_create = true;
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+                self.intent.reset();
             }
             RegMode::Add => {
                 let md = disk_md.ok_or(Error::Inval)?;
                 if md.name != self.md.name {
                     return Err(Error::Inval);
                 }
+                // The durable record comes back through restore_suspect.
+                self.intent.reset();
                 self.md = md;
                 self.marked_create = false;
                 let total = self.total_chunks();
@@ -448,6 +671,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         return IoDecision::Reject(e);
                     }
                 }
+                if let Err(e) = self.intent_submit(io) {
+                    return IoDecision::Reject(e);
+                }
             }
             return IoDecision::Submit;
         }
@@ -482,6 +708,14 @@ impl<S: MapStorage + Default> ServerPool<S> {
     /// Backend completion of a non-sync IO (§5.3 step 6). A successful write records
     /// `last_io[mem_id]` (the shell persists that slot before replying); an error → NO_IO.
     pub fn on_io_done(&mut self, io: &IoMsg, ok: bool) -> SrvEffects {
+        if io.is_write() && io.flags & IO_SYNC == 0 {
+            if let Some(s) = self.intent.inflight.get_mut(usize::from(io.mem_id)) {
+                *s = u64::MAX;
+            }
+            if io.flags & IO_FLUSH != 0 {
+                self.intent.flush_done(io.mem_id, ok);
+            }
+        }
         if ok {
             if io.is_write() && io.flags & IO_SYNC == 0 {
                 if let Some(s) = self.last_io.get_mut(usize::from(io.mem_id)) {
@@ -517,6 +751,72 @@ impl<S: MapStorage + Default> ServerPool<S> {
         (n, ok)
     }
 
+    /// Record a client write about to be submitted in the write-intent record: a preflush
+    /// starts tracking the chunks it covers, a plain data write sets its `wi` bit.
+    fn intent_submit(&mut self, io: &IoMsg) -> Result<()> {
+        let total = self.total_chunks();
+        if io.flags & IO_FLUSH != 0 {
+            self.intent.flush_issued(io.mem_id, total, self.sync.chunks())?;
+        }
+        if io.len > 0 || io.flags & IO_FLUSH == 0 {
+            if let Some(s) = self.intent.inflight.get_mut(usize::from(io.mem_id)) {
+                *s = io.id.b;
+            }
+            if io.flags & IO_FUA == 0 {
+                self.intent.write(io.id.b, total)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [improvement] A sync write of `chunk` (a plain write of the synced data, §5.3 step 4) is
+    /// about to be submitted: record it like a client write. Returns whether the `wi` bit is
+    /// new (the shell persists it first). On error the shell fails the sync.
+    pub fn sync_write_intent(&mut self, chunk: u64) -> Result<bool> {
+        let total = self.total_chunks();
+        if chunk >= total {
+            return Err(Error::Range);
+        }
+        self.intent.write(chunk, total)
+    }
+
+    /// A store ADD found `chunk` in the durable write-intent record: this node may have lost
+    /// writes there (power loss). The chunk stays suspect until resolved and NORMAL.
+    pub fn restore_suspect(&mut self, chunk: u64) -> Result<()> {
+        let total = self.total_chunks();
+        if chunk >= total {
+            return Err(Error::Range);
+        }
+        if !self.intent.volatile_cache {
+            return Ok(());
+        }
+        IntentRecord::map(&mut self.intent.suspect, total)?.set(chunk, 0)?;
+        Ok(())
+    }
+
+    /// [improvement] Resolve the suspects (chunks this node may have lost in a power loss):
+    /// each becomes dirty in the own map unless the own map has it already or every other
+    /// member is dirty there (then this node's copy is the best the pool has; a write every
+    /// holder lost unflushed may legitimately vanish). Works on the staged maps during a map
+    /// update, else on the live maps. Returns whether the own map grew. Suspects stay until
+    /// the pool enters NORMAL, so a failed attempt is resolved again by the next one.
+    pub fn resolve_suspects(&mut self, now: u64) -> Result<bool> {
+        let total = self.total_chunks();
+        let own = self.member_id;
+        let members = self.md.members();
+        let Some(sus) = self.intent.suspect.as_ref() else {
+            return Ok(false);
+        };
+        if sus.is_empty() {
+            return Ok(false);
+        }
+        let maps = match self.staging.as_mut() {
+            Some(st) => st,
+            None => &mut self.maps,
+        };
+        resolve_into(maps, sus, own, members, total, now)
+    }
+
     /// Pick the peer to read `chunk` from: a listed peer (NORMAL sync leg) whose peer map does
     /// not have the chunk dirty.
     pub fn sync_source(&self, chunk: u64, peers: &MemberList, skip: &MemberList) -> Option<u32> {
@@ -528,7 +828,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
     }
 
     /// Convert `last_io` into dirty bits (RMR_CMD_LAST_IO_TO_MAP, §6.6 step 3).
+    /// [improvement] Suspects are resolved first, so the skip rule keeps a chunk this node may
+    /// have lost in a power loss from being pushed onto the others.
     pub fn last_io_to_map(&mut self, now: u64) -> Result<()> {
+        if self.staging.is_none() {
+            self.resolve_suspects(now)?;
+        }
         let total = self.total_chunks();
         let own = self.member_id;
         let mut members = self.md.members();
@@ -808,6 +1113,14 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 Ok(RspBody::Empty)
             }
             Cmd::User(_) => Err(Error::NotSupp),
+            Cmd::SuspectToMap => {
+                if self.state == SrvState::Normal {
+                    return Err(Error::Perm);
+                }
+                let grew = self.resolve_suspects(now)?;
+                fx.persist_md |= grew;
+                Ok(RspBody::Bool(grew))
+            }
         }
     }
 
@@ -1003,7 +1316,7 @@ mod tests {
         IoMsg { id: RmrId::chunk(chunk), mem_id, flags: IO_WRITE, offset: 0, len: 4096, map_ver: 0, members: l }
     }
 
-    fn normal_pool() -> ServerPool<VecStorage> {
+    pub(super) fn normal_pool() -> ServerPool<VecStorage> {
         let mut p: ServerPool<VecStorage> = ServerPool::new(42, md()).unwrap();
         p.register(RegMode::Create, None).unwrap();
         let mut buf = [0u8; PIECE_BYTES];
@@ -1096,9 +1409,12 @@ mod tests {
 
 #[cfg(test)]
 mod tests_membership {
+    extern crate std;
     use super::super::dirtymap::vecstore::VecStorage;
-    use super::super::wire::{JoinBody, PoolName, SrvMd};
+    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd, IO_WRITE};
+    use super::tests::normal_pool;
     use super::*;
+    use SrvState::Normal;
 
     fn pool() -> ServerPool<VecStorage> {
         let md = PoolMd {
@@ -1203,5 +1519,118 @@ mod tests_membership {
         assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: true }), 0);
         assert_eq!(p.state, SrvState::Normal);
         assert_eq!(cmd(&mut p, Cmd::MapDone { enable: true, map_ver: 1 }), Error::Proto.errno(), "MAP_DONE without MAP_READY");
+    }
+
+    fn wio(chunk: u64, mem_id: u16, flags: u16, len: u32) -> IoMsg {
+        IoMsg { id: RmrId::chunk(chunk), mem_id, flags: IO_WRITE | flags, offset: 0, len, map_ver: 0, members: MemberList::new() }
+    }
+
+    fn submit(p: &mut ServerPool<VecStorage>, io: &IoMsg) {
+        assert_eq!(p.on_io(io, 0), IoDecision::Submit);
+    }
+
+    #[test]
+    fn write_intent_follows_flushes() {
+        use super::super::wire::{IO_FLUSH, IO_FUA};
+        let mut p = normal_pool();
+        // Plain writes are recorded (once), FUA writes are not.
+        submit(&mut p, &wio(3, 0, 0, 4096));
+        p.on_io_done(&wio(3, 0, 0, 4096), true);
+        submit(&mut p, &wio(3, 0, 0, 4096));
+        p.on_io_done(&wio(3, 0, 0, 4096), true);
+        submit(&mut p, &wio(4, 1, IO_FUA, 4096));
+        p.on_io_done(&wio(4, 1, IO_FUA, 4096), true);
+        assert!(p.intent.durable(3) && !p.intent.durable(4));
+        assert_eq!(p.intent.persists, 1, "one durable record write for two writes of chunk 3");
+        // A write still in flight when a flush is issued is not covered by it.
+        submit(&mut p, &wio(5, 2, 0, 4096));
+        let f1 = wio(0, 7, IO_FLUSH, 0);
+        submit(&mut p, &f1);
+        p.on_io_done(&wio(5, 2, 0, 4096), true);
+        // Overlapping second flush; the first completes, then a rewrite of 3 after the second
+        // flush was issued keeps 3 in the record.
+        let f2 = wio(0, 6, IO_FLUSH, 0);
+        submit(&mut p, &f2);
+        submit(&mut p, &wio(3, 0, 0, 4096));
+        p.on_io_done(&f1, true);
+        assert!(p.intent.durable(5), "in flight at the first flush");
+        p.on_io_done(&wio(3, 0, 0, 4096), true);
+        p.on_io_done(&f2, true);
+        assert!(!p.intent.durable(5), "covered by the second flush");
+        assert!(p.intent.durable(3), "rewritten after the second flush was issued");
+        // A failed flush clears nothing; a later one covers its epoch.
+        let f3 = wio(0, 6, IO_FLUSH, 0);
+        submit(&mut p, &f3);
+        p.on_io_done(&f3, false);
+        assert!(p.intent.durable(3));
+        p.io_allowed = true;
+        p.state = Normal;
+        let f4 = wio(0, 5, IO_FLUSH, 0);
+        submit(&mut p, &f4);
+        p.on_io_done(&f4, true);
+        assert!(!p.intent.durable(3));
+        // Sync writes are plain writes too.
+        assert_eq!(p.sync_write_intent(9), Ok(true));
+        assert!(p.intent.durable(9));
+        assert_eq!(p.sync_write_intent(1 << 40), Err(Error::Range));
+    }
+
+    #[test]
+    fn write_through_store_keeps_no_record() {
+        let mut p = normal_pool();
+        p.intent.volatile_cache = false;
+        submit(&mut p, &wio(3, 0, 0, 4096));
+        assert!(!p.intent.durable(3));
+        p.restore_suspect(3).unwrap();
+        assert!(!p.intent.durable(3));
+    }
+
+    #[test]
+    fn suspects_resolve_into_the_own_map() {
+        let mut p = pool();
+        cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddCreate, dirty: false });
+        cmd(&mut p, Cmd::PoolInfo { member_id: 44, op: InfoOp::AddCreate, dirty: false });
+        for c in [1, 2, 3] {
+            p.restore_suspect(c).unwrap();
+        }
+        // Chunk 2: every other member misses it, so this copy is the best there is.
+        p.maps.get_mut(43).unwrap().set(2, 0).unwrap();
+        p.maps.get_mut(44).unwrap().set(2, 0).unwrap();
+        // Chunk 3: already dirty here.
+        p.maps.get_mut(42).unwrap().set(3, 0).unwrap();
+        p.state = SrvState::NoIo; // back after a restart, not serving
+        let mut buf = [0u8; PIECE_BYTES];
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(true));
+        let own: std::vec::Vec<u64> = p.maps.get(42).unwrap().iter().collect();
+        assert_eq!(own, [1, 3]);
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(false), "idempotent");
+        // Suspects stay until NORMAL: a map update that replaces the maps gets them again.
+        assert_eq!(cmd(&mut p, Cmd::MapReady), 0);
+        let members = p.md.members();
+        assert_eq!(cmd(&mut p, Cmd::MapBufDone { members }), 0);
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(true), "resolved against the staged maps");
+        assert_eq!(cmd(&mut p, Cmd::MapDone { enable: true, map_ver: 1 }), 0);
+        assert_eq!(p.state, SrvState::Normal);
+        let own: std::vec::Vec<u64> = p.maps.get(42).unwrap().iter().collect();
+        assert_eq!(own, [1, 2, 3], "staged maps were clean everywhere");
+        assert!(p.intent.suspect.as_ref().is_none_or(|m| m.is_empty()), "dropped in NORMAL");
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.errno, Error::Perm.errno(), "not while serving");
+    }
+
+    #[test]
+    fn last_io_skips_suspects() {
+        let mut p = pool();
+        cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddCreate, dirty: false });
+        p.last_io[0] = 5;
+        p.last_io[1] = 6;
+        p.restore_suspect(5).unwrap();
+        assert_eq!(cmd(&mut p, Cmd::LastIoToMap), 0);
+        assert!(p.maps.get(42).unwrap().test(5), "a suspect is dirty here");
+        assert!(!p.maps.get(43).unwrap().test(5), "and not pushed onto the others");
+        assert!(p.maps.get(43).unwrap().test(6));
     }
 }

@@ -509,6 +509,7 @@ pub enum CmdType {
     MapAdd = 21,
     MapClear = 22,
     User = 23,
+    SuspectToMap = 24,
 }
 
 impl CmdType {
@@ -539,6 +540,7 @@ impl CmdType {
             21 => MapAdd,
             22 => MapClear,
             23 => User,
+            24 => SuspectToMap,
             _ => return Err(Error::Proto),
         })
     }
@@ -703,6 +705,9 @@ pub enum Cmd<'a> {
     },
     /// Opaque upper-layer (BRMR) command for `cmd_with_rsp`.
     User(&'a [u8]),
+    /// [improvement] Turn the chunks this node may have lost in a power loss (its
+    /// write-intent record at restart) into own-map bits; replies whether the own map grew.
+    SuspectToMap,
 }
 
 impl<'a> Cmd<'a> {
@@ -727,6 +732,7 @@ impl<'a> Cmd<'a> {
             Cmd::LastIoToMap => Cmd::LastIoToMap,
             Cmd::MapCheck { map_ver } => Cmd::MapCheck { map_ver },
             Cmd::StoreCheck => Cmd::StoreCheck,
+            Cmd::SuspectToMap => Cmd::SuspectToMap,
             Cmd::MdSend => Cmd::MdSend,
             Cmd::SendMdBuf(md) => Cmd::SendMdBuf(md),
             Cmd::MapAdd { chunk, member_id, map_ver, recovery } => Cmd::MapAdd { chunk, member_id, map_ver, recovery },
@@ -761,6 +767,7 @@ impl<'a> Cmd<'a> {
             Cmd::MapAdd { .. } => CmdType::MapAdd,
             Cmd::MapClear { .. } => CmdType::MapClear,
             Cmd::User(_) => CmdType::User,
+            Cmd::SuspectToMap => CmdType::SuspectToMap,
         }
     }
 
@@ -789,7 +796,7 @@ impl<'a> Cmd<'a> {
                 w.u8(0)
             }
             Cmd::MapReady | Cmd::MapDisable | Cmd::MapGetVer | Cmd::LastIoToMap => Ok(()),
-            Cmd::StoreCheck | Cmd::MdSend => Ok(()),
+            Cmd::StoreCheck | Cmd::MdSend | Cmd::SuspectToMap => Ok(()),
             Cmd::MapSend { receiver, cursor } => {
                 w.u32(*receiver)?;
                 w.u32(0)?;
@@ -881,6 +888,7 @@ impl<'a> Cmd<'a> {
             CmdType::MapGetVer => Cmd::MapGetVer,
             CmdType::LastIoToMap => Cmd::LastIoToMap,
             CmdType::StoreCheck => Cmd::StoreCheck,
+            CmdType::SuspectToMap => Cmd::SuspectToMap,
             CmdType::MdSend => Cmd::MdSend,
             CmdType::MapSend => {
                 let receiver = check_member(r.u32()?)?;
@@ -1006,12 +1014,12 @@ impl<'a> CmdRsp<'a> {
             (JoinPool | RejoinPool, RspBody::Join { .. })
                 | (MapSend, RspBody::MapSend { .. })
                 | (MapGetVer, RspBody::MapVer { .. })
-                | (MapCheck | StoreCheck, RspBody::Bool(_))
+                | (MapCheck | StoreCheck | SuspectToMap, RspBody::Bool(_))
                 | (MdSend, RspBody::Md(_))
                 | (User, RspBody::User(_))
         ) || (!matches!(
             self.ty,
-            JoinPool | RejoinPool | MapSend | MapGetVer | MapCheck | StoreCheck | MdSend | User
+            JoinPool | RejoinPool | MapSend | MapGetVer | MapCheck | StoreCheck | SuspectToMap | MdSend | User
         ) && matches!(self.body, RspBody::Empty))
     }
 
@@ -1079,7 +1087,9 @@ impl<'a> CmdRsp<'a> {
                     RspBody::MapSend { map_ver, next_cursor, end: flags & 1 != 0, members, piece }
                 }
                 CmdType::MapGetVer => RspBody::MapVer { map_ver: r.u64()? },
-                CmdType::MapCheck | CmdType::StoreCheck => RspBody::Bool(read_flag32(r)?),
+                CmdType::MapCheck | CmdType::StoreCheck | CmdType::SuspectToMap => {
+                    RspBody::Bool(read_flag32(r)?)
+                }
                 CmdType::MdSend => RspBody::Md(PoolMd::decode(r)?),
                 CmdType::User => {
                     let n = usize::from(r.u16()?);
@@ -1498,6 +1508,7 @@ mod tests {
             Just(Cmd::LastIoToMap),
             any::<u64>().prop_map(|map_ver| Cmd::MapCheck { map_ver }),
             Just(Cmd::StoreCheck),
+            Just(Cmd::SuspectToMap),
             Just(Cmd::MdSend),
             pool_md().prop_map(Cmd::SendMdBuf),
             (any::<u64>(), m.clone(), any::<u64>(), any::<bool>()).prop_map(|(chunk, member_id, map_ver, recovery)| {
@@ -1528,6 +1539,7 @@ mod tests {
             any::<u64>().prop_map(|map_ver| CmdRsp::ok(CmdType::MapGetVer, RspBody::MapVer { map_ver })),
             any::<bool>().prop_map(|b| CmdRsp::ok(CmdType::MapCheck, RspBody::Bool(b))),
             any::<bool>().prop_map(|b| CmdRsp::ok(CmdType::StoreCheck, RspBody::Bool(b))),
+            any::<bool>().prop_map(|b| CmdRsp::ok(CmdType::SuspectToMap, RspBody::Bool(b))),
             pool_md().prop_map(|md| CmdRsp::ok(CmdType::MdSend, RspBody::Md(md))),
             Just(CmdRsp::ok(CmdType::EnablePool, RspBody::Empty)),
             Just(CmdRsp::err(CmdType::JoinPool, Error::Busy)),

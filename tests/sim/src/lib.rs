@@ -52,6 +52,12 @@ pub struct Config {
     /// Permille of storage-node crashes that are power losses (the disk's volatile write
     /// cache is lost); the others are kernel crashes (the powered disk keeps its cache).
     pub power_loss: u64,
+    /// Disks without a volatile write cache (write-through, or a cache with power-loss
+    /// protection): every completed write is durable and the nodes keep no write-intent record.
+    pub write_through: bool,
+    /// Teeth hook: nodes keep no write-intent record although their disks have a volatile
+    /// cache (the protocol as upstream has it).
+    pub bug_no_write_intent: bool,
 }
 
 impl Config {
@@ -65,7 +71,9 @@ impl Config {
             bugs: Bugs::default(),
             check_transitions: true,
             full_trace: false,
-            power_loss: 0,
+            power_loss: 250,
+            write_through: false,
+            bug_no_write_intent: false,
         }
     }
 }
@@ -123,6 +131,8 @@ struct Model {
     vouch: BTreeMap<u64, std::collections::BTreeSet<usize>>,
     /// Acknowledged writes lost legitimately (see above).
     excused: std::collections::BTreeSet<u64>,
+    /// (value, node): the node stored the value and lost it in a power loss.
+    lost: std::collections::BTreeSet<(u64, usize)>,
 }
 
 impl Model {
@@ -147,8 +157,13 @@ impl Model {
             self.vouch.entry(v).or_default().insert(node);
         }
     }
-    /// Node `node` lost power with `vals` unflushed in its cache.
-    fn power_lost(&mut self, node: usize, vals: &[u64]) -> Vec<u64> {
+    /// Node `node` went down uncleanly: it no longer vouches for `vals` (the values of the
+    /// chunks its write-intent record names: after an unclean restart it cannot tell which of
+    /// its unflushed writes survived); `dropped` are the values a power loss actually took.
+    fn unclean_down(&mut self, node: usize, vals: &[u64], dropped: &[u64]) -> Vec<u64> {
+        for v in dropped {
+            self.lost.insert((*v, node));
+        }
         let mut ex = Vec::new();
         for v in vals {
             let Some(s) = self.vouch.get_mut(v) else { continue };
@@ -280,6 +295,11 @@ struct Disk {
     md: Option<PoolMd>,
     maps: Vec<(u32, Vec<u64>)>,
     last_io: Vec<u64>,
+    write_through: bool,
+    /// Scripted: the next power loss drops every unflushed write.
+    drop_all: bool,
+    /// The durable write-intent record (`wi` ∪ `suspect`, written through like the maps).
+    intent: Vec<u64>,
     flakey: bool,
     has_store: bool,
 }
@@ -289,7 +309,7 @@ impl Disk {
         self.cache.get(&c).and_then(|v| v.last()).or_else(|| self.data.get(&c)).copied().unwrap_or(0)
     }
     fn write(&mut self, c: u64, v: u64, fua: bool) {
-        if fua {
+        if fua || self.write_through {
             self.cache.remove(&c);
             self.data.insert(c, v);
         } else {
@@ -307,13 +327,31 @@ impl Disk {
     fn power_loss(&mut self, rng: &mut Rng) -> Vec<u64> {
         let mut lost = Vec::new();
         for (c, vs) in std::mem::take(&mut self.cache) {
-            let k = rng.below(vs.len() as u64 + 1) as usize;
+            let k = if self.drop_all { 0 } else { rng.below(vs.len() as u64 + 1) as usize };
             if k > 0 {
                 self.data.insert(c, vs[k - 1]);
             }
             lost.extend_from_slice(&vs[k..]);
         }
         lost
+    }
+}
+
+impl Srv {
+    /// Whether the node's durable write-intent record names `chunk`.
+    fn suspects_any(&self, chunk: u64) -> bool {
+        match self.pool.as_ref().filter(|_| self.alive) {
+            Some(p) => p.intent.durable(chunk),
+            None => self.disk.intent.contains(&chunk),
+        }
+    }
+
+    /// A node not serving whose durable write-intent record names `chunk`: it may have lost
+    /// writes there, which nobody else can know before it resolves its suspects (SUSPECT_TO_MAP
+    /// or LAST_IO_TO_MAP) on its way back to NORMAL.
+    fn suspects(&self, chunk: u64) -> bool {
+        let serving = self.alive && self.pool.as_ref().is_some_and(|p| p.state == SrvState::Normal);
+        !serving && self.suspects_any(chunk)
     }
 }
 
@@ -416,12 +454,13 @@ impl Sim {
             let member = 42 + i as u32;
             let mut pool = Box::new(ServerPool::new(member, base_md(name, s.cfg.chunks)).expect("pool"));
             pool.bug_last_io_no_skip = s.cfg.bugs.last_io_no_skip;
+            pool.intent.volatile_cache = !s.cfg.write_through && !s.cfg.bug_no_write_intent;
             pool.register(RegMode::Create, None).expect("register");
             s.srvs.push(Srv {
                 member,
                 alive: true,
                 pool: Some(pool),
-                disk: Disk { has_store: true, ..Disk::default() },
+                disk: Disk { has_store: true, write_through: s.cfg.write_through, ..Disk::default() },
                 backend: Vec::new(),
                 parked: BTreeMap::new(),
                 syncs: BTreeMap::new(),
@@ -1442,7 +1481,7 @@ impl Sim {
                 if fx.stop_sync {
                     s.sched.stop();
                 }
-                if matches!(cmd, Cmd::LastIoToMap | Cmd::MapDone { .. }) {
+                if matches!(cmd, Cmd::LastIoToMap | Cmd::SuspectToMap | Cmd::MapDone { .. }) {
                     let mut b = [0u8; 1024];
                     let n = pool.maps.render_summary(&mut b);
                     let sum = String::from_utf8_lossy(&b[..n]).replace('\n', "; ");
@@ -1559,6 +1598,12 @@ impl Sim {
         }
         if let Some(q) = self.srvs[i].syncs.get_mut(&chunk) {
             q.tag = 0; // now writing locally
+        }
+        // The sync write is a plain write: record it in the write-intent record first.
+        let rec = self.srvs[i].pool.as_mut().map(|p| p.sync_write_intent(chunk));
+        if !matches!(rec, Some(Ok(_))) {
+            self.finish_sync(i, chunk, None);
+            return;
         }
         self.srvs[i].backend.push(Bop::SyncWrite { chunk, value });
     }
@@ -1899,13 +1944,27 @@ impl Sim {
     fn crash_server_kind(&mut self, i: usize, power: bool) {
         self.count(if power { "srv-power-loss" } else { "srv-crash" });
         let unflushed: Vec<u64> = self.srvs[i].disk.cache.values().flatten().copied().collect();
+        // The node's durable write-intent record must name every chunk with unflushed data.
+        let record: Vec<u64> = (0..self.cfg.chunks).filter(|c| self.srvs[i].suspects_any(*c)).collect();
+        if !self.cfg.bug_no_write_intent {
+            if let Some(c) = self.srvs[i].disk.cache.keys().find(|c| !record.contains(c)) {
+                self.violation(format!("srv {i}: unflushed write of chunk {c} is missing from its write-intent record {record:?}"));
+            }
+        }
+        // After an unclean restart the node cannot vouch for the values of recorded chunks (nor,
+        // physically, for anything its cache still held).
+        let mut doubt: std::collections::BTreeSet<u64> = record.iter().copied().collect();
+        doubt.extend(self.srvs[i].disk.cache.keys().copied());
+        let doubted: Vec<u64> =
+            doubt.iter().flat_map(|c| self.model.writes[*c as usize].iter().map(|w| w.0)).collect();
         if power {
             let lost = self.srvs[i].disk.power_loss(&mut self.rng);
-            let ex = self.model.power_lost(i, &unflushed);
-            self.log(format!("NEMESIS srv {i} power loss: unflushed {unflushed:?}, dropped {lost:?}, acked writes now lost by every holder {ex:?}"));
+            let ex = self.model.unclean_down(i, &doubted, &lost);
+            self.log(format!("NEMESIS srv {i} power loss: unflushed {unflushed:?}, dropped {lost:?}, record {record:?}, acked writes no holder vouches for {ex:?}"));
         } else {
             self.srvs[i].disk.flush();
-            self.log(format!("NEMESIS srv {i} crash"));
+            let ex = self.model.unclean_down(i, &doubted, &[]);
+            self.log(format!("NEMESIS srv {i} crash: unflushed {unflushed:?}, record {record:?}, acked writes no holder vouches for {ex:?}"));
         }
         let s = &mut self.srvs[i];
         s.alive = false;
@@ -1914,6 +1973,7 @@ impl Sim {
             s.disk.md = Some(pool.md);
             s.disk.maps = pool.maps.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
             s.disk.last_io = pool.last_io.to_vec();
+            s.disk.intent = (0..pool.total_chunks()).filter(|c| pool.intent.durable(*c)).collect();
             s.disk.has_store = pool.store;
             pool.maps.remove_all();
         }
@@ -1935,6 +1995,7 @@ impl Sim {
         let s = &mut self.srvs[i];
         let mut pool = Box::new(ServerPool::new(s.member, base_md(name, chunks)).expect("pool"));
         pool.bug_last_io_no_skip = nobug;
+        pool.intent.volatile_cache = !s.disk.write_through && !self.cfg.bug_no_write_intent;
         if pool.register(RegMode::Add, s.disk.md).is_ok() {
             let total = pool.total_chunks();
             for (m, bits) in &s.disk.maps {
@@ -1946,6 +2007,9 @@ impl Sim {
             }
             for (d, v) in pool.last_io.iter_mut().zip(s.disk.last_io.iter()) {
                 *d = *v;
+            }
+            for c in &s.disk.intent {
+                pool.restore_suspect(*c).expect("suspect");
             }
         }
         s.pool = Some(pool);
@@ -2047,8 +2111,12 @@ impl Sim {
                 let mine = s.disk.read(c);
                 let k = self.model.last_acked(c);
                 if !self.model.valid(c, k, mine) {
+                    let vouch: Vec<(u64, Vec<usize>)> = self.model.writes[c as usize]
+                        .iter()
+                        .map(|w| (w.0, self.model.vouch.get(&w.0).map(|x| x.iter().copied().collect()).unwrap_or_default()))
+                        .collect();
                     let w = format!(
-                        "NORMAL srv {i} (member {}) holds stale chunk {c} = v{mine} with a clean own map; history {:?}",
+                        "NORMAL srv {i} (member {}) holds stale chunk {c} = v{mine} with a clean own map; history {:?}, vouching nodes {vouch:?}",
                         s.member, self.model.writes[c as usize]
                     );
                     self.violation(w);
@@ -2059,7 +2127,7 @@ impl Sim {
                         continue;
                     }
                     let theirs = o.disk.read(c);
-                    if theirs != mine && !pool.maps.get(o.member).is_some_and(|m| m.test(c)) {
+                    if theirs != mine && !pool.maps.get(o.member).is_some_and(|m| m.test(c)) && !o.suspects(c) {
                         let w = format!(
                             "NORMAL srv {i} (member {}) misses dirty bit: chunk {c} is v{mine} here, v{theirs} on member {}",
                             s.member, o.member
@@ -2117,6 +2185,12 @@ impl Sim {
                         continue;
                     }
                     let theirs = srv.disk.read(ch);
+                    // A node that lost the write in a power loss is not the client's to know:
+                    // the node's own record covers it (invariants 2 and 3).
+                    let node = self.srvs.iter().position(|s| s.member == l.member_id).unwrap_or(usize::MAX);
+                    if self.model.lost.contains(&(v, node)) {
+                        continue;
+                    }
                     if !self.model.valid(ch, Some(k), theirs) && !c.maps.get(l.member_id).is_some_and(|m| m.test(ch)) {
                         bad = Some(format!(
                             "client map of member {} lacks chunk {ch}: it holds v{theirs}, this client acknowledged v{v}",
@@ -2315,7 +2389,23 @@ impl Sim {
         let mut cfg = Config::for_seed(0);
         cfg.servers = servers;
         cfg.chunks = chunks;
+        Sim::scripted_cfg(cfg)
+    }
+
+    /// Like [`Sim::scripted`] on disks without a volatile write cache.
+    pub fn scripted_write_through(servers: usize, chunks: u64) -> Sim {
+        let mut cfg = Config::for_seed(0);
+        cfg.servers = servers;
+        cfg.chunks = chunks;
+        cfg.write_through = true;
+        Sim::scripted_cfg(cfg)
+    }
+
+    /// Like [`Sim::scripted`] with a whole configuration (`servers`, `chunks`, `bugs`,
+    /// `write_through` are used).
+    pub fn scripted_cfg(mut cfg: Config) -> Sim {
         cfg.full_trace = true;
+        let servers = cfg.servers;
         let mut s = Sim::new(0, cfg);
         s.chaos = false;
         s.io_on = false;
@@ -2324,6 +2414,10 @@ impl Sim {
             s.sync(i);
         }
         s.settle(12_000);
+        // As a file system would: the synced data is flushed, so the write-intent records
+        // start empty.
+        s.flush();
+        s.settle(1000);
         s
     }
 
@@ -2417,17 +2511,8 @@ impl Sim {
         let mut cfg = Config::for_seed(0);
         cfg.servers = servers;
         cfg.chunks = chunks;
-        cfg.full_trace = true;
         cfg.bugs = bugs;
-        let mut s = Sim::new(0, cfg);
-        s.chaos = false;
-        s.io_on = false;
-        s.settle(2000);
-        for i in 0..servers {
-            s.sync(i);
-        }
-        s.settle(12_000);
-        s
+        Sim::scripted_cfg(cfg)
     }
 
     /// Hold back the next "empty" MAP_CHECK answer storage node `srv` sends to the client
@@ -2475,6 +2560,28 @@ impl Sim {
     pub fn crash_srv(&mut self, i: usize) {
         self.crash_server(i);
         self.after_work();
+    }
+
+    /// Cut storage node `i`'s power: its disk keeps a random in-order prefix of each chunk's
+    /// unflushed writes (`all` = drop every unflushed write).
+    pub fn power_loss_srv(&mut self, i: usize, all: bool) {
+        self.srvs[i].disk.drop_all = all;
+        self.crash_server_kind(i, true);
+        self.srvs[i].disk.drop_all = false;
+        self.after_work();
+    }
+
+    /// A pure FLUSH from the client to every NORMAL leg, waited for.
+    pub fn flush(&mut self) -> bool {
+        let before = self.model.promised_upto;
+        self.issue_flags(0, true, IO_WRITE | IO_FLUSH);
+        self.drain();
+        self.model.promised_upto > before
+    }
+
+    /// Whether storage node `i`'s durable write-intent record names `chunk`.
+    pub fn intent(&self, i: usize, chunk: u64) -> bool {
+        self.srvs[i].suspects_any(chunk)
     }
 
     /// Bring storage node `i` back (`join_pool`, `add_store mode=add`).

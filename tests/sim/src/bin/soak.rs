@@ -47,6 +47,7 @@ fn main() {
             "last-io-no-skip" => cfg.bugs.last_io_no_skip = true,
             "last-io-any-source" => cfg.bugs.last_io_any_source = true,
             "no-clean-delay" => cfg.bugs.no_clean_delay = true,
+            "no-write-intent" => cfg.bug_no_write_intent = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
         let cfg_power = cfg.power_loss;
