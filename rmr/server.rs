@@ -855,8 +855,8 @@ fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno
         }
     }
     drop(sp);
-    // The synced data is a plain write: record it in the write-intent record first. That
-    // record is not persisted by this module yet (README: what does not work yet).
+    // The synced data is a plain write: record it in the write-intent record first (a no-op
+    // while the store ABI cannot persist the record, see rmr_srv_register).
     if let Err(e) = pool.inner.lock().core.sync_write_intent(chunk) {
         return Err(Errno::from_raw(-e.errno()).unwrap_or(Errno::EIO));
     }
@@ -1634,6 +1634,10 @@ pub(crate) fn register(
         return Err(e.to_errno());
     }
     g.store = Some(StoreReg { ops, priv_ });
+    // The store ABI cannot persist the write-intent record yet (README), so a record kept only
+    // in memory would protect nothing after a power loss: keep none rather than pay for it
+    // (and risk an atomic allocation) on every write.
+    g.core.intent.volatile_cache = false;
     *md = to_abi(&g.core);
     let st = g.core.state;
     drop(g);
