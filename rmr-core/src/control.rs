@@ -251,6 +251,7 @@ impl MapUpdate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LiPhase {
     GetVer,
+    Discard,
     InitialSpread,
     ToMap,
     SetVerX,
@@ -273,6 +274,10 @@ pub struct LastIoUpdate {
     k: usize,
     sub: Option<MapUpdate>,
     new_ver: u64,
+    /// Members with pending discards (`discard_entries`), run before the initial spread.
+    disc: MemberList,
+    disc_k: usize,
+    disc_clear: bool,
 }
 
 impl LastIoUpdate {
@@ -290,6 +295,9 @@ impl LastIoUpdate {
             k: 0,
             sub: None,
             new_ver: 0,
+            disc: MemberList::new(),
+            disc_k: 0,
+            disc_clear: false,
         }
     }
 
@@ -322,6 +330,40 @@ impl LastIoUpdate {
                 self.sub = None;
                 self.sub_done(pool)
             }
+        }
+    }
+
+    /// Pending discards first (§6.6): SEND_DISCARD(m) to every participating leg, then, once
+    /// all acknowledged, DISCARD_CLEAR_FLAG(m) to every leg; then the initial spread.
+    fn next_discard<'a>(&mut self, pool: &mut ClientPool) -> Step<'a> {
+        loop {
+            let Some(m) = self.disc.as_slice().get(self.disc_k).copied() else {
+                self.phase = LiPhase::InitialSpread;
+                let src = self.best.map_or(0, |b| b.0);
+                return self.spread(pool, src, false);
+            };
+            if let Some(slot) = lowest(self.pending) {
+                self.pending &= !(1 << slot);
+                self.phase = LiPhase::Discard;
+                let cmd = if self.disc_clear {
+                    Cmd::DiscardClearFlag { member_id: m }
+                } else {
+                    Cmd::SendDiscard { member_id: m }
+                };
+                return Step::Send { slot, cmd };
+            }
+            self.pending = self.legs;
+            if !self.disc_clear {
+                self.disc_clear = true;
+                continue;
+            }
+            if let Some(md) = pool.md.as_mut() {
+                for s in md.srv_md.iter_mut().filter(|s| s.member_id == m) {
+                    s.discard_entries = false;
+                }
+            }
+            self.disc_clear = false;
+            self.disc_k += 1;
         }
     }
 
@@ -422,9 +464,16 @@ impl LastIoUpdate {
                 }
                 self.n = no + 1;
                 self.new_ver = (self.max_ver + self.n as u64) & RMR_MAP_VER_MASK;
-                self.phase = LiPhase::InitialSpread;
-                self.spread(pool, src, false)
+                self.disc = MemberList::new();
+                if let Some(md) = pool.md.as_ref() {
+                    for s in md.srv_md.iter().filter(|s| s.member_id != 0 && s.discard_entries) {
+                        let _ = self.disc.push(s.member_id);
+                    }
+                }
+                self.pending = self.legs;
+                self.next_discard(pool)
             }
+            LiPhase::Discard => self.next_discard(pool),
             LiPhase::ToMap => {
                 // [improvement] X's converted maps get a version above everything before, so
                 // if the update dies later, the next one picks the node(s) holding them
@@ -758,6 +807,33 @@ mod tests {
             assert_eq!(s.md.map_ver, 7);
         }
         assert_eq!(p.map_ver(), 7);
+    }
+
+    #[test]
+    fn last_io_update_runs_pending_discards_first() {
+        let (mut p, maps, mut srvs) = setup();
+        let flag = |md: &mut PoolMd| {
+            for s in md.srv_md.iter_mut().filter(|s| s.member_id == 43) {
+                s.discard_entries = true;
+            }
+        };
+        if let Some(md) = p.md.as_mut() {
+            flag(md);
+        }
+        for s in srvs.iter_mut() {
+            flag(&mut s.md);
+            s.maps.ensure(43, 800).unwrap().set(4, 0).unwrap();
+        }
+        // 43's replaced store: the entries held for it are dropped before maps move, so the
+        // newest map (43's own, version 5) cannot bring them back.
+        srvs[1].md.map_ver = 5;
+        run(&mut p, &maps, &mut srvs, None).unwrap();
+        assert_eq!(p.mask(LegState::Normal), 0b11);
+        for s in &srvs {
+            assert!(!s.maps.get(43).unwrap().test(4), "discarded on every leg");
+            assert!(s.md.srv_md.iter().all(|m| !m.discard_entries), "flag cleared");
+        }
+        assert!(p.md.unwrap().srv_md.iter().all(|m| !m.discard_entries));
     }
 
     #[test]
