@@ -31,6 +31,14 @@ wr() {
 need() {
 	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
 }
+# sync_b_clean: B (stg1) syncs everything it misses through its sync pool (SPEC §12.1 step 15;
+# the sync thread ends by itself, §7), then every map_summary line on both nodes is clean.
+sync_b_clean() {
+	wr stg1 $S/pools/$P/sync start
+	wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
+	expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
+	wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+}
 # pool_delete: unmap brmr0, remove the sync legs and both client legs (mode=delete), then
 # delete the stores and leave every pool (SPEC §12.3 for both legs).
 pool_delete() {

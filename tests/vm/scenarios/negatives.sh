@@ -304,11 +304,8 @@ wait_for -t 60 stg1 "[ \"\$(cat $S/pools/$P/state)\" = normal ]"
 expect_eq "$(on stg1 "cat $BS/stores/$P/state")" open "B's store after the refused first map"
 wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'
-# B's sync after the map (a store serves sync reads only once MAPPED), so the maps are clean
-wr stg1 $S/pools/$P/sync start
-wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"   # ends by itself (§7)
-expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
-wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+# B syncs so that the maps are clean for what follows
+sync_b_clean
 neg clt EBUSY $BC/ctl/map_device "pool=$P size=$SIZE"            # pool in use
 neg clt EBUSY $C/pools/$P/leave_pool 1
 h=$(on_bg clt 'exec 3</dev/brmr0; sleep 300')
