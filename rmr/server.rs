@@ -18,7 +18,7 @@
 //! and no submitted IO is outstanding. `rmr_srv_io_done` may run in IRQ context: it only
 //! queues the request's own work item (no allocation, no lock).
 
-use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps};
+use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps, RMR_IO_FUA};
 use crate::kind;
 use crate::kmap::KMapStorage;
 use crate::peer::{self, SyncPool};
@@ -646,13 +646,17 @@ fn finish_with(req: Pin<KBox<SrvReq>>, errno: i32) {
 }
 
 /// Hands `req` to the store; the caller's store reference travels with the IO.
-fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64) {
+/// `fua`: the core promoted a plain write to FUA ([`IoDecision::SubmitFua`]).
+fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, fua: bool) {
     // SAFETY: the request is not moved: its box is leaked to the store and rebuilt by
     // `rmr_srv_io_done` (or below if the store refuses it).
     let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
     // SAFETY: `raw` is a valid, exclusively owned request.
     let sio = unsafe {
         (*raw).sio.offset = offset;
+        if fua {
+            (*raw).sio.flags |= RMR_IO_FUA;
+        }
         (*raw).sio.rmr_priv = raw.cast();
         core::ptr::addr_of_mut!((*raw).sio)
     };
@@ -755,11 +759,11 @@ fn dispatch(req: Pin<KBox<SrvReq>>) {
     g.core.io_allowed = allowed;
     let decision = g.core.on_io(&io, now_ms());
     match decision {
-        IoDecision::Submit => {
+        IoDecision::Submit | IoDecision::SubmitFua => {
             let off = g.core.io_byte_offset(&io);
             drop(g);
             match store {
-                Some(s) => submit(s, req, off),
+                Some(s) => submit(s, req, off, decision == IoDecision::SubmitFua),
                 None => finish_with(req, neg(Errno::EIO)),
             }
         }
@@ -878,7 +882,7 @@ fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno
             return Err(Errno::ENOMEM);
         }
     };
-    submit(store, req, off);
+    submit(store, req, off, false);
     let e = w.wait();
     drop(buf);
     if e != 0 {

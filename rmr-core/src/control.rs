@@ -52,8 +52,10 @@ pub struct MapUpdate {
     /// The current receiver's own map grew by its suspects: install with enable=0, then
     /// spread it back.
     grew: bool,
-    /// Receivers whose suspects already grew their map once in this update.
+    /// Receivers whose suspects already changed their map once in this update.
     grown: LegMask,
+    /// ... and twice (a chunk handed over to witnesses that lost it too, then taken back).
+    grown2: LegMask,
     /// While a grown receiver's maps are spread back to the NORMAL legs: the original
     /// (source, remaining receivers) and the grown receiver, which gets the update again.
     back: Option<(usize, LegMask, usize)>,
@@ -76,6 +78,7 @@ impl MapUpdate {
             strict: false,
             grew: false,
             grown: 0,
+            grown2: 0,
             back: None,
         }
     }
@@ -217,10 +220,13 @@ impl MapUpdate {
                 if !grew {
                     return self.map_done(true);
                 }
-                if self.grown & (1 << self.cur) != 0 {
-                    // Grew again after its maps were spread back: a NORMAL leg missed the
-                    // spread-back. Give up; try-enable runs again later.
+                if self.grown2 & (1 << self.cur) != 0 {
+                    // Changed a third time after its maps were spread back: a NORMAL leg
+                    // missed the spread-back. Give up; try-enable runs again later.
                     return self.fail(Error::Io);
+                }
+                if self.grown & (1 << self.cur) != 0 {
+                    self.grown2 |= 1 << self.cur;
                 }
                 self.grown |= 1 << self.cur;
                 self.grew = true;

@@ -7,7 +7,7 @@ use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RM
 use super::dirtymap::{DirtyMap, MapSet, MapStorage, PAGE_BITS};
 use super::error::{Error, Result};
 use super::wire::{
-    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_FLUSH, IO_FUA,
+    Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_FLUSH, IO_FUA, LOST_PIECE,
     IO_SYNC, PIECE_BYTES,
 };
 
@@ -87,6 +87,8 @@ pub fn join_decision(state: SrvState, marked_create: bool, kind: JoinKind) -> Re
 pub enum IoDecision {
     /// Submit to the backend.
     Submit,
+    /// [improvement] Submit a plain write with FUA added: see [`ServerPool::must_persist`].
+    SubmitFua,
     /// Parked behind a sync of this chunk already running.
     Park,
     /// Parked; start an on-demand sync of the chunk (read it from a peer first).
@@ -248,7 +250,17 @@ pub struct IntentRecord<S: MapStorage> {
     nclosed: usize,
     /// Chunk of the write in flight per `mem_id` (`u64::MAX` = none).
     inflight: [u64; RMR_MAX_QUEUE_DEPTH],
-    /// Bits newly set in `wi` (each made durable before its write was submitted).
+    /// [improvement] Durable with `wi`: per member, the chunks whose last witnessed unflushed
+    /// write found that member clean in this node's map (it received the same data). Suspect
+    /// resolution hands a chunk this node may have lost to its witnesses when conservative
+    /// marks make every other member look dirty there.
+    pub witness: MapSet<S>,
+    /// [improvement] Durable: chunks this node's suspect resolution marked dirty in its own
+    /// map (it may have lost them), until a sync cleans them. Installed maps that show such a
+    /// chunk clean (a peer handed it over) get the own bit back.
+    pub lost: Option<DirtyMap<S>>,
+    /// Bits newly set in `wi` or changed in `witness` (each made durable before its write was
+    /// submitted).
     pub persists: u64,
     /// Bits cleared from `wi` by completed flushes.
     pub cleared: u64,
@@ -266,6 +278,8 @@ impl<S: MapStorage + Default> IntentRecord<S> {
             closed_by: [None; INTENT_FLUSHES],
             nclosed: 0,
             inflight: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
+            witness: MapSet::new(),
+            lost: None,
             persists: 0,
             cleared: 0,
         }
@@ -371,7 +385,7 @@ impl<S: MapStorage + Default> IntentRecord<S> {
 
     /// Forget everything (the store is gone or a fresh store starts).
     fn reset(&mut self) {
-        for m in [&mut self.wi, &mut self.suspect, &mut self.cur].into_iter().chain(self.closed.iter_mut()) {
+        for m in [&mut self.wi, &mut self.suspect, &mut self.cur, &mut self.lost].into_iter().chain(self.closed.iter_mut()) {
             if let Some(x) = m.as_mut() {
                 x.clear_all();
             }
@@ -380,6 +394,38 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         self.closed_by = [None; INTENT_FLUSHES];
         self.nclosed = 0;
         self.inflight = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+        self.witness.remove_all();
+    }
+
+    /// A data write of `chunk` found `clean` (the other members clean there in this node's
+    /// map): they become its witnesses. A recorded write nobody else witnessed, while the chunk
+    /// is in `wi` already, keeps the witnesses of the last unflushed write somebody did: if
+    /// this node loses its unflushed writes there, theirs is the newest surviving copy. A
+    /// written-through (FUA) write, or the first write after a flush covered the chunk
+    /// (`reset`), sets exactly `clean`.
+    fn witnessed(&mut self, chunk: u64, total: u64, clean: &MemberList, reset: bool) -> Result<()> {
+        if !self.volatile_cache || (clean.is_empty() && !reset) {
+            return Ok(());
+        }
+        let mut changed = false;
+        for m in self.witness.iter_mut() {
+            if !clean.contains(m.member_id()) && m.test(chunk) {
+                m.clear(chunk);
+                changed = true;
+            }
+        }
+        for m in clean.iter() {
+            changed |= self.witness.ensure(m, total)?.set(chunk, 0)?;
+        }
+        if changed {
+            self.persists += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether `member` witnessed the last recorded write of `chunk`.
+    pub fn is_witness(&self, member: u32, chunk: u64) -> bool {
+        self.witness.get(member).is_some_and(|m| m.test(chunk))
     }
 }
 
@@ -389,30 +435,91 @@ impl<S: MapStorage + Default> Default for IntentRecord<S> {
     }
 }
 
-/// Turn `suspect` chunks into own-map bits in `maps` (see [`ServerPool::resolve_suspects`]).
+/// Turn suspect chunks into own-map bits in `maps` (see [`ServerPool::resolve_suspects`]).
+/// Returns whether the own map changed.
 fn resolve_into<S: MapStorage + Default>(
     maps: &mut MapSet<S>,
-    suspect: &DirtyMap<S>,
+    lost_maps: &mut MapSet<S>,
+    rec: &mut IntentRecord<S>,
     own: u32,
-    mut members: MemberList,
+    pool_members: MemberList,
     total: u64,
     now: u64,
 ) -> Result<bool> {
+    let IntentRecord { suspect, witness, lost, .. } = rec;
+    let Some(suspect) = suspect.as_ref() else {
+        return Ok(false);
+    };
+    let mut members = pool_members;
     for m in maps.members().iter() {
         let _ = members.push(m);
     }
-    let mut grew = false;
-    for c in suspect.iter().filter(|c| *c < total) {
-        if maps.get(own).is_some_and(|m| m.test(c)) {
-            continue;
-        }
-        let other_clean = members.iter().filter(|m| *m != own).any(|m| !maps.get(m).is_some_and(|x| x.test(c)));
-        if other_clean {
-            maps.ensure(own, total)?.set(c, now)?;
-            grew = true;
+    let mut changed = false;
+    // What this node lost earlier stays dirty for it, whatever the maps it resolves against
+    // say (a peer may have handed such a chunk over before it learnt of the loss).
+    if let Some(l) = lost.as_ref().filter(|l| !l.is_empty()) {
+        let m = maps.ensure(own, total)?;
+        let ml = lost_maps.ensure(own, total)?;
+        for c in l.iter().filter(|c| *c < total) {
+            changed |= m.set(c, now)?;
+            ml.set(c, 0)?;
         }
     }
-    Ok(grew)
+    for c in suspect.iter().filter(|c| *c < total) {
+        let own_dirty = maps.get(own).is_some_and(|m| m.test(c));
+        let other_clean = members.iter().filter(|m| *m != own).any(|m| !maps.get(m).is_some_and(|x| x.test(c)));
+        if own_dirty {
+            // Reclaim: this node gave the chunk up (below) and every other member is dirty
+            // there now (its witnesses lost it too and marked themselves again): its copy is
+            // the best the pool has after all. The witnesses are forgotten, so it is not
+            // handed over again.
+            if !other_clean && lost.as_ref().is_some_and(|l| l.test(c)) {
+                if let Some(m) = maps.get_mut(own) {
+                    m.clear(c);
+                }
+                if let Some(l) = lost.as_mut() {
+                    l.clear(c);
+                }
+                if let Some(l) = lost_maps.get_mut(own) {
+                    l.clear(c);
+                }
+                for w in witness.iter_mut() {
+                    w.clear(c);
+                }
+                changed = true;
+            }
+            continue;
+        }
+        if !other_clean {
+            // Every other member looks dirty. The witnesses of this node's last witnessed
+            // unflushed write there received the same data and were not reported failing it
+            // since (a write failure's MAP_ADD removes the witness); no acknowledged write
+            // reached the chunk after this node went down (it would be dirty there). So their
+            // marks are conservative (a refused or lost MAP_CLEAR, a recovery MAP_ADD) unless
+            // they lost the data themselves: those in their lost map are skipped, one whose
+            // loss is not known here yet marks itself again when it installs these maps and
+            // this node takes the chunk back (above). Without a witness this node's copy is
+            // the best the pool has: keep it.
+            let mut wit = pool_members
+                .iter()
+                .filter(|m| *m != own && witness.get(*m).is_some_and(|w| w.test(c)))
+                .filter(|m| !lost_maps.get(*m).is_some_and(|l| l.test(c)))
+                .peekable();
+            if wit.peek().is_none() {
+                continue;
+            }
+            for m in wit {
+                if let Some(x) = maps.get_mut(m) {
+                    x.clear(c);
+                }
+            }
+        }
+        maps.ensure(own, total)?.set(c, now)?;
+        IntentRecord::map(lost, total)?.set(c, 0)?;
+        lost_maps.ensure(own, total)?.set(c, 0)?;
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// A server pool (`rmr_srv_pool`).
@@ -449,7 +556,13 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub epoch: u64,
     /// [improvement] Write-intent record (power-loss protection).
     pub intent: IntentRecord<S>,
+    /// [improvement] Per member: chunks it may have lost in a power loss (its suspect
+    /// resolution marked them dirty for it) and has not synced since. Travels with the maps
+    /// (MAP_SEND pieces with [`LOST_PIECE`]); such a member is never handed a chunk.
+    pub lost: MapSet<S>,
+    staging_lost: MapSet<S>,
 }
+
 
 impl<S: MapStorage + Default> ServerPool<S> {
     /// A blank EMPTY pool (member 0, blank `pool_md`) as a constant. The struct is large
@@ -473,6 +586,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         bug_last_io_no_skip: false,
         epoch: 0,
         intent: IntentRecord::new(),
+        lost: MapSet::new(),
+        staging_lost: MapSet::new(),
     };
 
     /// `join_pool`: a server pool in EMPTY. `md` carries name/group_id; sizes come later.
@@ -671,8 +786,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         return IoDecision::Reject(e);
                     }
                 }
-                if let Err(e) = self.intent_submit(io) {
+                let fua = self.must_persist(io);
+                if let Err(e) = self.intent_submit(io, fua) {
                     return IoDecision::Reject(e);
+                }
+                if fua {
+                    return IoDecision::SubmitFua;
                 }
             }
             return IoDecision::Submit;
@@ -741,6 +860,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
             if let Some(m) = self.maps.get_mut(self.member_id) {
                 m.clear(chunk);
             }
+            if let Some(l) = self.intent.lost.as_mut() {
+                l.clear(chunk);
+            }
+            if let Some(l) = self.lost.get_mut(self.member_id) {
+                l.clear(chunk);
+            }
         }
         let n = self.sync.finish(chunk, waiters);
         if !ok && n > 0 {
@@ -751,9 +876,27 @@ impl<S: MapStorage + Default> ServerPool<S> {
         (n, ok)
     }
 
+    /// [improvement] Whether a plain (non-FUA) client write must be made durable here before
+    /// it is acknowledged, on a store with a volatile cache: another member receives the write
+    /// too (it is not piggybacked), yet this node's map has every such member dirty at the
+    /// chunk. Such a mark may be conservative (a MAP_CLEAR lost or refused for its older
+    /// `map_ver`), so the peer may really hold the write; but after a power loss here nothing
+    /// could show that, and suspect resolution would keep this node's older copy. Writing it
+    /// through closes that. Called after the piggybacked members are marked.
+    pub fn must_persist(&self, io: &IoMsg) -> bool {
+        if !self.intent.volatile_cache || io.flags & (IO_FUA | IO_SYNC) != 0 || !io.is_write() || io.len == 0 {
+            return false;
+        }
+        let c = io.id.b;
+        let members = self.md.members();
+        let mut targets = members.iter().filter(|m| *m != self.member_id && !io.members.contains(*m)).peekable();
+        targets.peek().is_some() && targets.all(|m| self.maps.get(m).is_some_and(|x| x.test(c)))
+    }
+
     /// Record a client write about to be submitted in the write-intent record: a preflush
-    /// starts tracking the chunks it covers, a plain data write sets its `wi` bit.
-    fn intent_submit(&mut self, io: &IoMsg) -> Result<()> {
+    /// starts tracking the chunks it covers, a plain data write sets its `wi` bit unless it is
+    /// written through (`fua`: promoted by [`Self::must_persist`]).
+    fn intent_submit(&mut self, io: &IoMsg, fua: bool) -> Result<()> {
         let total = self.total_chunks();
         if io.flags & IO_FLUSH != 0 {
             self.intent.flush_issued(io.mem_id, total, self.sync.chunks())?;
@@ -762,7 +905,15 @@ impl<S: MapStorage + Default> ServerPool<S> {
             if let Some(s) = self.intent.inflight.get_mut(usize::from(io.mem_id)) {
                 *s = io.id.b;
             }
-            if io.flags & IO_FUA == 0 {
+            // Every data write of a recorded chunk renews its witnesses (an FUA write too: the
+            // members clean here now hold everything acknowledged there, this one included).
+            let record = io.flags & IO_FUA == 0 && !fua;
+            let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(io.id.b));
+            if record || in_wi {
+                let clean = self.clean_others(io.id.b);
+                self.intent.witnessed(io.id.b, total, &clean, !record || !in_wi)?;
+            }
+            if record {
                 self.intent.write(io.id.b, total)?;
             }
         }
@@ -777,7 +928,47 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if chunk >= total {
             return Err(Error::Range);
         }
+        let clean = self.clean_others(chunk);
+        let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(chunk));
+        self.intent.witnessed(chunk, total, &clean, !in_wi)?;
         self.intent.write(chunk, total)
+    }
+
+    /// The other pool members whose map is clean at `chunk` here.
+    fn clean_others(&self, chunk: u64) -> MemberList {
+        let mut l = MemberList::new();
+        for m in self.md.members().iter().filter(|m| *m != self.member_id) {
+            if !self.maps.get(m).is_some_and(|x| x.test(chunk)) {
+                let _ = l.push(m);
+            }
+        }
+        l
+    }
+
+    /// A store ADD found `chunk` in the durable record of chunks this node lost.
+    pub fn restore_lost(&mut self, chunk: u64) -> Result<()> {
+        let total = self.total_chunks();
+        if chunk >= total {
+            return Err(Error::Range);
+        }
+        if !self.intent.volatile_cache {
+            return Ok(());
+        }
+        IntentRecord::map(&mut self.intent.lost, total)?.set(chunk, 0)?;
+        Ok(())
+    }
+
+    /// A store ADD found `member` recorded as a witness of `chunk` in the durable record.
+    pub fn restore_witness(&mut self, member: u32, chunk: u64) -> Result<()> {
+        let total = self.total_chunks();
+        if chunk >= total || member == 0 || member == self.member_id {
+            return Err(Error::Range);
+        }
+        if !self.intent.volatile_cache {
+            return Ok(());
+        }
+        self.intent.witness.ensure(member, total)?.set(chunk, 0)?;
+        Ok(())
     }
 
     /// A store ADD found `chunk` in the durable write-intent record: this node may have lost
@@ -804,17 +995,14 @@ impl<S: MapStorage + Default> ServerPool<S> {
         let total = self.total_chunks();
         let own = self.member_id;
         let members = self.md.members();
-        let Some(sus) = self.intent.suspect.as_ref() else {
-            return Ok(false);
-        };
-        if sus.is_empty() {
+        if self.intent.suspect.as_ref().is_none_or(|s| s.is_empty()) {
             return Ok(false);
         }
-        let maps = match self.staging.as_mut() {
-            Some(st) => st,
-            None => &mut self.maps,
+        let (maps, lost) = match self.staging.as_mut() {
+            Some(st) => (st, &mut self.staging_lost),
+            None => (&mut self.maps, &mut self.lost),
         };
-        resolve_into(maps, sus, own, members, total, now)
+        resolve_into(maps, lost, &mut self.intent, own, members, total, now)
     }
 
     /// Pick the peer to read `chunk` from: a listed peer (NORMAL sync leg) whose peer map does
@@ -997,12 +1185,18 @@ impl<S: MapStorage + Default> ServerPool<S> {
             }
             Cmd::MapReady => {
                 self.staging = Some(MapSet::new());
+                self.staging_lost.remove_all();
                 Ok(RspBody::Empty)
             }
             Cmd::MapSend { receiver: _, cursor } => self.map_send(*cursor, piece_buf),
             Cmd::SendMapBuf(p) => {
                 let st = self.staging.as_mut().ok_or(Error::Proto)?;
-                st.ensure(p.member, total)?.apply_piece(p.page as usize, p.data)?;
+                let (st, member) = match p.member & !LOST_PIECE {
+                    0 => return Err(Error::Proto),
+                    m if p.member & LOST_PIECE != 0 => (&mut self.staging_lost, m),
+                    m => (st, m),
+                };
+                st.ensure(member, total)?.apply_piece(p.page as usize, p.data)?;
                 Ok(RspBody::Empty)
             }
             Cmd::MapBufDone { members } => {
@@ -1023,6 +1217,17 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 st.ensure(self.member_id, total)?;
                 self.maps.swap(&mut st);
                 st.remove_all();
+                self.lost.swap(&mut self.staging_lost);
+                self.staging_lost.remove_all();
+                // [improvement] Chunks this node lost in a power loss stay dirty and lost for it.
+                if let Some(l) = self.intent.lost.as_ref().filter(|l| !l.is_empty()) {
+                    let m = self.maps.ensure(self.member_id, total)?;
+                    let ml = self.lost.ensure(self.member_id, total)?;
+                    for c in l.iter().filter(|c| *c < total) {
+                        m.set(c, now)?;
+                        ml.set(c, 0)?;
+                    }
+                }
                 for m in self.maps.members().iter() {
                     self.md.add_member(m)?;
                 }
@@ -1037,6 +1242,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 if let Some(mut st) = self.staging.take() {
                     st.remove_all();
                 }
+                self.staging_lost.remove_all();
                 Ok(RspBody::Empty)
             }
             Cmd::MapGetVer => Ok(RspBody::MapVer { map_ver: self.md.map_ver }),
@@ -1099,6 +1305,16 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 if *member_id != self.member_id && !(*recovery && own_dirty) {
                     self.maps.ensure(*member_id, total)?.set(*chunk, now)?;
                 }
+                // [improvement] A write failed on that member: it no longer witnesses this
+                // node's last write there. (A recovery mark is conservative: it stays.)
+                if !*recovery {
+                    if let Some(w) = self.intent.witness.get_mut(*member_id) {
+                        if w.test(*chunk) {
+                            w.clear(*chunk);
+                            self.intent.persists += 1;
+                        }
+                    }
+                }
                 Ok(RspBody::Empty)
             }
             Cmd::MapClear { member_id, chunk, map_ver } => {
@@ -1107,6 +1323,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 // map-clear worker or a map update cleans up later).
                 if *member_id != self.member_id && !map_ver_gt(self.md.map_ver, *map_ver) {
                     if let Some(m) = self.maps.get_mut(*member_id) {
+                        m.clear(*chunk);
+                    }
+                    if let Some(m) = self.lost.get_mut(*member_id) {
                         m.clear(*chunk);
                     }
                 }
@@ -1129,8 +1348,13 @@ impl<S: MapStorage + Default> ServerPool<S> {
         let mut slot = (cursor >> 32) as usize;
         let mut page = (cursor & 0xffff_ffff) as usize;
         let members = self.maps.members();
-        while slot < RMR_POOL_MAX_SESS {
-            if let Some(m) = self.maps.slot(slot) {
+        // Slots past the maps' carry the lost maps.
+        while slot < 2 * RMR_POOL_MAX_SESS {
+            let (m, flag) = match slot.checked_sub(RMR_POOL_MAX_SESS) {
+                None => (self.maps.slot(slot), 0),
+                Some(i) => (self.lost.slot(i), LOST_PIECE),
+            };
+            if let Some(m) = m {
                 if let Some(p) = m.next_piece(page) {
                     m.page_bytes(p, buf)?;
                     let next = ((slot as u64) << 32) | (p as u64 + 1);
@@ -1139,7 +1363,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         next_cursor: next,
                         end: false,
                         members,
-                        piece: Some(Piece { member: m.member_id(), page: p as u32, data: &buf[..] }),
+                        piece: Some(Piece { member: m.member_id() | flag, page: p as u32, data: &buf[..] }),
                     });
                 }
             }
@@ -1279,7 +1503,7 @@ mod tests {
     use JoinKind::*;
     use SrvState::*;
 
-    fn md() -> PoolMd {
+    pub(super) fn md() -> PoolMd {
         PoolMd {
             name: PoolName::new(b"ionos_pool").unwrap(),
             group_id: 1,
@@ -1412,7 +1636,7 @@ mod tests_membership {
     extern crate std;
     use super::super::dirtymap::vecstore::VecStorage;
     use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd, IO_WRITE};
-    use super::tests::normal_pool;
+    use super::tests::{md, normal_pool};
     use super::*;
     use SrvState::Normal;
 
@@ -1619,6 +1843,182 @@ mod tests_membership {
         assert!(p.intent.suspect.as_ref().is_none_or(|m| m.is_empty()), "dropped in NORMAL");
         let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
         assert_eq!(r.errno, Error::Perm.errno(), "not while serving");
+    }
+
+    /// A NORMAL pool of member 42 with peers 43 and 44 (clean).
+    fn trio() -> ServerPool<VecStorage> {
+        let mut p = normal_pool();
+        for m in [43, 44] {
+            p.md.add_member(m).unwrap();
+            p.maps.ensure(m, p.total_chunks()).unwrap();
+        }
+        p
+    }
+
+    fn pig(mut io: IoMsg, members: &[u32]) -> IoMsg {
+        for m in members {
+            io.members.push(*m).unwrap();
+        }
+        io
+    }
+
+    /// Back after a power loss with `chunk` in the record: not serving, `chunk` suspect.
+    fn power_lost(p: &mut ServerPool<VecStorage>, chunk: u64) {
+        p.state = SrvState::NoIo;
+        p.restore_suspect(chunk).unwrap();
+    }
+
+    fn bits(m: Option<&DirtyMap<VecStorage>>) -> std::vec::Vec<u64> {
+        m.map(|m| m.iter().collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn lone_clean_holder_writes_through() {
+        let mut p = trio();
+        p.maps.get_mut(43).unwrap().set(1, 0).unwrap();
+        // Chunk 1: the other target (43) looks dirty here, 44 is piggybacked: write through.
+        assert_eq!(p.on_io(&pig(wio(1, 0, 0, 4096), &[44]), 0), IoDecision::SubmitFua);
+        assert!(!p.intent.durable(1), "a written-through write is not recorded");
+        // Chunk 2: 43 is a clean target: a plain recorded write.
+        submit(&mut p, &pig(wio(2, 1, 0, 4096), &[44]));
+        assert!(p.intent.durable(2));
+        // Chunk 3: no other target at all (degraded to this node): plain, as on one disk.
+        submit(&mut p, &pig(wio(3, 2, 0, 4096), &[43, 44]));
+        assert!(p.intent.durable(3));
+        // A store without a volatile cache never needs it.
+        p.intent.volatile_cache = false;
+        submit(&mut p, &pig(wio(1, 3, 0, 4096), &[44]));
+    }
+
+    #[test]
+    fn suspect_chunk_goes_to_the_witnesses() {
+        let mut p = trio();
+        submit(&mut p, &wio(5, 0, 0, 4096));
+        assert!(p.intent.is_witness(43, 5) && p.intent.is_witness(44, 5));
+        // A write failure reported for 44 (client MAP_ADD) removes it; a recovery mark does not.
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 5, member_id: 44, map_ver: 0, recovery: false }), 0);
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 5, member_id: 43, map_ver: 0, recovery: true }), 0);
+        assert!(p.intent.is_witness(43, 5) && !p.intent.is_witness(44, 5));
+        power_lost(&mut p, 5);
+        let mut buf = [0u8; PIECE_BYTES];
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(true));
+        assert_eq!(bits(p.maps.get(42)), [5], "this node may have lost the write");
+        assert_eq!(bits(p.maps.get(43)), [0u64; 0], "the witness's conservative mark is gone");
+        assert_eq!(bits(p.maps.get(44)), [5], "44 failed the write");
+        assert_eq!(bits(p.lost.get(42)), [5]);
+        assert!(p.intent.lost.as_ref().is_some_and(|l| l.test(5)));
+    }
+
+    #[test]
+    fn lost_witness_is_not_handed_a_chunk() {
+        let mut p = trio();
+        submit(&mut p, &wio(6, 0, 0, 4096));
+        power_lost(&mut p, 6);
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(6, 0).unwrap();
+        }
+        // 43 lost chunk 6 itself; 44 did not.
+        p.lost.ensure(43, p.total_chunks()).unwrap().set(6, 0).unwrap();
+        let mut buf = [0u8; PIECE_BYTES];
+        p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(bits(p.maps.get(43)), [6]);
+        assert_eq!(bits(p.maps.get(44)), [0u64; 0]);
+        assert_eq!(bits(p.maps.get(42)), [6]);
+        // Without any usable witness the copy here is the best the pool has.
+        let mut q = trio();
+        submit(&mut q, &wio(6, 0, 0, 4096));
+        power_lost(&mut q, 6);
+        for m in [43, 44] {
+            q.maps.get_mut(m).unwrap().set(6, 0).unwrap();
+            q.lost.ensure(m, q.total_chunks()).unwrap().set(6, 0).unwrap();
+        }
+        let (r, _) = q.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(false));
+        assert_eq!(bits(q.maps.get(42)), [0u64; 0]);
+    }
+
+    #[test]
+    fn witnesses_last_until_a_flush_covers_the_chunk() {
+        use super::super::wire::IO_FLUSH;
+        let mut p = trio();
+        submit(&mut p, &wio(7, 0, 0, 4096));
+        p.on_io_done(&wio(7, 0, 0, 4096), true);
+        // 43 and 44 miss the next write: the witnesses of the first stay (their copy is the
+        // newest that survives if this node loses both unflushed writes).
+        submit(&mut p, &pig(wio(7, 1, 0, 4096), &[43, 44]));
+        p.on_io_done(&wio(7, 1, 0, 4096), true);
+        assert!(p.intent.is_witness(43, 7) && p.intent.is_witness(44, 7));
+        // A flush makes this node's copy durable: after it, an unwitnessed write has none.
+        let f = wio(0, 2, IO_FLUSH, 0);
+        submit(&mut p, &f);
+        p.on_io_done(&f, true);
+        assert!(!p.intent.durable(7));
+        submit(&mut p, &pig(wio(7, 3, 0, 4096), &[43, 44]));
+        assert!(!p.intent.is_witness(43, 7) && !p.intent.is_witness(44, 7));
+    }
+
+    #[test]
+    fn lost_maps_travel_with_the_maps_and_stay_dirty() {
+        let mut a = trio();
+        let total = a.total_chunks();
+        a.maps.get_mut(43).unwrap().set(3, 0).unwrap();
+        a.lost.ensure(43, total).unwrap().set(3, 0).unwrap();
+        // Receiver 43 lost chunk 3 (and 9, which the source does not know yet).
+        let mut b: ServerPool<VecStorage> = ServerPool::new(43, md()).unwrap();
+        b.register(RegMode::Create, None).unwrap();
+        b.md = a.md;
+        b.restore_lost(9).unwrap();
+        assert_eq!(cmd(&mut b, Cmd::MapReady), 0);
+        let mut buf = [0u8; PIECE_BYTES];
+        let mut cursor = 0;
+        let mut flagged = 0;
+        loop {
+            let (r, _) = a.handle_cmd(&Cmd::MapSend { receiver: 43, cursor }, false, 0, &mut buf);
+            let RspBody::MapSend { next_cursor, end, piece, .. } = r.body else { panic!("{r:?}") };
+            if end {
+                break;
+            }
+            let p = piece.unwrap();
+            flagged += usize::from(p.member & LOST_PIECE != 0);
+            let data = p.data.to_vec();
+            let p2 = Piece { member: p.member, page: p.page, data: &data };
+            assert_eq!(cmd(&mut b, Cmd::SendMapBuf(p2)), 0);
+            cursor = next_cursor;
+        }
+        assert_eq!(flagged, 1);
+        let members = a.md.members();
+        assert_eq!(cmd(&mut b, Cmd::MapBufDone { members }), 0);
+        assert_eq!(cmd(&mut b, Cmd::MapDone { enable: false, map_ver: 1 }), 0);
+        assert_eq!(bits(b.lost.get(43)), [3, 9]);
+        assert_eq!(bits(b.maps.get(43)), [3, 9], "a chunk it lost stays dirty for it");
+        assert!(b.maps.get(42).is_some_and(|m| m.is_empty()));
+        // A peer's MAP_CLEAR (it synced the chunk) ends its loss there.
+        assert_eq!(cmd(&mut a, Cmd::MapClear { member_id: 43, chunk: 3, map_ver: 0 }), 0);
+        assert!(a.lost.get(43).is_some_and(|l| l.is_empty()));
+    }
+
+    #[test]
+    fn suspect_takes_a_chunk_back_from_witnesses_that_lost_it() {
+        let mut p = trio();
+        submit(&mut p, &wio(4, 0, 0, 4096));
+        power_lost(&mut p, 4);
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(4, 0).unwrap();
+        }
+        let mut buf = [0u8; PIECE_BYTES];
+        p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(bits(p.maps.get(42)), [4], "handed over");
+        // Both witnesses turn out to have lost it as well (they marked themselves again).
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(4, 0).unwrap();
+        }
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(true));
+        assert_eq!(bits(p.maps.get(42)), [0u64; 0], "taken back: the best copy there is");
+        assert!(!p.intent.is_witness(43, 4), "and not handed over again");
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(false));
     }
 
     #[test]

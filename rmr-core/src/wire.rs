@@ -574,6 +574,10 @@ pub enum InfoOp {
     RemoveDisassemble,
 }
 
+/// Flag in a [`Piece`]'s member id: the page belongs to that member's *lost* map (chunks it may
+/// have lost in a power loss and not synced since). [improvement]
+pub const LOST_PIECE: u32 = 1 << 31;
+
 /// A map transfer piece: one non-empty second-level page of `member`'s map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Piece<'a> {

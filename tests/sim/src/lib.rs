@@ -133,6 +133,9 @@ struct Model {
     excused: std::collections::BTreeSet<u64>,
     /// (value, node): the node stored the value and lost it in a power loss.
     lost: std::collections::BTreeSet<(u64, usize)>,
+    /// (value, node): the client marked the node dirty for the value's write (MAP_ADD: its
+    /// leg failed the write), so the acknowledgement does not rest on that node's copy.
+    disowned: std::collections::BTreeSet<(u64, usize)>,
 }
 
 impl Model {
@@ -155,6 +158,14 @@ impl Model {
     fn stored(&mut self, v: u64, node: usize) {
         if v != 0 {
             self.vouch.entry(v).or_default().insert(node);
+        }
+    }
+    /// The client's write of `v` failed on `node` and the node was marked dirty for it: the
+    /// pool does not count that copy, whatever reached the node's disk.
+    fn disown(&mut self, v: u64, node: usize) {
+        self.disowned.insert((v, node));
+        if let Some(s) = self.vouch.get_mut(&v) {
+            s.remove(&node);
         }
     }
     /// Node `node` went down uncleanly: it no longer vouches for `vals` (the values of the
@@ -300,6 +311,12 @@ struct Disk {
     drop_all: bool,
     /// The durable write-intent record (`wi` ∪ `suspect`, written through like the maps).
     intent: Vec<u64>,
+    /// The record's witnesses: (member, chunks).
+    witness: Vec<(u32, Vec<u64>)>,
+    /// Chunks suspect resolution marked lost.
+    lost: Vec<u64>,
+    /// The pool's lost maps (written through like the maps).
+    lost_maps: Vec<(u32, Vec<u64>)>,
     flakey: bool,
     has_store: bool,
 }
@@ -924,6 +941,11 @@ impl Sim {
                         }
                         let map_ver = c.pool.map_ver();
                         self.log(format!("W c{chunk} v{value}: map-add {:?} -> {targets:#b}", members.as_slice()));
+                        for m in members.iter() {
+                            if let Some(j) = self.srvs.iter().position(|x| x.member == m) {
+                                self.model.disown(value, j);
+                            }
+                        }
                         for (_s, srv, m) in sends {
                             let cmd = Cmd::MapAdd { chunk, member_id: m, map_ver, recovery: false };
                             if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(cmd)), 0, tag) {
@@ -1469,8 +1491,17 @@ impl Sim {
                 }
                 let mut buf = [0u8; PIECE_BYTES];
                 let before = pool.state;
+                let own_ver = pool.md.map_ver;
                 let (rsp, fx) = pool.handle_cmd(&cmd, !from_client, now, &mut buf);
                 let after = pool.state;
+                // A peer's MAP_CLEAR (refused when older than this node's map_ver).
+                let clear_note = match cmd {
+                    Cmd::MapClear { member_id, chunk, map_ver } => Some(format!(
+                        "srv {i} MAP_CLEAR m{member_id} c{chunk} ver {map_ver} (own ver {own_ver}): bit {}",
+                        if pool.maps.get(member_id).is_some_and(|m| m.test(chunk)) { "still set" } else { "clear" }
+                    )),
+                    _ => None,
+                };
                 if from_client && rsp.errno == 0 && matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) {
                     if s.client_joined {
                         // The old session is replaced by the new one.
@@ -1493,6 +1524,9 @@ impl Sim {
                     self.log(format!("srv {i} {} -> {} ({:?})", before.name(), after.name(), cmd_brief(&cmd)));
                 }
                 self.send(p.to, p.from, bytes, 0, p.tag);
+                if let Some(n) = clear_note {
+                    self.log(n);
+                }
             }
             Msg::Io(io) => self.srv_io(i, p.from, io, p.data, p.tag),
             Msg::IoRsp(r) => self.srv_sync_reply(i, p.tag, r, p.data),
@@ -1509,8 +1543,16 @@ impl Sim {
             return;
         };
         let d = pool.on_io(&io, now);
+        if d == IoDecision::SubmitFua {
+            self.count("write-promoted-fua");
+        }
+        let s = &mut self.srvs[i];
         match d {
-            IoDecision::Submit => {
+            IoDecision::Submit | IoDecision::SubmitFua => {
+                let mut io = io;
+                if d == IoDecision::SubmitFua {
+                    io.flags |= IO_FUA;
+                }
                 if io.flags & IO_SYNC != 0 {
                     // Peer read: serve directly from the disk.
                     let v = s.disk.read(io.id.b);
@@ -1732,7 +1774,7 @@ impl Sim {
                         self.log(format!("srv {i} backend error -> {st}"));
                     }
                 }
-                if stored {
+                if stored && !self.model.disowned.contains(&(value, i)) {
                     self.model.stored(value, i);
                 }
                 let errno = if ok { 0 } else { Error::Io.errno() };
@@ -1974,6 +2016,10 @@ impl Sim {
             s.disk.maps = pool.maps.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
             s.disk.last_io = pool.last_io.to_vec();
             s.disk.intent = (0..pool.total_chunks()).filter(|c| pool.intent.durable(*c)).collect();
+            s.disk.witness = pool.intent.witness.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            s.disk.lost = pool.intent.lost.as_ref().map(|l| l.iter().collect()).unwrap_or_default();
+            s.disk.lost_maps = pool.lost.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            pool.lost.remove_all();
             s.disk.has_store = pool.store;
             pool.maps.remove_all();
         }
@@ -2010,6 +2056,21 @@ impl Sim {
             }
             for c in &s.disk.intent {
                 pool.restore_suspect(*c).expect("suspect");
+            }
+            for c in &s.disk.lost {
+                pool.restore_lost(*c).expect("lost");
+            }
+            for (m, bits) in &s.disk.lost_maps {
+                if let Ok(map) = pool.lost.ensure(*m, total) {
+                    for c in bits {
+                        let _ = map.set(*c, 0);
+                    }
+                }
+            }
+            for (m, cs) in &s.disk.witness {
+                for c in cs.iter().filter(|c| s.disk.intent.contains(c)) {
+                    pool.restore_witness(*m, *c).expect("witness");
+                }
             }
         }
         s.pool = Some(pool);
@@ -2559,6 +2620,12 @@ impl Sim {
     /// Power-cycle storage node `i` off.
     pub fn crash_srv(&mut self, i: usize) {
         self.crash_server(i);
+        self.after_work();
+    }
+
+    /// Crash storage node `i`'s kernel: its (powered) disk writes its cache back.
+    pub fn kernel_crash_srv(&mut self, i: usize) {
+        self.crash_server_kind(i, false);
         self.after_work();
     }
 

@@ -233,6 +233,41 @@ fn power_loss_lost_write_is_resynced() {
     assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
 }
 
+/// [improvement] The suspect tie-break: A loses power with two unflushed writes of chunk 9,
+/// the first also stored (and made durable) by B, the second written while B was down. Every
+/// other member (B) is dirty at 9, truly so for the second write, which nobody holds any more.
+/// B witnessed the first write, so its copy is the newest that survives: A hands the chunk to
+/// B instead of keeping its older copy, and syncs it back from B.
+#[test]
+fn power_loss_hands_chunk_to_witness() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    let v1 = s.write(9).expect("acked");
+    s.kernel_crash_srv(B);
+    s.drain();
+    assert_eq!(s.disk(B, 9), v1, "B's cache was written back");
+    let v2 = s.write(9).expect("acked on A alone");
+    assert!(s.dirty(A, 43).contains(&9));
+    s.power_loss_srv(A, true);
+    s.drain();
+    ok(&s);
+    assert_ne!(s.disk(A, 9), v1, "A lost both writes");
+    assert_ne!(s.disk(A, 9), v2);
+    s.restart_srv(A);
+    s.restart_srv(B);
+    s.settle(5000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
+    for n in [A, B] {
+        assert!(s.dirty(n, 42).contains(&9), "A gave chunk 9 up (node {n})");
+        assert!(!s.dirty(n, 43).contains(&9), "B holds its newest surviving copy (node {n})");
+    }
+    s.sync(A);
+    s.settle(12_000);
+    ok(&s);
+    assert_eq!(s.disk(A, 9), v1);
+    assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
+}
+
 /// [improvement] Both nodes lose power with the same write unflushed (block semantics let it
 /// vanish): the first node to resolve marks itself dirty since the other looked clean, the
 /// second finds every other member dirty and keeps its copy; the legs converge.

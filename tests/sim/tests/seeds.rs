@@ -41,4 +41,16 @@ fn regression_seeds() {
             panic!("regression seed {seed} failed: {f:?}");
         }
     }
+    // The suspect tie-break (power loss, every other member dirty there), per power-loss
+    // permille: 73549 and 13252 (the writer's own mark of the other holder was conservative:
+    // write promoted to FUA), 6099 (a try-enable recovery mark on the witness: handed over),
+    // 9012 (the last write had no witness, an earlier unflushed one had), 18816 (two suspects
+    // naming each other: the lost map stops the ping-pong).
+    for (seed, power) in [(73549u64, 250u64), (13252, 1000), (6099, 250), (9012, 250), (18816, 250)] {
+        let mut cfg = rmr_sim::Config::for_seed(seed);
+        cfg.power_loss = power;
+        if let Err(f) = rmr_sim::run_seed_with(seed, cfg) {
+            panic!("regression seed {seed} (power loss {power}) failed: {f:?}");
+        }
+    }
 }
