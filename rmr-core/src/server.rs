@@ -947,6 +947,11 @@ impl<S: MapStorage + Default> ServerPool<S> {
 
     /// A store ADD found `chunk` in the durable record of chunks this node lost.
     pub fn restore_lost(&mut self, chunk: u64) -> Result<()> {
+        self.restore_bit(chunk, true)
+    }
+
+    /// Set `chunk` in the record's lost map (`lost`) or suspect map, from the durable record.
+    fn restore_bit(&mut self, chunk: u64, lost: bool) -> Result<()> {
         let total = self.total_chunks();
         if chunk >= total {
             return Err(Error::Range);
@@ -954,7 +959,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if !self.intent.volatile_cache {
             return Ok(());
         }
-        IntentRecord::map(&mut self.intent.lost, total)?.set(chunk, 0)?;
+        let m = if lost { &mut self.intent.lost } else { &mut self.intent.suspect };
+        IntentRecord::map(m, total)?.set(chunk, 0)?;
         Ok(())
     }
 
@@ -974,15 +980,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
     /// A store ADD found `chunk` in the durable write-intent record: this node may have lost
     /// writes there (power loss). The chunk stays suspect until resolved and NORMAL.
     pub fn restore_suspect(&mut self, chunk: u64) -> Result<()> {
-        let total = self.total_chunks();
-        if chunk >= total {
-            return Err(Error::Range);
-        }
-        if !self.intent.volatile_cache {
-            return Ok(());
-        }
-        IntentRecord::map(&mut self.intent.suspect, total)?.set(chunk, 0)?;
-        Ok(())
+        self.restore_bit(chunk, false)
     }
 
     /// [improvement] Resolve the suspects (chunks this node may have lost in a power loss):
@@ -1868,6 +1866,18 @@ mod tests_membership {
         p.restore_suspect(chunk).unwrap();
     }
 
+    /// Member 42 wrote `chunk` (43 and 44 witnessed it), lost power, and finds 43 and 44
+    /// marked dirty there.
+    fn suspect_all_dirty(chunk: u64) -> ServerPool<VecStorage> {
+        let mut p = trio();
+        submit(&mut p, &wio(chunk, 0, 0, 4096));
+        power_lost(&mut p, chunk);
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(chunk, 0).unwrap();
+        }
+        p
+    }
+
     fn bits(m: Option<&DirtyMap<VecStorage>>) -> std::vec::Vec<u64> {
         m.map(|m| m.iter().collect()).unwrap_or_default()
     }
@@ -1912,12 +1922,7 @@ mod tests_membership {
 
     #[test]
     fn lost_witness_is_not_handed_a_chunk() {
-        let mut p = trio();
-        submit(&mut p, &wio(6, 0, 0, 4096));
-        power_lost(&mut p, 6);
-        for m in [43, 44] {
-            p.maps.get_mut(m).unwrap().set(6, 0).unwrap();
-        }
+        let mut p = suspect_all_dirty(6);
         // 43 lost chunk 6 itself; 44 did not.
         p.lost.ensure(43, p.total_chunks()).unwrap().set(6, 0).unwrap();
         let mut buf = [0u8; PIECE_BYTES];
@@ -1926,11 +1931,8 @@ mod tests_membership {
         assert_eq!(bits(p.maps.get(44)), [0u64; 0]);
         assert_eq!(bits(p.maps.get(42)), [6]);
         // Without any usable witness the copy here is the best the pool has.
-        let mut q = trio();
-        submit(&mut q, &wio(6, 0, 0, 4096));
-        power_lost(&mut q, 6);
+        let mut q = suspect_all_dirty(6);
         for m in [43, 44] {
-            q.maps.get_mut(m).unwrap().set(6, 0).unwrap();
             q.lost.ensure(m, q.total_chunks()).unwrap().set(6, 0).unwrap();
         }
         let (r, _) = q.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
@@ -2000,12 +2002,7 @@ mod tests_membership {
 
     #[test]
     fn suspect_takes_a_chunk_back_from_witnesses_that_lost_it() {
-        let mut p = trio();
-        submit(&mut p, &wio(4, 0, 0, 4096));
-        power_lost(&mut p, 4);
-        for m in [43, 44] {
-            p.maps.get_mut(m).unwrap().set(4, 0).unwrap();
-        }
+        let mut p = suspect_all_dirty(4);
         let mut buf = [0u8; PIECE_BYTES];
         p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
         assert_eq!(bits(p.maps.get(42)), [4], "handed over");
