@@ -642,6 +642,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     return Err(Error::Busy);
                 }
                 self.maps.remove_all();
+                self.lost.remove_all();
                 // A fresh store starts a fresh membership: members of an earlier store of this
                 // pool (deleted with delete_store) must not survive into the new pool_md.
                 self.md.srv_md = [SrvMd::default(); RMR_POOL_MAX_SESS];
@@ -1145,8 +1146,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 if *delete {
                     let own = self.member_id;
                     for m in self.maps.members().iter().filter(|m| *m != own) {
-                        self.maps.remove(m);
-                        self.md.remove_member(m);
+                        self.forget_member(m);
                     }
                     fx.persist_md = true;
                 }
@@ -1173,8 +1173,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         if *member_id == self.member_id {
                             return Err(Error::Inval);
                         }
-                        self.maps.remove(*member_id);
-                        self.md.remove_member(*member_id);
+                        self.forget_member(*member_id);
                     }
                     InfoOp::RemoveDisassemble => {}
                 }
@@ -1395,10 +1394,23 @@ impl<S: MapStorage + Default> ServerPool<S> {
         match self.maps.get_mut(member) {
             Some(m) if m.gen() == gen_at_send => {
                 m.clear_all();
+                // A member with a clean own map has no unsynced losses either.
+                if let Some(l) = self.lost.get_mut(member) {
+                    l.clear_all();
+                }
                 true
             }
             _ => false,
         }
+    }
+
+    /// A member left the pool (deleted): drop its maps, its lost map, its witness bits and its
+    /// `srv_md` slot.
+    fn forget_member(&mut self, member: u32) {
+        self.maps.remove(member);
+        self.lost.remove(member);
+        self.intent.witness.remove(member);
+        self.md.remove_member(member);
     }
 }
 
@@ -1998,6 +2010,25 @@ mod tests_membership {
         // A peer's MAP_CLEAR (it synced the chunk) ends its loss there.
         assert_eq!(cmd(&mut a, Cmd::MapClear { member_id: 43, chunk: 3, map_ver: 0 }), 0);
         assert!(a.lost.get(43).is_some_and(|l| l.is_empty()));
+    }
+
+    #[test]
+    fn clean_or_deleted_member_loses_its_lost_and_witness_bits() {
+        let mut p = trio();
+        let total = p.total_chunks();
+        submit(&mut p, &wio(2, 0, 0, 4096));
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(2, 0).unwrap();
+            p.lost.ensure(m, total).unwrap().set(2, 0).unwrap();
+        }
+        // The map-clear worker learns 43's own map is clean: no losses left there either.
+        let g = p.maps.get(43).unwrap().gen();
+        assert!(p.on_peer_check_reply(43, true, g));
+        assert!(p.lost.get(43).is_some_and(|l| l.is_empty()));
+        // 44 is deleted from the pool: a later member with its id starts without its past.
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 44, op: InfoOp::RemoveDelete, dirty: false }), 0);
+        assert!(p.lost.get(44).is_none() && !p.intent.is_witness(44, 2) && p.maps.get(44).is_none());
+        assert!(p.intent.is_witness(43, 2));
     }
 
     #[test]
