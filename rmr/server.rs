@@ -18,7 +18,7 @@
 //! and no submitted IO is outstanding. `rmr_srv_io_done` may run in IRQ context: it only
 //! queues the request's own work item (no allocation, no lock).
 
-use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps, RMR_IO_FUA};
+use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps};
 use crate::kind;
 use crate::kmap::KMapStorage;
 use crate::peer::{self, SyncPool};
@@ -32,7 +32,7 @@ use crate::rmr_core::{
     store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
     wire::{
         Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,
-        HDR_LEN, IO_SYNC, IO_WRITE, PIECE_BYTES, USER_MAX,
+        HDR_LEN, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE, PIECE_BYTES, USER_MAX,
     },
 };
 use crate::srv_transport::{SessHandle, SrvCtx, SrvOp, RMR_SRV_PORT};
@@ -646,17 +646,17 @@ fn finish_with(req: Pin<KBox<SrvReq>>, errno: i32) {
 }
 
 /// Hands `req` to the store; the caller's store reference travels with the IO.
-/// `fua`: the core promoted a plain write to FUA ([`IoDecision::SubmitFua`]).
-fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, fua: bool) {
+/// `extra`: `IO_*` flags the core added ([`IoDecision::SubmitFua`]); they go to the store and
+/// to the request's IO, which `on_io_done` sees.
+fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, extra: u16) {
     // SAFETY: the request is not moved: its box is leaked to the store and rebuilt by
     // `rmr_srv_io_done` (or below if the store refuses it).
     let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
     // SAFETY: `raw` is a valid, exclusively owned request.
     let sio = unsafe {
         (*raw).sio.offset = offset;
-        if fua {
-            (*raw).sio.flags |= RMR_IO_FUA;
-        }
+        (*raw).sio.flags |= u32::from(extra);
+        (*raw).io.flags |= extra;
         (*raw).sio.rmr_priv = raw.cast();
         core::ptr::addr_of_mut!((*raw).sio)
     };
@@ -759,11 +759,16 @@ fn dispatch(req: Pin<KBox<SrvReq>>) {
     g.core.io_allowed = allowed;
     let decision = g.core.on_io(&io, now_ms());
     match decision {
-        IoDecision::Submit | IoDecision::SubmitFua => {
+        IoDecision::Submit | IoDecision::SubmitFua { .. } => {
             let off = g.core.io_byte_offset(&io);
             drop(g);
+            let extra = match decision {
+                IoDecision::SubmitFua { preflush: true } => IO_FUA | IO_FLUSH,
+                IoDecision::SubmitFua { preflush: false } => IO_FUA,
+                _ => 0,
+            };
             match store {
-                Some(s) => submit(s, req, off, decision == IoDecision::SubmitFua),
+                Some(s) => submit(s, req, off, extra),
                 None => finish_with(req, neg(Errno::EIO)),
             }
         }
@@ -882,7 +887,7 @@ fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno
             return Err(Errno::ENOMEM);
         }
     };
-    submit(store, req, off, false);
+    submit(store, req, off, 0);
     let e = w.wait();
     drop(buf);
     if e != 0 {

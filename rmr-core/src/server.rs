@@ -87,8 +87,13 @@ pub fn join_decision(state: SrvState, marked_create: bool, kind: JoinKind) -> Re
 pub enum IoDecision {
     /// Submit to the backend.
     Submit,
-    /// [improvement] Submit a plain write with FUA added: see [`ServerPool::must_persist`].
-    SubmitFua,
+    /// [improvement] Submit the write with FUA added, and with a preflush too if `preflush`
+    /// (the shell adds the flags to the IO it passes back to `on_io_done`): see
+    /// [`ServerPool::must_persist`] and [`ServerPool::on_io`].
+    SubmitFua {
+        /// Also flush the store's cache before the data (PREFLUSH).
+        preflush: bool,
+    },
     /// Parked behind a sync of this chunk already running.
     Park,
     /// Parked; start an on-demand sync of the chunk (read it from a peer first).
@@ -307,7 +312,17 @@ impl<S: MapStorage + Default> IntentRecord<S> {
     /// A flush is issued with IO unit `mem_id`: close the current epoch (chunks with a write
     /// still in flight, client or sync (`syncing`), move on to the new one).
     fn flush_issued(&mut self, mem_id: u16, total: u64, syncing: impl Iterator<Item = u64>) -> Result<()> {
-        if self.nclosed >= INTENT_FLUSHES || !self.volatile_cache {
+        if !self.volatile_cache {
+            return Ok(());
+        }
+        if self.nclosed >= INTENT_FLUSHES {
+            // Untracked: it may make writes durable that the record cannot tell from later
+            // ones, so witnesses kept across an unwitnessed write could be older than this
+            // node's copy. Forget them all (suspects then keep their copy).
+            if self.witness.iter().any(|w| !w.is_empty()) {
+                self.witness.remove_all();
+                self.persists += 1;
+            }
             return Ok(());
         }
         Self::map(&mut self.cur, total)?;
@@ -423,6 +438,11 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         Ok(())
     }
 
+    /// Whether a flush issued after the last write of `chunk` is still in flight.
+    fn in_closed_epoch(&self, chunk: u64) -> bool {
+        self.closed.iter().take(self.nclosed).flatten().any(|m| m.test(chunk))
+    }
+
     /// Whether `member` witnessed the last recorded write of `chunk`.
     pub fn is_witness(&self, member: u32, chunk: u64) -> bool {
         self.witness.get(member).is_some_and(|m| m.test(chunk))
@@ -469,11 +489,27 @@ fn resolve_into<S: MapStorage + Default>(
         let own_dirty = maps.get(own).is_some_and(|m| m.test(c));
         let other_clean = members.iter().filter(|m| *m != own).any(|m| !maps.get(m).is_some_and(|x| x.test(c)));
         if own_dirty {
-            // Reclaim: this node gave the chunk up (below) and every other member is dirty
-            // there now (its witnesses lost it too and marked themselves again): its copy is
-            // the best the pool has after all. The witnesses are forgotten, so it is not
-            // handed over again.
+            // Take back: this node gave the chunk up (below) and every other member is dirty
+            // there now. If its witnesses lost it too (they marked themselves again, and
+            // their loss is in the lost maps) its copy is the best the pool has after all; the
+            // witnesses are forgotten, so it is not handed over again.
             if !other_clean && lost.as_ref().is_some_and(|l| l.test(c)) {
+                // A witness not known to have lost it: the hand-over did not reach the maps
+                // resolved against now (an update failed after it). Hand over again.
+                let mut usable = pool_members
+                    .iter()
+                    .filter(|m| *m != own && witness.get(*m).is_some_and(|w| w.test(c)))
+                    .filter(|m| !lost_maps.get(*m).is_some_and(|l| l.test(c)))
+                    .peekable();
+                if usable.peek().is_some() {
+                    for m in usable {
+                        if let Some(x) = maps.get_mut(m) {
+                            x.clear(c);
+                        }
+                    }
+                    changed = true;
+                    continue;
+                }
                 if let Some(m) = maps.get_mut(own) {
                     m.clear(c);
                 }
@@ -787,12 +823,24 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         return IoDecision::Reject(e);
                     }
                 }
-                let fua = self.must_persist(io);
-                if let Err(e) = self.intent_submit(io, fua) {
+                let promote = self.must_persist(io);
+                // [improvement] A written-through write resets the chunk's witnesses. If the
+                // chunk still has unflushed data here that witnesses hold, a preflush makes
+                // that data durable first (a write may cover only part of the chunk).
+                let through = promote || io.flags & IO_FUA != 0;
+                let preflush = through
+                    && io.flags & IO_FLUSH == 0
+                    && io.len > 0
+                    && self.intent.volatile_cache
+                    && self.intent.wi.as_ref().is_some_and(|m| m.test(chunk))
+                    && self.intent.witness.iter().any(|w| w.test(chunk))
+                    && self.clean_others(chunk).is_empty();
+                let flags = if preflush { io.flags | IO_FLUSH } else { io.flags };
+                if let Err(e) = self.intent_submit(io, flags, promote) {
                     return IoDecision::Reject(e);
                 }
-                if fua {
-                    return IoDecision::SubmitFua;
+                if promote || preflush {
+                    return IoDecision::SubmitFua { preflush };
                 }
             }
             return IoDecision::Submit;
@@ -897,25 +945,30 @@ impl<S: MapStorage + Default> ServerPool<S> {
     /// Record a client write about to be submitted in the write-intent record: a preflush
     /// starts tracking the chunks it covers, a plain data write sets its `wi` bit unless it is
     /// written through (`fua`: promoted by [`Self::must_persist`]).
-    fn intent_submit(&mut self, io: &IoMsg, fua: bool) -> Result<()> {
+    fn intent_submit(&mut self, io: &IoMsg, flags: u16, fua: bool) -> Result<()> {
         let total = self.total_chunks();
-        if io.flags & IO_FLUSH != 0 {
+        if flags & IO_FLUSH != 0 {
             self.intent.flush_issued(io.mem_id, total, self.sync.chunks())?;
         }
-        if io.len > 0 || io.flags & IO_FLUSH == 0 {
+        if io.len > 0 || flags & IO_FLUSH == 0 {
             if let Some(s) = self.intent.inflight.get_mut(usize::from(io.mem_id)) {
                 *s = io.id.b;
             }
             // Every data write of a recorded chunk renews its witnesses (an FUA write too: the
             // members clean here now hold everything acknowledged there, this one included).
-            let record = io.flags & IO_FUA == 0 && !fua;
-            let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(io.id.b));
+            let record = flags & IO_FUA == 0 && !fua;
+            let c = io.id.b;
+            let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(c));
             if record || in_wi {
-                let clean = self.clean_others(io.id.b);
-                self.intent.witnessed(io.id.b, total, &clean, !record || !in_wi)?;
+                let clean = self.clean_others(c);
+                // Witnesses of an earlier write are kept across an unwitnessed one only while
+                // no flush was issued since: a flush covering the unwitnessed write makes this
+                // node's copy newer than theirs.
+                let reset = !record || !in_wi || self.intent.in_closed_epoch(c);
+                self.intent.witnessed(c, total, &clean, reset)?;
             }
             if record {
-                self.intent.write(io.id.b, total)?;
+                self.intent.write(c, total)?;
             }
         }
         Ok(())
@@ -931,7 +984,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         }
         let clean = self.clean_others(chunk);
         let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(chunk));
-        self.intent.witnessed(chunk, total, &clean, !in_wi)?;
+        let reset = !in_wi || self.intent.in_closed_epoch(chunk);
+        self.intent.witnessed(chunk, total, &clean, reset)?;
         self.intent.write(chunk, total)
     }
 
@@ -1158,6 +1212,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
             Cmd::PoolInfo { member_id, op, dirty } => {
                 match op {
                     InfoOp::AddCreate => {
+                        // A new member with this id has none of an earlier one's past.
+                        self.lost.remove(*member_id);
+                        self.intent.witness.remove(*member_id);
                         self.md.add_member(*member_id)?;
                         let map = self.maps.ensure(*member_id, total)?;
                         if *dirty {
@@ -1309,6 +1366,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         if w.test(*chunk) {
                             w.clear(*chunk);
                             self.intent.persists += 1;
+                            fx.persist_md = true;
                         }
                     }
                 }
@@ -1899,7 +1957,7 @@ mod tests_membership {
         let mut p = trio();
         p.maps.get_mut(43).unwrap().set(1, 0).unwrap();
         // Chunk 1: the other target (43) looks dirty here, 44 is piggybacked: write through.
-        assert_eq!(p.on_io(&pig(wio(1, 0, 0, 4096), &[44]), 0), IoDecision::SubmitFua);
+        assert_eq!(p.on_io(&pig(wio(1, 0, 0, 4096), &[44]), 0), IoDecision::SubmitFua { preflush: false });
         assert!(!p.intent.durable(1), "a written-through write is not recorded");
         // Chunk 2: 43 is a clean target: a plain recorded write.
         submit(&mut p, &pig(wio(2, 1, 0, 4096), &[44]));
@@ -2032,14 +2090,81 @@ mod tests_membership {
     }
 
     #[test]
+    fn witnesses_are_dropped_when_a_flush_may_cover_a_newer_write() {
+        use super::super::wire::IO_FLUSH;
+        let mut p = trio();
+        let w = |mem| pig(wio(9, mem, 0, 4096), &[43, 44]);
+        submit(&mut p, &wio(9, 0, 0, 4096));
+        p.on_io_done(&wio(9, 0, 0, 4096), true);
+        // Unwitnessed, then a flush is issued (it covers that write), then another
+        // unwitnessed write before the flush completes: the chunk stays in `wi`, and the
+        // witnesses (older than the flushed copy) must go.
+        submit(&mut p, &w(1));
+        p.on_io_done(&w(1), true);
+        assert!(p.intent.is_witness(43, 9), "kept across an unwitnessed write");
+        let f = wio(0, 2, IO_FLUSH, 0);
+        submit(&mut p, &f);
+        submit(&mut p, &w(3));
+        assert!(!p.intent.is_witness(43, 9) && !p.intent.is_witness(44, 9));
+        p.on_io_done(&w(3), true);
+        p.on_io_done(&f, true);
+        assert!(p.intent.durable(9));
+        // Flush tracking full: a further flush clears nothing, so every witness goes.
+        submit(&mut p, &wio(5, 4, 0, 4096));
+        assert!(p.intent.is_witness(43, 5));
+        for mem in 10..15 {
+            submit(&mut p, &wio(0, mem, IO_FLUSH, 0));
+        }
+        assert!(!p.intent.is_witness(43, 5));
+    }
+
+    #[test]
+    fn write_through_over_unflushed_witnessed_data_preflushes() {
+        use super::super::wire::IO_FUA;
+        let mut p = trio();
+        submit(&mut p, &wio(8, 0, 0, 4096));
+        p.on_io_done(&wio(8, 0, 0, 4096), true);
+        assert!(p.intent.is_witness(43, 8));
+        // 43 and 44 now look dirty (say a refused MAP_CLEAR): a client FUA write to part of the
+        // chunk resets the witnesses, so the earlier unflushed write must become durable too.
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(8, 0).unwrap();
+        }
+        let d = p.on_io(&wio(8, 1, IO_FUA, 512), 0);
+        assert_eq!(d, IoDecision::SubmitFua { preflush: true });
+        assert!(!p.intent.is_witness(43, 8));
+        // Without witnesses there is nothing to protect: plain promotion.
+        let d = p.on_io(&wio(8, 2, 0, 512), 0);
+        assert_eq!(d, IoDecision::SubmitFua { preflush: false });
+        // A member created again under the same id has no past witness or loss.
+        submit(&mut p, &wio(3, 3, 0, 4096));
+        p.lost.ensure(44, p.total_chunks()).unwrap().set(3, 0).unwrap();
+        assert!(p.intent.is_witness(44, 3));
+        assert_eq!(cmd(&mut p, Cmd::PoolInfo { member_id: 44, op: InfoOp::AddCreate, dirty: true }), 0);
+        assert!(!p.intent.is_witness(44, 3) && p.lost.get(44).is_none());
+    }
+
+    #[test]
     fn suspect_takes_a_chunk_back_from_witnesses_that_lost_it() {
         let mut p = suspect_all_dirty(4);
         let mut buf = [0u8; PIECE_BYTES];
         p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
         assert_eq!(bits(p.maps.get(42)), [4], "handed over");
-        // Both witnesses turn out to have lost it as well (they marked themselves again).
+        // The hand-over did not reach the next maps (an update failed after it): 43 and 44
+        // look dirty again, with no known loss. Hand over again.
         for m in [43, 44] {
             p.maps.get_mut(m).unwrap().set(4, 0).unwrap();
+        }
+        let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
+        assert_eq!(r.body, RspBody::Bool(true));
+        assert_eq!(bits(p.maps.get(43)), [0u64; 0]);
+        assert_eq!(bits(p.maps.get(42)), [4]);
+        // Both witnesses turn out to have lost it as well (they marked themselves again, and
+        // their loss travels in the lost maps): take it back.
+        let total = p.total_chunks();
+        for m in [43, 44] {
+            p.maps.get_mut(m).unwrap().set(4, 0).unwrap();
+            p.lost.ensure(m, total).unwrap().set(4, 0).unwrap();
         }
         let (r, _) = p.handle_cmd(&Cmd::SuspectToMap, false, 0, &mut buf);
         assert_eq!(r.body, RspBody::Bool(true));

@@ -1661,6 +1661,8 @@ mod tests {
         buf[2] = 9;
         assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto));
         buf[2] = 1;
+        assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto), "version 1 (no lost maps) is refused");
+        buf[2] = RMR_PROTO_VERSION as u8;
         assert!(Msg::decode(&buf[..n]).is_ok());
         // Duplicate member ids in a list.
         let mut l = MemberList::new();

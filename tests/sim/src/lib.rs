@@ -1543,15 +1543,18 @@ impl Sim {
             return;
         };
         let d = pool.on_io(&io, now);
-        if d == IoDecision::SubmitFua {
-            self.count("write-promoted-fua");
+        if let IoDecision::SubmitFua { preflush } = d {
+            self.count(if preflush { "write-promoted-preflush-fua" } else { "write-promoted-fua" });
         }
         let s = &mut self.srvs[i];
         match d {
-            IoDecision::Submit | IoDecision::SubmitFua => {
+            IoDecision::Submit | IoDecision::SubmitFua { .. } => {
                 let mut io = io;
-                if d == IoDecision::SubmitFua {
+                if let IoDecision::SubmitFua { preflush } = d {
                     io.flags |= IO_FUA;
+                    if preflush {
+                        io.flags |= IO_FLUSH;
+                    }
                 }
                 if io.flags & IO_SYNC != 0 {
                     // Peer read: serve directly from the disk.
@@ -2537,6 +2540,29 @@ impl Sim {
         let v = self.issue(chunk, true);
         self.after_work();
         v
+    }
+
+    /// Issue a pure FLUSH without waiting for it.
+    pub fn flush_start(&mut self) {
+        self.issue_flags(0, true, IO_WRITE | IO_FLUSH);
+        self.after_work();
+    }
+
+    /// Run units of work (advancing time when idle) until a new trace line contains `pat`;
+    /// whether it appeared within `max` units.
+    pub fn step_until(&mut self, pat: &str, max: usize) -> bool {
+        for _ in 0..max {
+            let before = self.trace.len();
+            if !self.work_one() {
+                self.now += 100;
+                self.timers();
+            }
+            self.after_work();
+            if self.trace.iter().skip(before).any(|l| l.contains(pat)) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Write `chunk` and wait; returns the value if acknowledged.

@@ -268,6 +268,66 @@ fn power_loss_hands_chunk_to_witness() {
     assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
 }
 
+/// [improvement] Found in review: v1 reaches A and B (B witnesses it on A), v2 reaches A
+/// alone, a FLUSH covering v2 is issued and v3 written before it completes. The flushed v2 is
+/// newer than B's v1, so when A loses v3 in a power loss it must keep v2, not hand the chunk
+/// to B.
+#[test]
+fn flush_in_flight_retires_older_witnesses() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    s.write(9).expect("acked");
+    s.link(B, false);
+    s.settle(300);
+    let v2 = s.write(9).expect("acked on A alone");
+    s.flush_start();
+    s.write_start(9).expect("issued while the flush is in flight");
+    s.drain();
+    assert!(s.intent(A, 9), "v3 is not covered by the flush");
+    s.power_loss_srv(A, true);
+    s.drain();
+    assert_eq!(s.disk(A, 9), v2, "the flush made v2 durable");
+    s.restart_srv(A);
+    s.link(B, true);
+    s.settle(5000);
+    s.sync(A);
+    s.sync(B);
+    s.settle(12_000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
+    assert_eq!((s.disk(A, 9), s.disk(B, 9)), (v2, v2), "{}", s.trace_text());
+}
+
+/// [improvement] Found in review: A hands chunk 9 to its witness B, but the update fails at
+/// the spread-back (B's link is cut), so the hand-over never leaves A. On the next attempt B
+/// looks dirty again with no known loss: A must hand over again, not take its stale copy back.
+#[test]
+fn failed_spread_back_does_not_undo_the_hand_over() {
+    let mut s = Sim::scripted(2, CHUNKS);
+    let v1 = s.write(9).expect("acked");
+    s.link(B, false);
+    s.settle(300);
+    s.write(9).expect("acked on A alone");
+    s.link(B, true);
+    s.settle(3000);
+    assert!(s.dirty(B, 43).contains(&9), "B installed A's maps");
+    s.power_loss_srv(A, true);
+    s.drain();
+    s.settle(2000);
+    s.restart_srv(A);
+    assert!(s.step_until("srv 0 after SuspectToMap", 100_000), "{}", s.trace_text());
+    assert!(s.step_until("ctl -> slot 1 \"MapReady\"", 100_000), "{}", s.trace_text());
+    s.link(B, false);
+    s.settle(1000);
+    s.link(B, true);
+    s.settle(8000);
+    s.sync(A);
+    s.sync(B);
+    s.settle(12_000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
+    assert_eq!((s.disk(A, 9), s.disk(B, 9)), (v1, v1), "{}", s.trace_text());
+}
+
 /// [improvement] Both nodes lose power with the same write unflushed (block semantics let it
 /// vanish): the first node to resolve marks itself dirty since the other looked clean, the
 /// second finds every other member dirty and keeps its copy; the legs converge.
