@@ -496,17 +496,7 @@ fn resolve_into<S: MapStorage + Default>(
             if !other_clean && lost.as_ref().is_some_and(|l| l.test(c)) {
                 // A witness not known to have lost it: the hand-over did not reach the maps
                 // resolved against now (an update failed after it). Hand over again.
-                let mut usable = pool_members
-                    .iter()
-                    .filter(|m| *m != own && witness.get(*m).is_some_and(|w| w.test(c)))
-                    .filter(|m| !lost_maps.get(*m).is_some_and(|l| l.test(c)))
-                    .peekable();
-                if usable.peek().is_some() {
-                    for m in usable {
-                        if let Some(x) = maps.get_mut(m) {
-                            x.clear(c);
-                        }
-                    }
+                if hand_over(maps, witness, lost_maps, pool_members, own, c) {
                     changed = true;
                     continue;
                 }
@@ -536,18 +526,8 @@ fn resolve_into<S: MapStorage + Default>(
             // loss is not known here yet marks itself again when it installs these maps and
             // this node takes the chunk back (above). Without a witness this node's copy is
             // the best the pool has: keep it.
-            let mut wit = pool_members
-                .iter()
-                .filter(|m| *m != own && witness.get(*m).is_some_and(|w| w.test(c)))
-                .filter(|m| !lost_maps.get(*m).is_some_and(|l| l.test(c)))
-                .peekable();
-            if wit.peek().is_none() {
+            if !hand_over(maps, witness, lost_maps, pool_members, own, c) {
                 continue;
-            }
-            for m in wit {
-                if let Some(x) = maps.get_mut(m) {
-                    x.clear(c);
-                }
             }
         }
         maps.ensure(own, total)?.set(c, now)?;
@@ -556,6 +536,28 @@ fn resolve_into<S: MapStorage + Default>(
         changed = true;
     }
     Ok(changed)
+}
+
+/// Clear `c` for every witness of it among `members` that is not in its lost map (the chunk
+/// is handed to them); whether there was one.
+fn hand_over<S: MapStorage + Default>(
+    maps: &mut MapSet<S>,
+    witness: &MapSet<S>,
+    lost_maps: &MapSet<S>,
+    members: MemberList,
+    own: u32,
+    c: u64,
+) -> bool {
+    let mut any = false;
+    for m in members.iter().filter(|m| *m != own) {
+        if witness.get(m).is_some_and(|w| w.test(c)) && !lost_maps.get(m).is_some_and(|l| l.test(c)) {
+            if let Some(x) = maps.get_mut(m) {
+                x.clear(c);
+            }
+            any = true;
+        }
+    }
+    any
 }
 
 /// A server pool (`rmr_srv_pool`).
