@@ -825,7 +825,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         return IoDecision::Reject(e);
                     }
                 }
-                let promote = self.must_persist(io);
+                if !self.intent.volatile_cache {
+                    return IoDecision::Submit;
+                }
+                // The other members clean here (the piggybacked ones are marked by now).
+                let clean = self.clean_others(chunk);
+                let promote = self.must_persist(io, &clean);
                 // [improvement] A written-through write resets the chunk's witnesses. If the
                 // chunk still has unflushed data here that witnesses hold, a preflush makes
                 // that data durable first (a write may cover only part of the chunk).
@@ -833,12 +838,11 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 let preflush = through
                     && io.flags & IO_FLUSH == 0
                     && io.len > 0
-                    && self.intent.volatile_cache
+                    && clean.is_empty()
                     && self.intent.wi.as_ref().is_some_and(|m| m.test(chunk))
-                    && self.intent.witness.iter().any(|w| w.test(chunk))
-                    && self.clean_others(chunk).is_empty();
+                    && self.intent.witness.iter().any(|w| w.test(chunk));
                 let flags = if preflush { io.flags | IO_FLUSH } else { io.flags };
-                if let Err(e) = self.intent_submit(io, flags, promote) {
+                if let Err(e) = self.intent_submit(io, flags, promote, &clean) {
                     return IoDecision::Reject(e);
                 }
                 if promote || preflush {
@@ -934,20 +938,19 @@ impl<S: MapStorage + Default> ServerPool<S> {
     /// `map_ver`), so the peer may really hold the write; but after a power loss here nothing
     /// could show that, and suspect resolution would keep this node's older copy. Writing it
     /// through closes that. Called after the piggybacked members are marked.
-    pub fn must_persist(&self, io: &IoMsg) -> bool {
+    /// `clean`: the other members clean at the chunk here, after the piggybacked members were
+    /// marked (so every clean member is a receiver).
+    pub fn must_persist(&self, io: &IoMsg, clean: &MemberList) -> bool {
         if !self.intent.volatile_cache || io.flags & (IO_FUA | IO_SYNC) != 0 || !io.is_write() || io.len == 0 {
             return false;
         }
-        let c = io.id.b;
-        let members = self.md.members();
-        let mut targets = members.iter().filter(|m| *m != self.member_id && !io.members.contains(*m)).peekable();
-        targets.peek().is_some() && targets.all(|m| self.maps.get(m).is_some_and(|x| x.test(c)))
+        clean.is_empty() && self.md.members().iter().any(|m| m != self.member_id && !io.members.contains(m))
     }
 
     /// Record a client write about to be submitted in the write-intent record: a preflush
     /// starts tracking the chunks it covers, a plain data write sets its `wi` bit unless it is
     /// written through (`fua`: promoted by [`Self::must_persist`]).
-    fn intent_submit(&mut self, io: &IoMsg, flags: u16, fua: bool) -> Result<()> {
+    fn intent_submit(&mut self, io: &IoMsg, flags: u16, fua: bool, clean: &MemberList) -> Result<()> {
         let total = self.total_chunks();
         if flags & IO_FLUSH != 0 {
             self.intent.flush_issued(io.mem_id, total, self.sync.chunks())?;
@@ -962,12 +965,11 @@ impl<S: MapStorage + Default> ServerPool<S> {
             let c = io.id.b;
             let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(c));
             if record || in_wi {
-                let clean = self.clean_others(c);
                 // Witnesses of an earlier write are kept across an unwitnessed one only while
                 // no flush was issued since: a flush covering the unwitnessed write makes this
                 // node's copy newer than theirs.
                 let reset = !record || !in_wi || self.intent.in_closed_epoch(c);
-                self.intent.witnessed(c, total, &clean, reset)?;
+                self.intent.witnessed(c, total, clean, reset)?;
             }
             if record {
                 self.intent.write(c, total)?;
@@ -983,6 +985,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
         let total = self.total_chunks();
         if chunk >= total {
             return Err(Error::Range);
+        }
+        if !self.intent.volatile_cache {
+            return Ok(false);
         }
         let clean = self.clean_others(chunk);
         let in_wi = self.intent.wi.as_ref().is_some_and(|m| m.test(chunk));

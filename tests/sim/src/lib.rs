@@ -354,6 +354,22 @@ impl Disk {
     }
 }
 
+/// A map set as written to disk: (member, dirty chunks).
+fn snapshot(set: &Maps) -> Vec<(u32, Vec<u64>)> {
+    set.iter().map(|m| (m.member_id(), m.iter().collect())).collect()
+}
+
+/// Read a map set written by [`snapshot`] back.
+fn restore(set: &mut Maps, saved: &[(u32, Vec<u64>)], total: u64) {
+    for (m, bits) in saved {
+        if let Ok(map) = set.ensure(*m, total) {
+            for c in bits {
+                let _ = map.set(*c, 0);
+            }
+        }
+    }
+}
+
 impl Srv {
     /// Whether the node's durable write-intent record names `chunk`.
     fn suspects_any(&self, chunk: u64) -> bool {
@@ -2016,12 +2032,12 @@ impl Sim {
         if let Some(mut pool) = s.pool.take() {
             // Metadata is durable (written through): keep md, maps and last_io.
             s.disk.md = Some(pool.md);
-            s.disk.maps = pool.maps.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            s.disk.maps = snapshot(&pool.maps);
             s.disk.last_io = pool.last_io.to_vec();
             s.disk.intent = (0..pool.total_chunks()).filter(|c| pool.intent.durable(*c)).collect();
-            s.disk.witness = pool.intent.witness.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            s.disk.witness = snapshot(&pool.intent.witness);
             s.disk.lost = pool.intent.lost.as_ref().map(|l| l.iter().collect()).unwrap_or_default();
-            s.disk.lost_maps = pool.lost.iter().map(|m| (m.member_id(), m.iter().collect())).collect();
+            s.disk.lost_maps = snapshot(&pool.lost);
             pool.lost.remove_all();
             s.disk.has_store = pool.store;
             pool.maps.remove_all();
@@ -2047,13 +2063,7 @@ impl Sim {
         pool.intent.volatile_cache = !s.disk.write_through && !self.cfg.bug_no_write_intent;
         if pool.register(RegMode::Add, s.disk.md).is_ok() {
             let total = pool.total_chunks();
-            for (m, bits) in &s.disk.maps {
-                if let Ok(map) = pool.maps.ensure(*m, total) {
-                    for c in bits {
-                        let _ = map.set(*c, 0);
-                    }
-                }
-            }
+            restore(&mut pool.maps, &s.disk.maps, total);
             for (d, v) in pool.last_io.iter_mut().zip(s.disk.last_io.iter()) {
                 *d = *v;
             }
@@ -2063,13 +2073,7 @@ impl Sim {
             for c in &s.disk.lost {
                 pool.restore_lost(*c).expect("lost");
             }
-            for (m, bits) in &s.disk.lost_maps {
-                if let Ok(map) = pool.lost.ensure(*m, total) {
-                    for c in bits {
-                        let _ = map.set(*c, 0);
-                    }
-                }
-            }
+            restore(&mut pool.lost, &s.disk.lost_maps, total);
             for (m, cs) in &s.disk.witness {
                 for c in cs.iter().filter(|c| s.disk.intent.contains(c)) {
                     pool.restore_witness(*m, *c).expect("witness");

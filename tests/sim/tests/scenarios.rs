@@ -25,6 +25,15 @@ fn all_normal(s: &Sim, members: &[u32]) -> bool {
     members.iter().all(|m| s.leg_state(*m) == Some((LegState::Normal, false)))
 }
 
+/// Run the sync threads of `nodes` to the end and check the invariants.
+fn resync(s: &mut Sim, nodes: &[usize]) {
+    for n in nodes {
+        s.sync(*n);
+    }
+    s.settle(12_000);
+    ok(s);
+}
+
 #[test]
 fn b0_baseline_is_clean() {
     let s = Sim::scripted(2, CHUNKS);
@@ -116,10 +125,7 @@ fn s4_client_crash() {
     s.settle(3000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43]), "both normal without pool_enable (last-IO update)");
-    s.sync(A);
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A, B]);
     for c in 0..CHUNKS {
         assert_eq!(s.disk(A, c), s.disk(B, c), "chunk {c}");
     }
@@ -195,9 +201,7 @@ fn s6_volatile_cache_suspect_wins_over_last_io() {
         assert!(!s.dirty(n, 43).contains(&x));
         assert!(!s.dirty(n, 44).contains(&x));
     }
-    s.sync(A);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A]);
     assert_eq!(s.disk(A, x), s.disk(B, x));
     assert_eq!(s.disk(A, x), s.disk(C, x));
 }
@@ -226,9 +230,7 @@ fn power_loss_lost_write_is_resynced() {
     for n in [A, B] {
         assert_eq!(s.dirty(n, 43), vec![5], "only the lost chunk is dirty for B on node {n}");
     }
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[B]);
     assert_eq!(s.disk(B, 5), v);
     assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
 }
@@ -261,9 +263,7 @@ fn power_loss_hands_chunk_to_witness() {
         assert!(s.dirty(n, 42).contains(&9), "A gave chunk 9 up (node {n})");
         assert!(!s.dirty(n, 43).contains(&9), "B holds its newest surviving copy (node {n})");
     }
-    s.sync(A);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A]);
     assert_eq!(s.disk(A, 9), v1);
     assert_eq!(s.summary(A), "member 43: [] 0/800 dirty\nmember 42: [] 0/800 dirty\n");
 }
@@ -289,10 +289,7 @@ fn flush_in_flight_retires_older_witnesses() {
     s.restart_srv(A);
     s.link(B, true);
     s.settle(5000);
-    s.sync(A);
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A, B]);
     assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
     assert_eq!((s.disk(A, 9), s.disk(B, 9)), (v2, v2), "{}", s.trace_text());
 }
@@ -320,10 +317,7 @@ fn failed_spread_back_does_not_undo_the_hand_over() {
     s.settle(1000);
     s.link(B, true);
     s.settle(8000);
-    s.sync(A);
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A, B]);
     assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
     assert_eq!((s.disk(A, 9), s.disk(B, 9)), (v1, v1), "{}", s.trace_text());
 }
@@ -347,10 +341,7 @@ fn power_loss_everywhere_converges() {
     assert!(all_normal(&s, &[42, 43]), "{}", s.trace_text());
     let dirty: Vec<u32> = [42, 43].into_iter().filter(|m| s.dirty(A, *m).contains(&7)).collect();
     assert_eq!(dirty.len(), 1, "chunk 7 dirty for exactly one member");
-    s.sync(A);
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[A, B]);
     assert_eq!(s.disk(A, 7), s.disk(B, 7));
 }
 
@@ -463,9 +454,7 @@ fn clean_delay_stale_map_check_answer() {
     let mut s = stale_map_check_answer(Bugs::default());
     ok(&s);
     assert!(s.client_dirty(43).contains(&5), "a stale answer does not clear the client map");
-    s.sync(B);
-    s.settle(12_000);
-    ok(&s);
+    resync(&mut s, &[B]);
     assert_eq!(s.client_dirty(43), Vec::<u64>::new(), "cleared after B synced");
     assert_eq!(s.disk(A, 5), s.disk(B, 5));
 }
