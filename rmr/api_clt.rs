@@ -120,7 +120,7 @@ pub(crate) unsafe extern "C" fn rmr_clt_cmd_with_rsp(
         pr_err!("client pool {}: cmd_with_rsp: buffer is not kmalloc memory (EINVAL)\n", p.name.as_str());
         return Errno::EINVAL.to_kernel();
     }
-    if size == 0 || buf_len != RMR_POOL_MAX_SESS * size {
+    if size == 0 || RMR_POOL_MAX_SESS.checked_mul(size) != Some(buf_len) {
         pr_err!("client pool {}: cmd_with_rsp: buf_len {} != {} x {} (EINVAL)\n", p.name.as_str(), buf_len, RMR_POOL_MAX_SESS, size);
         return Errno::EINVAL.to_kernel();
     }

@@ -3,6 +3,8 @@
 //! (SPEC §2.3, §5.3 step 4, §6.8, §7). Every call may sleep; none may be called with a
 //! spinlock held or from the IO completion path.
 
+#![deny(unsafe_code)]
+
 use crate::client::{self, CltPool};
 use crate::rmr_core::{
     errno::Errno,
@@ -26,15 +28,11 @@ impl SyncPool {
         self.pool.normal_members()
     }
 
-    /// Reads `len` bytes at byte `offset` inside chunk `chunk` from `member` with an IO_SYNC
-    /// read into `buf` (physically contiguous, at least `len` bytes). The peer answers -EAGAIN
-    /// when the chunk is dirty or syncing on its side.
-    ///
-    /// # Safety
-    /// `buf` valid for writes of `len` bytes until the call returns.
-    pub(crate) unsafe fn read_chunk(&self, member: u32, chunk: u64, offset: u32, len: u32, buf: *mut u8) -> Result<(), Errno> {
-        // SAFETY: per the contract.
-        unsafe { self.pool.sync_read(member, chunk, offset, len, buf) }
+    /// Reads `buf.len()` bytes at byte `offset` inside chunk `chunk` from `member` with an
+    /// IO_SYNC read, bounded by `cmd_timeout_ms`. The peer answers -EAGAIN when the chunk is
+    /// dirty or syncing on its side.
+    pub(crate) fn read_chunk(&self, member: u32, chunk: u64, offset: u32, buf: &mut [u8]) -> Result<(), Errno> {
+        self.pool.sync_read(member, chunk, offset, buf)
     }
 
     /// `RMR_CMD_MAP_CHECK(map_ver)` to `member`: true = its own map is empty.

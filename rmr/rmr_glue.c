@@ -134,6 +134,38 @@ int rmr_glue_sync_queue_depth(void)
 	return READ_ONCE(sync_queue_depth);
 }
 
+/*
+ * /sys/module/rmr/parameters/cmd_timeout_ms: 100..600000, the bound of every wait of a client
+ * command or sync read for its RTRS confirmation (and for a free permit); read at each wait.
+ */
+static int cmd_timeout_ms = 30000;
+
+static int cmd_timeout_ms_set(const char *val, const struct kernel_param *kp)
+{
+	int v, ret;
+
+	ret = kstrtoint(val, 10, &v);
+	if (ret || v < 100 || v > 600000) {
+		pr_err("rmr: cmd_timeout_ms must be 100..600000\n");
+		return -EINVAL;
+	}
+	*(int *)kp->arg = v;
+	return 0;
+}
+
+static const struct kernel_param_ops cmd_timeout_ms_ops = {
+	.set = cmd_timeout_ms_set,
+	.get = param_get_int,
+};
+module_param_cb(cmd_timeout_ms, &cmd_timeout_ms_ops, &cmd_timeout_ms, 0644);
+MODULE_PARM_DESC(cmd_timeout_ms, "Bound of a command's wait for its reply, in ms (100..600000, default 30000)");
+
+int rmr_glue_cmd_timeout_ms(void);
+int rmr_glue_cmd_timeout_ms(void)
+{
+	return READ_ONCE(cmd_timeout_ms);
+}
+
 MODULE_ALIAS("rmr-client");
 MODULE_ALIAS("rmr-server");
 

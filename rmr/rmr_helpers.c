@@ -98,12 +98,6 @@ void rmr_srv_dwork_free(struct rmr_srv_dwork *d)
 #include <linux/completion.h>
 
 /* struct completion for Rust (6.12 has no abstraction): complete() is safe in any context. */
-size_t rmr_completion_size(void);
-size_t rmr_completion_size(void)
-{
-	return sizeof(struct completion);
-}
-
 void rmr_completion_init(struct completion *c);
 void rmr_completion_init(struct completion *c)
 {
@@ -123,8 +117,3 @@ long rmr_wait_completion_timeout(struct completion *c, unsigned int ms)
 	return wait_for_completion_interruptible_timeout(c, msecs_to_jiffies(ms));
 }
 
-void rmr_wait_completion(struct completion *c);
-void rmr_wait_completion(struct completion *c)
-{
-	wait_for_completion(c);
-}

@@ -25,9 +25,8 @@ mod client;
 mod kmap;
 mod peer;
 mod server;
-mod srv_transport;
 mod sysfs;
-mod transport;
+mod wrap;
 
 /// sysfs object kinds; must match the enum in rmr_glue.c.
 pub(crate) mod kind {
@@ -71,7 +70,7 @@ pub(crate) const MAX_POOLS: usize = 64;
 pub(crate) struct State {
     pub(crate) clt: KVec<Option<client::PoolEntry>>,
     /// Client transport sessions with their number of legs.
-    pub(crate) sess: KVec<(kernel::sync::Arc<transport::CltSess>, u32)>,
+    pub(crate) sess: KVec<Option<(kernel::sync::Arc<rtrs_sys::clt::CltSess>, u32)>>,
     pub(crate) srv: KVec<Option<server::ServerPool>>,
     next_id: u64,
 }

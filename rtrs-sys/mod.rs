@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! rtrs-sys: bindings for the RTRS transport (`drivers/infiniband/ulp/rtrs/rtrs.h`), generated
-//! at build time by `rtrs-sys/gen.sh` with the kernel's own clang flags. The safe wrappers
-//! (client sessions, server context) come with the replicated IO path.
+//! at build time by `rtrs-sys/gen.sh` with the kernel's own clang flags, and the safe wrappers
+//! over them: [`clt`] (client sessions, permits, requests, bounded calls) and [`srv`] (the
+//! server context, operations, sessions).
 
 /// The generated declarations, unchanged.
 #[allow(
@@ -18,3 +19,6 @@
 pub(crate) mod raw {
     include!("rtrs_generated.rs");
 }
+
+pub(crate) mod clt;
+pub(crate) mod srv;

@@ -2,7 +2,7 @@
 //! Client side of the RTRS transport (DESIGN §3): one RTRS session per storage node, shared
 //! by every leg that reaches it and refcounted by the module's session table (SPEC §1.3).
 //!
-//! Framing (the server side in srv_transport.rs follows it):
+//! Framing (the server side in srv.rs follows it):
 //! - IO read: dir READ, usr = encoded `Msg::Io`, sg = the caller's data buffer.
 //! - IO write: dir WRITE, usr = encoded `Msg::Io`, sg = the payload.
 //! - Command up to [`USR_MAX`] bytes: dir READ, usr = encoded `Msg::Cmd`, sg = a response
@@ -10,10 +10,12 @@
 //! - Larger command (SEND_MAP_BUF): dir WRITE, no usr, sg = the encoded `Msg::Cmd`; the
 //!   reply is the errno alone.
 
+use super::raw;
 use crate::rmr_core::{errno::Errno, params::Name};
-use crate::rtrs_sys::raw;
+use crate::wrap::completion::{Completion, Waited};
+use crate::wrap::time::{now_ms, sleep_ms_interruptible};
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -23,19 +25,12 @@ pub(crate) const RMR_PORT: u16 = 1235;
 pub(crate) const USR_MAX: usize = 1024;
 /// Response buffer of a command.
 pub(crate) const RSP_BUF_LEN: usize = 8192;
-/// Bound of a command's round trip.
-const CMD_TIMEOUT_MS: u32 = 30_000;
 const READ: c_int = 0;
 const WRITE: c_int = 1;
 
 extern "C" {
     fn rmr_sg_init_one(sg: *mut c_void, buf: *const c_void, len: u32);
     fn rmr_sg_size() -> usize;
-    fn rmr_completion_size() -> usize;
-    fn rmr_completion_init(c: *mut c_void);
-    fn rmr_complete(c: *mut c_void);
-    fn rmr_wait_completion_timeout(c: *mut c_void, ms: u32) -> core::ffi::c_long;
-    fn rmr_wait_completion(c: *mut c_void);
 }
 
 /// A storage node's transport session.
@@ -54,6 +49,8 @@ pub(crate) struct CltSess {
     pub(crate) connected: AtomicBool,
     /// Link went down since the client role last looked (set by the link event).
     pub(crate) link_changed: AtomicBool,
+    /// Called (any context) after every link event.
+    on_link: fn(),
     /// RTRS queue depth (permits) of the session.
     pub(crate) queue_depth: AtomicU32,
     /// Largest IO in bytes.
@@ -83,7 +80,7 @@ unsafe extern "C" fn link_ev(priv_: *mut c_void, ev: raw::rtrs_clt_link_ev) {
     s.connected.store(up, Ordering::Release);
     s.link_changed.store(true, Ordering::Release);
     pr_info!("session {}: link {}\n", s.name.as_str(), if up { "reconnected" } else { "disconnected" });
-    crate::client::kick_recovery();
+    (s.on_link)();
 }
 
 #[repr(C, align(8))]
@@ -93,13 +90,14 @@ impl CltSess {
     /// Connects to `addr` as session `name` (sleeps until RTRS connected or failed). A
     /// first attempt on a fresh link can fail while the neighbour is being resolved, so
     /// transient errors get two more tries.
-    pub(crate) fn open(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
-        let mut r = Self::open_once(name, addr);
+    /// `on_link` runs (in any context) after each link event of the session.
+    pub(crate) fn open(name: Name, addr: [u8; 4], on_link: fn()) -> Result<Arc<CltSess>, Errno> {
+        let mut r = Self::open_once(name, addr, on_link);
         for _ in 0..2 {
             match r {
                 Err(Errno::ETIMEDOUT | Errno::ECONNRESET | Errno::EHOSTUNREACH | Errno::ECONNREFUSED) => {
                     pr_info!("session {}: retrying the connection\n", name.as_str());
-                    r = Self::open_once(name, addr);
+                    r = Self::open_once(name, addr, on_link);
                 }
                 _ => break,
             }
@@ -107,13 +105,14 @@ impl CltSess {
         r
     }
 
-    fn open_once(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
+    fn open_once(name: Name, addr: [u8; 4], on_link: fn()) -> Result<Arc<CltSess>, Errno> {
         let s = CltSess {
             raw: AtomicPtr::new(core::ptr::null_mut()),
             name,
             addr,
             connected: AtomicBool::new(false),
             link_changed: AtomicBool::new(false),
+            on_link,
             queue_depth: AtomicU32::new(0),
             max_io_size: AtomicU32::new(0),
             max_segments: AtomicU32::new(0),
@@ -190,13 +189,14 @@ impl CltSess {
     /// context); on error it is never called.
     ///
     /// # Safety
-    /// `sg` must describe `len` bytes valid (and, for reads, writable) until `conf` runs;
-    /// `ctx` must stay valid until `conf` runs.
+    /// `permit` is a raw permit of this session, held (not returned) until `conf` runs, or
+    /// until this call fails; `sg` must describe `len` bytes valid (and, for reads,
+    /// writable) until `conf` runs; `ctx` must stay valid until `conf` runs.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn request(
+    pub(crate) unsafe fn request_raw(
         &self,
         write: bool,
-        permit: &Permit<'_>,
+        permit: *mut c_void,
         usr: &[u8],
         sg: *mut c_void,
         sg_cnt: u32,
@@ -219,7 +219,7 @@ impl CltSess {
                 if write { WRITE } else { READ },
                 &mut ops,
                 self.raw(),
-                permit.p,
+                permit.cast(),
                 (&vec as *const Kvec).cast(),
                 nr,
                 len,
@@ -234,49 +234,78 @@ impl CltSess {
         }
     }
 
+    /// Takes a permit, polling without sleeping uninterruptibly (`RTRS_PERMIT_WAIT` would),
+    /// for at most `ms` milliseconds. Process context.
+    fn permit_bounded(&self, ms: u32, what: &str) -> Result<Permit<'_>, Errno> {
+        let start = now_ms();
+        loop {
+            if let Some(p) = self.permit(false) {
+                return Ok(p);
+            }
+            if now_ms().saturating_sub(start) >= u64::from(ms) {
+                pr_err!("session {}: {}: no free permit within {} ms (ETIMEDOUT)\n", self.name.as_str(), what, ms);
+                return Err(Errno::ETIMEDOUT);
+            }
+            if !sleep_ms_interruptible(1) {
+                pr_err!("session {}: {}: interrupted waiting for a permit (EINTR)\n", self.name.as_str(), what);
+                return Err(Errno::EINTR);
+            }
+        }
+    }
+
+    /// Runs one request with its own buffer of `buf_len` bytes (`payload` copied in first)
+    /// and waits, bounded by `cmd_timeout_ms`, for its confirmation; the finished call is
+    /// returned for the caller to read the buffer. On a timeout or a signal the call stays
+    /// with RTRS, which confirms it later: its confirmation returns the permit and frees the
+    /// buffer, so neither leaks and the caller's memory is never written after it returned.
+    fn call(&self, write: bool, usr: &[u8], payload: Option<&[u8]>, buf_len: usize, what: &str) -> Result<Arc<Call>, Errno> {
+        let ms = cmd_timeout_ms();
+        let call = Call::new(self, buf_len, payload)?;
+        let permit = self.permit_bounded(ms, what)?;
+        call.hold(permit);
+        let ctx = Arc::into_raw(call.clone()).cast_mut().cast::<c_void>();
+        // SAFETY: the buffer and the scatterlist live in `call`, kept alive by the reference
+        // handed to RTRS as `ctx` until `call_conf` takes it back; the permit is held by it.
+        let r = unsafe { self.request_raw(write, call.permit_ptr(), usr, call.sg_ptr(), 1, buf_len, call_conf, ctx) };
+        if let Err(e) = r {
+            // SAFETY: the request was not started: the reference is still ours to drop.
+            drop(unsafe { Arc::from_raw(ctx as *const Call) });
+            // Nor will a confirmation return the permit: it goes back now.
+            call.release_permit();
+            pr_err!("session {}: {}: request refused ({})\n", self.name.as_str(), what, e.name());
+            return Err(e);
+        }
+        match call.done.wait_timeout(ms) {
+            Waited::Done => {}
+            Waited::TimedOut => {
+                pr_err!("session {}: {}: no reply within {} ms (ETIMEDOUT)\n", self.name.as_str(), what, ms);
+                return Err(Errno::ETIMEDOUT);
+            }
+            Waited::Interrupted => {
+                pr_err!("session {}: {}: interrupted waiting for the reply (EINTR)\n", self.name.as_str(), what);
+                return Err(Errno::EINTR);
+            }
+        }
+        let errno = call.errno.load(Ordering::Acquire);
+        if errno < 0 {
+            return Err(Errno::from_kernel(errno));
+        }
+        Ok(call)
+    }
+
     /// Sends one encoded command and waits for the reply (process context). Small commands
     /// return the encoded reply in `rsp` (its length); large ones return 0 after a success.
     pub(crate) fn cmd(&self, msg: &[u8], rsp: &mut [u8]) -> Result<usize, Errno> {
         let large = msg.len() > USR_MAX;
-        let buf_len = if large { msg.len() } else { RSP_BUF_LEN };
-        let ctx = CmdCtx::new(buf_len)?;
-        // SAFETY: `ctx.buf` is ours until the request is sent; no one else sees it yet.
-        let data = unsafe { &mut *ctx.buf.get() };
-        if large {
-            data[..msg.len()].copy_from_slice(msg);
-        }
-        // SAFETY: `sg` is a scatterlist-sized buffer; `data` is kmalloc memory of `buf_len`.
-        unsafe { rmr_sg_init_one(ctx.sg.as_ptr().cast_mut().cast(), data.as_ptr().cast(), buf_len as u32) };
-        let permit = self.permit(true).ok_or(Errno::EIO)?;
-        let raw_ctx = Arc::into_raw(ctx.clone()).cast_mut().cast::<c_void>();
-        let usr: &[u8] = if large { &[] } else { msg };
-        // SAFETY: the buffer and the scatterlist live in `ctx`, kept alive by the reference
-        // handed to RTRS as `raw_ctx` until `cmd_conf` takes it back.
-        let r = unsafe {
-            self.request(large, &permit, usr, ctx.sg.as_ptr().cast_mut().cast(), 1, buf_len, cmd_conf, raw_ctx)
-        };
-        if let Err(e) = r {
-            // SAFETY: the request was not started: the reference is still ours to drop.
-            drop(unsafe { Arc::from_raw(raw_ctx as *const CmdCtx) });
-            return Err(e);
-        }
-        let res = ctx.wait();
-        if res.is_err() {
-            // Still in flight: RTRS owns the permit until it confirms; leak it rather than
-            // return it early (the context stays alive through the request's reference).
-            core::mem::forget(permit);
+        let call = if large {
+            self.call(true, &[], Some(msg), msg.len(), "command")?
         } else {
-            drop(permit);
-        }
-        let errno = res?;
-        if errno < 0 {
-            return Err(Errno::from_kernel(errno));
-        }
+            self.call(false, msg, None, RSP_BUF_LEN, "command")?
+        };
         if large {
             return Ok(0);
         }
-        // SAFETY: the request completed: RTRS no longer writes the buffer.
-        let data = unsafe { &*ctx.buf.get() };
+        let data = call.data();
         let n = frame_len(data).ok_or(Errno::EPROTO)?;
         if n > rsp.len() {
             return Err(Errno::EMSGSIZE);
@@ -284,37 +313,15 @@ impl CltSess {
         rsp[..n].copy_from_slice(&data[..n]);
         Ok(n)
     }
-}
 
-impl CltSess {
-    /// A blocking read of `len` bytes into `buf` with the encoded IO message `usr`
-    /// (sync reads from peers). Waits for the confirmation without a timeout: RTRS fails
-    /// every request of a path that goes down.
-    ///
-    /// # Safety
-    /// `buf` valid for writes of `len` bytes, physically contiguous.
-    pub(crate) unsafe fn read_sync(&self, usr: &[u8], buf: *mut u8, len: u32) -> Result<(), Errno> {
-        let ctx = CmdCtx::new(0)?;
-        // SAFETY: `sg` is scatterlist-sized; `buf` per the contract.
-        unsafe { rmr_sg_init_one(ctx.sg.as_ptr().cast_mut().cast(), buf.cast(), len) };
-        let permit = self.permit(true).ok_or(Errno::EIO)?;
-        let raw_ctx = Arc::into_raw(ctx.clone()).cast_mut().cast::<c_void>();
-        // SAFETY: `buf` outlives the request because this function waits for it.
-        let r = unsafe {
-            self.request(false, &permit, usr, ctx.sg.as_ptr().cast_mut().cast(), 1, len as usize, cmd_conf, raw_ctx)
-        };
-        if let Err(e) = r {
-            // SAFETY: not started: the reference is ours to drop.
-            drop(unsafe { Arc::from_raw(raw_ctx as *const CmdCtx) });
-            return Err(e);
-        }
-        let e = ctx.wait_forever();
-        drop(permit);
-        if e < 0 {
-            Err(Errno::from_kernel(e))
-        } else {
-            Ok(())
-        }
+    /// A read of `buf.len()` bytes with the encoded IO message `usr` (sync reads from
+    /// peers), bounded like a command. RTRS reads into the call's own buffer, copied to
+    /// `buf` after the confirmation.
+    pub(crate) fn read_sync(&self, usr: &[u8], buf: &mut [u8]) -> Result<(), Errno> {
+        let call = self.call(false, usr, None, buf.len(), "sync read")?;
+        let src = call.data().get(..buf.len()).ok_or(Errno::EIO)?;
+        buf.copy_from_slice(src);
+        Ok(())
     }
 }
 
@@ -361,15 +368,6 @@ impl CltSess {
         // SAFETY: per the contract.
         unsafe { raw::rtrs_clt_put_permit(self.raw(), p.cast()) };
     }
-
-    /// Borrows a raw permit as a [`Permit`] for one request call.
-    ///
-    /// # Safety
-    /// `p` is a live raw permit of this session; the returned value must be forgotten, not
-    /// dropped, unless the permit is to be returned.
-    pub(crate) unsafe fn permit_from_raw(&self, p: *mut c_void) -> Permit<'_> {
-        Permit { sess: self, p: p.cast() }
-    }
 }
 
 impl Drop for Permit<'_> {
@@ -379,20 +377,44 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// A command in flight: buffer, scatterlist and the wait for the confirmation (a C
-/// `struct completion`, which RTRS's softirq-context confirmation may signal).
-struct CmdCtx {
-    errno: core::sync::atomic::AtomicI32,
-    done: core::cell::UnsafeCell<KVec<u64>>,
-    buf: core::cell::UnsafeCell<KVec<u8>>,
-    sg: KVec<u64>,
+/// `/sys/module/rmr/parameters/cmd_timeout_ms`.
+pub(crate) fn cmd_timeout_ms() -> u32 {
+    extern "C" {
+        fn rmr_glue_cmd_timeout_ms() -> c_int;
+    }
+    // SAFETY: reads an int with READ_ONCE; no preconditions.
+    let v = unsafe { rmr_glue_cmd_timeout_ms() };
+    u32::try_from(v).unwrap_or(30_000)
 }
 
-// SAFETY: `buf` is written by RTRS (DMA) only while the request is in flight and read by the
-// waiter only after the completion; `done` is a C completion, safe to share.
-unsafe impl Send for CmdCtx {}
-// SAFETY: as above.
-unsafe impl Sync for CmdCtx {}
+/// One command or sync read in flight: its buffer, its scatterlist, the permit it holds and
+/// the wait for its confirmation.
+///
+/// # Invariants
+/// - `sess` is the live RTRS session the request was sent on; RTRS confirms every request
+///   before `rtrs_clt_close` returns, so it is live whenever `call_conf` runs.
+/// - `permit` is null or a permit of `sess` that this call holds; it is taken out (and
+///   returned to RTRS) exactly once: by `call_conf`, or by `release_permit` when the request
+///   never started.
+/// - `buf` is written by RTRS only between the start of the request and `call_conf`, and read
+///   only after `done` completed (or before the start); the scatterlist in `sg_mem` points
+///   into `buf`; both are heap memory owned by this object, which never moves.
+#[pin_data]
+struct Call {
+    #[pin]
+    done: Completion,
+    errno: AtomicI32,
+    sess: *mut raw::rtrs_clt_sess,
+    permit: AtomicPtr<c_void>,
+    buf: KVec<u8>,
+    sg_mem: KVec<u64>,
+}
+
+// SAFETY: the raw pointers are the session (usable from any thread), and memory owned by the
+// call itself; see the type invariants for who touches `buf` when.
+unsafe impl Send for Call {}
+// SAFETY: as above; the shared state is atomics and a C completion.
+unsafe impl Sync for Call {}
 
 fn zeroed_words(bytes: usize) -> Result<KVec<u64>, Errno> {
     let words = bytes.div_ceil(8);
@@ -401,61 +423,75 @@ fn zeroed_words(bytes: usize) -> Result<KVec<u64>, Errno> {
     Ok(v)
 }
 
-impl CmdCtx {
-    fn new(len: usize) -> Result<Arc<CmdCtx>, Errno> {
+impl Call {
+    fn new(sess: &CltSess, len: usize, payload: Option<&[u8]>) -> Result<Arc<Call>, Errno> {
         let mut buf = KVec::with_capacity(len, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
         buf.extend_with(len, 0u8, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
+        if let Some(p) = payload {
+            buf.get_mut(..p.len()).ok_or(Errno::EINVAL)?.copy_from_slice(p);
+        }
+        let data = buf.as_mut_ptr();
         // SAFETY: no preconditions.
-        let (sg_size, c_size) = unsafe { (rmr_sg_size(), rmr_completion_size()) };
-        let sg = zeroed_words(sg_size)?;
-        let done = zeroed_words(c_size)?;
-        let ctx = Arc::new(
-            CmdCtx {
-                errno: core::sync::atomic::AtomicI32::new(0),
-                done: core::cell::UnsafeCell::new(done),
-                buf: core::cell::UnsafeCell::new(buf),
-                sg,
-            },
+        let mut sg_mem = zeroed_words(unsafe { rmr_sg_size() })?;
+        let len32 = u32::try_from(len).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: `sg_mem` is scatterlist-sized and 8-aligned; `data` is kmalloc memory of
+        // `len` bytes (physically contiguous) that lives as long as the call.
+        unsafe { rmr_sg_init_one(sg_mem.as_mut_ptr().cast(), data.cast(), len32) };
+        Arc::pin_init(
+            pin_init!(Call {
+                done <- Completion::new(),
+                errno: AtomicI32::new(0),
+                sess: sess.raw(),
+                permit: AtomicPtr::new(core::ptr::null_mut()),
+                buf,
+                sg_mem,
+            }),
             GFP_KERNEL,
         )
-        .map_err(|_| Errno::ENOMEM)?;
-        // SAFETY: `done` is completion-sized, aligned to 8 and not shared yet.
-        unsafe { rmr_completion_init(ctx.completion()) };
-        Ok(ctx)
+        .map_err(|_| Errno::ENOMEM)
     }
 
-    fn completion(&self) -> *mut c_void {
-        // SAFETY: only the pointer is taken; the C completion does its own locking.
-        unsafe { (*self.done.get()).as_mut_ptr().cast() }
+    /// The call takes over `permit` (returned by its confirmation or `release_permit`).
+    fn hold(&self, permit: Permit<'_>) {
+        // INVARIANT: the permit belongs to `self.sess` (the session the call was made for).
+        self.permit.store(permit.into_raw(), Ordering::Release);
     }
 
-    /// Waits up to `CMD_TIMEOUT_MS` (interruptible) for the confirmation.
-    fn wait(&self) -> Result<c_int, Errno> {
-        // SAFETY: an initialised completion inside `self`.
-        let r = unsafe { rmr_wait_completion_timeout(self.completion(), CMD_TIMEOUT_MS) };
-        match r {
-            0 => Err(Errno::ETIMEDOUT),
-            r if r < 0 => Err(Errno::EINTR),
-            _ => Ok(self.errno.load(Ordering::Acquire)),
+    fn permit_ptr(&self) -> *mut c_void {
+        self.permit.load(Ordering::Acquire)
+    }
+
+    fn sg_ptr(&self) -> *mut c_void {
+        self.sg_mem.as_ptr().cast_mut().cast()
+    }
+
+    /// Returns the held permit, if any, exactly once.
+    fn release_permit(&self) {
+        let p = self.permit.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: a permit of `sess`, live (type invariant), taken out of the call by the
+            // swap above, so returned once.
+            unsafe { raw::rtrs_clt_put_permit(self.sess, p.cast()) };
         }
     }
 
-    /// Waits for the confirmation without a limit.
-    fn wait_forever(&self) -> c_int {
-        // SAFETY: an initialised completion inside `self`.
-        unsafe { rmr_wait_completion(self.completion()) };
-        self.errno.load(Ordering::Acquire)
+    /// The buffer after the confirmation.
+    fn data(&self) -> &[u8] {
+        // Called only after the confirmation was observed (`done` completed, errno read with
+        // Acquire): RTRS writes the buffer no more (type invariant).
+        &self.buf
     }
 }
 
-/// RTRS confirmation of a command or sync read.
+/// RTRS confirmation of a command or sync read (softirq context): returns the permit, then
+/// wakes the waiter, if it still waits.
 ///
 /// # Safety
-/// `priv_` is the `Arc<CmdCtx>` reference leaked for this request.
-unsafe extern "C" fn cmd_conf(priv_: *mut c_void, errno: c_int) {
-    // SAFETY: `priv_` is the reference leaked by `CltSess::cmd` for this request.
-    let ctx = unsafe { Arc::from_raw(priv_ as *const CmdCtx) };
-    ctx.errno.store(errno, Ordering::Release);
-    // SAFETY: an initialised completion inside `ctx`.
-    unsafe { rmr_complete(ctx.completion()) };
+/// `priv_` is the `Arc<Call>` reference leaked for this request.
+unsafe extern "C" fn call_conf(priv_: *mut c_void, errno: c_int) {
+    // SAFETY: `priv_` is the reference leaked by `CltSess::call` for this request.
+    let call = unsafe { Arc::from_raw(priv_ as *const Call) };
+    call.errno.store(errno, Ordering::Release);
+    call.release_permit();
+    call.done.complete();
 }

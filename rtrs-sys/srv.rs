@@ -12,7 +12,7 @@
 //! every event of the session until `RTRS_SRV_LINK_EV_DISCONNECTED`, which RTRS raises only
 //! after every operation of the session has been answered.
 
-use crate::rtrs_sys::raw;
+use super::raw;
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 use kernel::prelude::*;

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The replicated IO path (SPEC §5.1, §5.2): plan, submit to every target leg, collect the
+//! confirmations, MAP_ADD for missed legs, read failover; sync reads for the server role.
+
+use super::*;
+
+impl CltPool {
+    /// Starts one IO (§5.1, §5.2). See `rmr_clt_request` in abi.rs.
+    ///
+    /// # Safety
+    /// `io` valid and owned by rmr until its `done` is called.
+    pub(crate) unsafe fn request(&self, io: *mut RmrCltIo) -> Result<(), Errno> {
+        // SAFETY: per the contract.
+        let r = unsafe { &mut *io };
+        let write = r.flags & RMR_IO_WRITE != 0 || (r.flags & RMR_IO_FLUSH != 0 && r.len == 0);
+        let chunk = r.offset >> self.chunk_shift;
+        let in_chunk = r.offset & (u64::from(self.chunk_size) - 1);
+        if in_chunk + u64::from(r.len) > u64::from(self.chunk_size) {
+            pr_err!("client pool {}: request crosses a chunk (offset {} len {}) (EINVAL)\n", self.name.as_str(), r.offset, r.len);
+            return Err(Errno::EINVAL);
+        }
+        r.served = 0;
+        // 1. Targets and their transports: every NORMAL leg for a write, the round-robin
+        //    choice for a read.
+        let (mask, sess) = {
+            let mut c = self.lock();
+            let mask = if write {
+                c.core.mask(LegState::Normal)
+            } else {
+                match c.core.plan_read() {
+                    Ok(s) => 1u8 << s,
+                    Err(CoreError::Busy) => return Err(Errno::EAGAIN),
+                    Err(e) => return Err(cerr(e)),
+                }
+            };
+            let mut s: [Option<Arc<CltSess>>; 4] = [None, None, None, None];
+            for (i, x) in s.iter_mut().enumerate() {
+                if mask & (1 << i) != 0 {
+                    *x = c.legs[i].as_ref().map(|l| l.sess.clone());
+                }
+            }
+            (mask, s)
+        };
+        if mask == 0 {
+            return Err(Errno::EIO);
+        }
+        // 2. Permits, without sleeping.
+        let mut permits: [*mut c_void; 4] = [core::ptr::null_mut(); 4];
+        let put_all = |permits: &[*mut c_void; 4], sess: &[Option<Arc<CltSess>>; 4]| {
+            for i in 0..4 {
+                if let (false, Some(s)) = (permits[i].is_null(), sess[i].as_ref()) {
+                    // SAFETY: taken from this session below, returned once.
+                    unsafe { s.put_raw_permit(permits[i]) };
+                }
+            }
+        };
+        for i in 0..4 {
+            if let Some(s) = sess[i].as_ref() {
+                match s.permit(false) {
+                    Some(p) => permits[i] = p.into_raw(),
+                    None => {
+                        put_all(&permits, &sess);
+                        return Err(Errno::EAGAIN);
+                    }
+                }
+            }
+        }
+        // 3. Unit and routing under the lock.
+        let now = now_ms();
+        let mut guard = self.lock();
+        let c = &mut *guard;
+        let Some(u) = c.units.iter().position(|u| !u.busy) else {
+            put_all(&permits, &sess);
+            return Err(Errno::EAGAIN);
+        };
+        let (targets, plan_ver, piggy, req) = if write {
+            match c.core.plan_write(chunk, &mut c.maps, now) {
+                Ok(req) => (req.plan.targets, req.plan.map_ver, req.plan.piggyback, Some(req)),
+                Err(CoreError::Busy) => {
+                    put_all(&permits, &sess);
+                    return Err(Errno::EAGAIN);
+                }
+                Err(e) => {
+                    put_all(&permits, &sess);
+                    return Err(cerr(e));
+                }
+            }
+        } else if c.core.read_still_routable(lowest_bit(mask)) {
+            (mask, c.core.map_ver(), MemberList::new(), None)
+        } else {
+            // The leg left NORMAL (or IO froze) since it was chosen: try again.
+            put_all(&permits, &sess);
+            return Err(Errno::EAGAIN);
+        };
+        if targets & !mask != 0 {
+            // A leg turned NORMAL between the two locks (only under a freeze): retry.
+            if let Some(_r) = req {
+                c.core.io_finished();
+            }
+            put_all(&permits, &sess);
+            return Err(Errno::EAGAIN);
+        }
+        // Return the permits of legs this IO does not use.
+        for i in 0..4 {
+            if targets & (1 << i) == 0 && !permits[i].is_null() {
+                if let Some(s) = sess[i].as_ref() {
+                    // SAFETY: taken above from this session, returned once.
+                    unsafe { s.put_raw_permit(permits[i]) };
+                }
+                permits[i] = core::ptr::null_mut();
+            }
+        }
+        let mut flags = 0u16;
+        if r.flags & RMR_IO_WRITE != 0 {
+            flags |= wire::IO_WRITE;
+        }
+        if r.flags & RMR_IO_FLUSH != 0 {
+            flags |= wire::IO_FLUSH | if r.len == 0 { wire::IO_WRITE } else { 0 };
+        }
+        if r.flags & RMR_IO_FUA != 0 {
+            flags |= wire::IO_FUA;
+        }
+        let msg = IoMsg {
+            id: RmrId::chunk(chunk),
+            mem_id: u as u16,
+            flags,
+            offset: in_chunk as u32,
+            len: r.len,
+            map_ver: plan_ver,
+            members: if flags & wire::IO_WRITE != 0 { piggy } else { MemberList::new() },
+        };
+        let unit = &mut c.units[u];
+        let n = match Msg::Io(msg).encode(self.group_id, &mut unit.msg) {
+            Ok(n) => n,
+            Err(e) => {
+                if write {
+                    c.core.io_finished();
+                }
+                put_all(&permits, &sess);
+                return Err(cerr(e));
+            }
+        };
+        unit.busy = true;
+        unit.io = io;
+        unit.write = write;
+        unit.req = req;
+        unit.read_slot = lowest_bit(targets);
+        unit.served = 0;
+        unit.msg_len = n;
+        unit.permits = permits;
+        unit.sess = sess;
+        c.in_flight += 1;
+        // 4. Send to each target; a send failure counts as that leg's failed reply.
+        let mut failed: u8 = 0;
+        for i in 0..4 {
+            if targets & (1 << i) == 0 {
+                continue;
+            }
+            let unit = &c.units[u];
+            let Some(s) = unit.sess[i].as_ref() else { continue };
+            let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
+            let tok = (tok as *const Token).cast_mut().cast::<c_void>();
+            // SAFETY: the raw permit belongs to `s` and stays taken until `on_leg_reply` (the
+            // confirmation) or, on failure here, `finish_unit` returns it; the caller's
+            // scatterlist lives until `done`; the token lives in the pool, which outlives
+            // every unit in use (close drains).
+            let res = unsafe {
+                s.request_raw(flags & wire::IO_WRITE != 0, unit.permits[i], &unit.msg[..unit.msg_len], r.sg, r.sg_cnt, r.len as usize, io_conf, tok)
+            };
+            if res.is_err() {
+                failed |= 1 << i;
+            }
+        }
+        drop(guard);
+        for i in 0..4 {
+            if failed & (1 << i) != 0 {
+                self.on_leg_reply(u, i, -(Errno::EIO as i32));
+            }
+        }
+        Ok(())
+    }
+
+    /// One leg's answer to unit `u` (softirq context).
+    pub(super) fn on_leg_reply(&self, u: usize, slot: usize, errno: c_int) {
+        let done = {
+            let mut g = self.lock();
+            self.on_leg_reply_locked(&mut g, u, slot, errno)
+        };
+        if let Some(d) = done {
+            d.run();
+        }
+    }
+
+    pub(super) fn on_leg_reply_locked(&self, c: &mut Core, u: usize, slot: usize, errno: c_int) -> Option<Done> {
+        let now = now_ms();
+        let unit = c.units.get_mut(u)?;
+        if !unit.busy {
+            return None;
+        }
+        // Return this leg's permit.
+        let p = core::mem::replace(&mut unit.permits[slot], core::ptr::null_mut());
+        if let (false, Some(s)) = (p.is_null(), unit.sess[slot].as_ref()) {
+            // SAFETY: the unit's permit of this session, returned once.
+            unsafe { s.put_raw_permit(p) };
+        }
+        let leg = c.legs.get(slot).and_then(|l| l.clone());
+        if !unit.write {
+            if errno == 0 {
+                if let Some(l) = leg {
+                    l.reads.fetch_add(1, Ordering::Relaxed);
+                }
+                unit.served = 1 << slot;
+                return self.finish_unit(c, u, 0);
+            }
+            // §5.2: the leg fails and the read is retried on the next NORMAL leg.
+            if let (Some(t), true) = (c.core.read_failed(slot), ratelimit()) {
+                pr_warn!("client pool {}: slot {}: read failed ({}), {} -> {}\n", self.name.as_str(), slot, errno, t.from.name(), t.to.name());
+            }
+            if c.core.mask(LegState::Normal) == 0 {
+                return self.finish_unit(c, u, Errno::EIO.to_kernel());
+            }
+            let io = unit.io;
+            unit.io = core::ptr::null_mut();
+            let _ = self.finish_unit(c, u, 0);
+            let (pool, iop) = (self.arc(), IoPtr(io));
+            let spawned = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
+                let iop = iop;
+                pool.retry(iop.0);
+            });
+            if spawned.is_err() {
+                return Some(Done { io, errno: Errno::EIO.to_kernel(), served: 0 });
+            }
+            return None;
+        }
+        let mut req = unit.req?;
+        if errno == 0 {
+            unit.served |= 1 << slot;
+            if let Some(l) = leg.as_ref() {
+                l.writes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let before = c.core.leg(slot).map(|l| l.state);
+        let step = req.on_reply(&mut c.core, &mut c.maps, slot, errno == 0, now);
+        if let (Some(b), Some(a)) = (before, c.core.leg(slot).map(|l| l.state)) {
+            if a != b && ratelimit() {
+                pr_warn!("client pool {}: slot {}: write failed ({}), {} -> {}\n", self.name.as_str(), slot, errno, b.name(), a.name());
+            }
+        }
+        if let Some(unit) = c.units.get_mut(u) {
+            unit.req = Some(req);
+        }
+        match step {
+            WriteStep::Wait => None,
+            WriteStep::Done(r) => {
+                c.core.io_finished();
+                self.finish_unit(c, u, r.map_or_else(|e| e.errno(), |()| 0))
+            }
+            WriteStep::MapAdd { targets, members } => {
+                // MAP_ADD sleeps on the network: finish in a work item.
+                let pool = self.arc();
+                let spawn = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
+                    pool.map_add(u, targets, members);
+                });
+                if spawn.is_err() {
+                    c.core.io_finished();
+                    return self.finish_unit(c, u, Errno::EIO.to_kernel());
+                }
+                None
+            }
+        }
+    }
+
+    /// §5.1 step 4: record the missed chunk on the surviving legs, then complete the write.
+    pub(super) fn map_add(&self, u: usize, targets: u8, members: MemberList) {
+        let (chunk, ver) = {
+            let c = self.lock();
+            match c.units.get(u).and_then(|x| x.req) {
+                Some(r) => (r.plan.chunk, c.core.map_ver()),
+                None => return,
+            }
+        };
+        let mut step = WriteStep::Wait;
+        for slot in 0..4 {
+            if targets & (1 << slot) == 0 {
+                continue;
+            }
+            let mut ok = true;
+            for m in members.iter() {
+                let cmd = Cmd::MapAdd { chunk, member_id: m, map_ver: ver, recovery: false };
+                if self.send_slot(slot, &cmd).is_err() {
+                    ok = false;
+                }
+            }
+            let mut c = self.lock();
+            let c = &mut *c;
+            let Some(mut req) = c.units.get(u).and_then(|x| x.req) else { return };
+            step = req.on_map_add_reply(&mut c.core, &mut c.maps, slot, ok, now_ms());
+            if let Some(x) = c.units.get_mut(u) {
+                x.req = Some(req);
+            }
+        }
+        let e = match step {
+            WriteStep::Done(Ok(())) => 0,
+            _ => Errno::EIO.to_kernel(),
+        };
+        let done = {
+            let mut g = self.lock();
+            g.core.io_finished();
+            self.finish_unit(&mut g, u, e)
+        };
+        if let Some(d) = done {
+            d.run();
+        }
+    }
+
+    /// Releases unit `u`; the caller runs the returned completion after unlocking.
+    pub(super) fn finish_unit(&self, c: &mut Core, u: usize, errno: c_int) -> Option<Done> {
+        let unit = c.units.get_mut(u)?;
+        let io = unit.io;
+        let served = unit.served;
+        unit.busy = false;
+        unit.io = core::ptr::null_mut();
+        unit.req = None;
+        for i in 0..4 {
+            let p = core::mem::replace(&mut unit.permits[i], core::ptr::null_mut());
+            if let (false, Some(s)) = (p.is_null(), unit.sess[i].as_ref()) {
+                // SAFETY: the unit's permit of this session, returned once.
+                unsafe { s.put_raw_permit(p) };
+            }
+        }
+        let sess = core::mem::take(&mut unit.sess);
+        c.in_flight = c.in_flight.saturating_sub(1);
+        // Never the last references: the legs hold theirs.
+        drop(sess);
+        if io.is_null() {
+            return None;
+        }
+        Some(Done { io, errno, served })
+    }
+
+    /// Re-issues a read after a leg failed (process context).
+    pub(super) fn retry(&self, io: *mut RmrCltIo) {
+        for _ in 0..1000 {
+            // SAFETY: `io` is owned by rmr until completed.
+            match unsafe { self.request(io) } {
+                Ok(()) => return,
+                Err(Errno::EAGAIN) => sleep_ms(2),
+                Err(e) => {
+                    // SAFETY: as above.
+                    unsafe { complete(io, e.to_kernel()) };
+                    return;
+                }
+            }
+        }
+        // SAFETY: as above.
+        unsafe { complete(io, Errno::EIO.to_kernel()) };
+    }
+
+    /// A blocking IO_SYNC read of `buf.len()` bytes at `offset` of `chunk` from `member`,
+    /// bounded by `cmd_timeout_ms`.
+    pub(crate) fn sync_read(&self, member: u32, chunk: u64, offset: u32, buf: &mut [u8]) -> Result<(), Errno> {
+        let len = u32::try_from(buf.len()).map_err(|_| Errno::EINVAL)?;
+        let leg = {
+            let c = self.lock();
+            let slot = c.core.slot_of(member).ok_or(Errno::ENOENT)?;
+            if c.core.leg(slot).map(|l| l.state) != Some(LegState::Normal) {
+                return Err(Errno::EIO);
+            }
+            c.legs[slot].clone().ok_or(Errno::ENOENT)?
+        };
+        let msg = IoMsg {
+            id: RmrId::chunk(chunk),
+            mem_id: 0,
+            flags: wire::IO_SYNC,
+            offset,
+            len,
+            map_ver: 0,
+            members: MemberList::new(),
+        };
+        let mut m = [0u8; 128];
+        let n = Msg::Io(msg).encode(self.group_id, &mut m).map_err(cerr)?;
+        leg.sess.read_sync(&m[..n], buf)
+    }
+}
+
+/// An IO handed to a work item: owned by rmr until its `done` is called.
+pub(super) struct IoPtr(*mut RmrCltIo);
+
+// SAFETY: the IO is owned by rmr until completed and only the work item that receives it
+// touches it; brmr's IO memory may be completed from any thread.
+unsafe impl Send for IoPtr {}
+
+/// A completion to run once the pool lock is released.
+pub(super) struct Done {
+    io: *mut RmrCltIo,
+    errno: c_int,
+    served: u32,
+}
+
+impl Done {
+    fn run(self) {
+        // SAFETY: `io` was handed to `request` and is completed exactly once, here.
+        unsafe {
+            (*self.io).served = self.served;
+            complete(self.io, self.errno);
+        }
+    }
+}
+
+/// Calls the IO's completion.
+///
+/// # Safety
+/// `io` is an IO handed to `request` and not completed yet.
+pub(super) unsafe fn complete(io: *mut RmrCltIo, errno: c_int) {
+    // SAFETY: per the contract.
+    unsafe {
+        if let Some(done) = (*io).done {
+            done(io, errno);
+        }
+    }
+}
+
+/// RTRS confirmation of one leg's IO request.
+///
+/// # Safety
+/// `priv_` is the `Token` given with the request.
+pub(super) unsafe extern "C" fn io_conf(priv_: *mut c_void, errno: c_int) {
+    // SAFETY: `priv_` is a `Token` of a pool that outlives the unit's request; tokens are
+    // only read after setup (atomics).
+    let t = unsafe { &*(priv_ as *const Token) };
+    // SAFETY: the token's pool pointer was set before any request and stays valid (above).
+    let pool = unsafe { &*t.pool.load(Ordering::Acquire) };
+    pool.on_leg_reply(usize::from(t.unit), usize::from(t.slot), errno);
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! rmr-client role (SPEC §2.2, §4.1-4.2, §5.1-5.2, §6.2-6.3, §6.7): pools, legs, replicated
+//! IO. Every decision comes from `rmr_core::client` and `rmr_core::control`; this file owns
+//! the kernel objects (locks, sysfs directories, transport sessions, IO units) and moves
+//! messages.
+//!
+//! Locking: the module `state()` mutex only finds objects. Each pool has a `ctl` mutex that
+//! serialises its control operations (they sleep on the network) and a `core` spinlock for
+//! everything the IO path touches. Order: state → ctl → core; nothing sleeps under `core`.
+
+
+mod commands;
+mod io;
+mod leg;
+mod pool;
+mod recovery;
+mod sess;
+mod sysfs;
+use commands::*;
+use leg::*;
+pub(crate) use pool::*;
+pub(crate) use recovery::*;
+use sess::*;
+pub(crate) use sysfs::*;
+
+use crate::abi::{RmrCltIo, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
+
+use crate::kind;
+
+use crate::kmap::KMapStorage;
+
+use crate::rmr_core::{
+    client::{Admit, ClientPool as CorePool, LegState, WriteReq, WriteStep},
+    control::{MapUpdate, Step, TryEnableRun},
+    dirtymap::MapSet,
+    errno::Errno,
+    error::Error as CoreError,
+    jhash,
+    params::{self, AddMode, DelMode, Name},
+    wire::{self, Cmd, CmdRsp, InfoOp, IoMsg, JoinBody, MemberList, Msg, PoolMd, RmrId, RspBody, SrvMd},
+};
+
+use crate::server::free_slot;
+
+use crate::sysfs::{Dir, PageWriter, Parent};
+
+use crate::rtrs_sys::clt::{CltSess, RSP_BUF_LEN};
+
+use crate::wrap::bh::{lock_bh, BhGuard};
+
+use crate::wrap::time::{ratelimit, sleep_ms, sleep_ms_interruptible};
+
+use crate::rtrs_sys::clt::cmd_timeout_ms;
+
+use crate::{err, state, State};
+
+use core::ffi::{c_int, c_void};
+
+use core::fmt::Write;
+
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+
+use kernel::prelude::*;
+
+use kernel::sync::{Arc, Mutex, SpinLock};
+
+use kernel::{new_mutex, new_spinlock};
+
+pub(crate) use crate::wrap::time::now_ms;
+
+/// The kernel half of a leg: its transport and counters.
+pub(crate) struct LegObj {
+    pub(crate) name: Name,
+    pub(crate) sess: Arc<CltSess>,
+    pub(crate) reads: AtomicU64,
+    pub(crate) writes: AtomicU64,
+}
+
+/// Token handed to RTRS for one (IO unit, leg) request. Tokens live in the pool outside
+/// every lock and are never written after the pool is set up, so a confirmation may read
+/// its token while other CPUs hold the pool lock.
+struct Token {
+    /// The pool (an `Arc<CltPool>`'s pointee), set once right after the pool is allocated.
+    pool: AtomicPtr<CltPool>,
+    unit: u16,
+    slot: u8,
+}
+
+/// One IO unit (`mem_id`).
+struct Unit {
+    busy: bool,
+    io: *mut RmrCltIo,
+    write: bool,
+    /// Write routing state.
+    req: Option<WriteReq>,
+    /// Read: the leg it went to.
+    read_slot: usize,
+    served: u32,
+    permits: [*mut c_void; 4],
+    sess: [Option<Arc<CltSess>>; 4],
+    msg: [u8; 128],
+    msg_len: usize,
+}
+
+/// What the IO path needs, behind the pool spinlock.
+pub(crate) struct Core {
+    pub(crate) core: CorePool,
+    pub(crate) maps: MapSet<KMapStorage>,
+    pub(crate) legs: [Option<Arc<LegObj>>; 4],
+    units: KVec<Unit>,
+    in_flight: u32,
+}
+
+// SAFETY: the raw pointers in `Unit` are only dereferenced under the spinlock or by the
+// completion that owns the unit; they point to objects that outlive the unit's use.
+unsafe impl Send for Core {}
+
+/// A client pool.
+#[pin_data]
+pub(crate) struct CltPool {
+    pub(crate) id: u64,
+    pub(crate) name: Name,
+    pub(crate) group_id: u32,
+    pub(crate) chunk_size: u32,
+    chunk_shift: u32,
+    pub(crate) sync: bool,
+    pub(crate) queue_depth: u32,
+    pub(crate) in_use: AtomicBool,
+    mapped_size: AtomicU64,
+    /// RTRS tokens: `unit * 4 + slot`.
+    tokens: KVec<Token>,
+    #[pin]
+    pub(crate) ctl: Mutex<()>,
+    #[pin]
+    pub(crate) core: SpinLock<Core>,
+}
+
+/// The pool spinlock held with bottom halves disabled: RTRS completes IO in softirq
+/// context, which takes the same lock.
+pub(crate) type CoreGuard<'a> = BhGuard<'a, Core>;
+
+impl CltPool {
+    /// Locks the IO-path state.
+    pub(crate) fn lock(&self) -> CoreGuard<'_> {
+        lock_bh(&self.core)
+    }
+}
+
+/// The module's entry for a pool: the object and its directories.
+pub(crate) struct PoolEntry {
+    pub(crate) pool: Arc<CltPool>,
+    /// `(leg id, directory)` of each slot.
+    leg_dirs: [Option<(u64, Dir)>; 4],
+    _sessions: Dir,
+    _dir: Dir,
+}
+
+impl PoolEntry {
+    pub(crate) fn has_legs(&self) -> bool {
+        self.leg_dirs.iter().any(|d| d.is_some())
+    }
+}
+
+fn log_parse(what: &str, e: params::ParseError) -> Error {
+    pr_err!("rmr-client {}: {}\n", what, e);
+    err(e.errno())
+}
+
+fn cerr(e: CoreError) -> Errno {
+    e.to_errno()
+}
+
+fn kerr(e: Errno) -> Error {
+    err(e)
+}
+
+fn by_id(st: &State, id: u64) -> Option<Arc<CltPool>> {
+    st.clt.iter().flatten().find(|p| p.pool.id == id).map(|p| p.pool.clone())
+}
+
+fn leg_by_id(st: &State, id: u64) -> Option<(Arc<CltPool>, usize)> {
+    for e in st.clt.iter().flatten() {
+        for (slot, d) in e.leg_dirs.iter().enumerate() {
+            if d.as_ref().is_some_and(|(i, _)| *i == id) {
+                return Some((e.pool.clone(), slot));
+            }
+        }
+    }
+    None
+}
+
+impl CltPool {
+    fn leg(&self, slot: usize) -> Option<Arc<LegObj>> {
+        self.lock().legs.get(slot).and_then(|l| l.clone())
+    }
+}
+
+/// The slots set in `mask`, in ascending order.
+fn slots(mask: u8) -> impl Iterator<Item = usize> {
+    (0..4).filter(move |s| mask & (1 << s) != 0)
+}
+
+impl CltPool {
+    /// A new reference to this pool, for work items that outlive the caller's borrow.
+    fn arc(&self) -> Arc<CltPool> {
+        // SAFETY: every `CltPool` is allocated by `join_pool` inside an `Arc` and reached only
+        // through it (the state table, tokens of IO in flight, the upper layer's handle), so
+        // `self` is the pointee of a live `Arc`.
+        let b = unsafe { kernel::sync::ArcBorrow::from_raw(self as *const CltPool) };
+        b.into()
+    }
+}
+
+fn lowest_bit(m: u8) -> usize {
+    if m == 0 {
+        0
+    } else {
+        m.trailing_zeros() as usize
+    }
+}

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Server IO (SPEC §5.3): requests from RTRS and local sync writes, the core's decision for
+//! each, submission to the store and completion.
+
+use super::*;
+
+pub(super) enum ReqKind {
+    /// An IO from a session: answered through RTRS.
+    Rtrs(SrvOp),
+    /// A local write of a sync: the waiter is signalled.
+    Local(Arc<LocalWait>),
+}
+
+/// One IO handed (or to be handed) to the store.
+#[pin_data]
+pub(super) struct SrvReq {
+    #[pin]
+    work: Work<SrvReq>,
+    pool: Arc<SrvPool>,
+    kind: ReqKind,
+    io: IoMsg,
+    sio: RmrSrvIo,
+    err: AtomicI32,
+}
+
+// SAFETY: `sio.data` points into memory owned by the request's operation (RTRS chunk) or by
+// the sync job waiting for it; both may be used from any thread until the request completes.
+unsafe impl Send for SrvReq {}
+
+impl_has_work! {
+    impl HasWork<Self> for SrvReq { self.work }
+}
+
+impl WorkItem for SrvReq {
+    type Pointer = Pin<KBox<SrvReq>>;
+
+    fn run(this: Pin<KBox<SrvReq>>) {
+        complete(this);
+    }
+}
+
+impl SrvReq {
+    pub(super) fn new(pool: Arc<SrvPool>, kind: ReqKind, io: IoMsg, data: *mut u8) -> Result<Pin<KBox<SrvReq>>> {
+        let sio = RmrSrvIo {
+            flags: u32::from(io.flags & !IO_SYNC),
+            len: io.len,
+            offset: 0,
+            data,
+            rmr_priv: core::ptr::null_mut(),
+        };
+        KBox::pin_init(
+            pin_init!(SrvReq {
+                work <- new_work!("rmr_srv_req"),
+                pool,
+                kind,
+                io,
+                sio,
+                err: AtomicI32::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Takes the request out of its pinned box. Called with a request whose work item is not
+    /// queued: never queued yet, or from the item's own `run`.
+    pub(super) fn unpin(this: Pin<KBox<SrvReq>>) -> SrvReq {
+        // SAFETY: the work item is not queued. When this runs inside the item's own `run`, the
+        // workqueue has finished with the item before calling it (a work function may free
+        // its item; lockdep uses a copy of its map), so nothing depends on its address.
+        KBox::into_inner(unsafe { Pin::into_inner_unchecked(this) })
+    }
+}
+
+#[pin_data]
+pub(super) struct LocalWait {
+    #[pin]
+    done: SpinLock<Option<i32>>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl LocalWait {
+    pub(super) fn new() -> Result<Arc<LocalWait>> {
+        Arc::pin_init(
+            pin_init!(LocalWait {
+                done <- new_spinlock!(None, "rmr_srv_local_wait"),
+                cv <- new_condvar!("rmr_srv_local_wait_cv"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(super) fn signal(&self, err: i32) {
+        *self.done.lock() = Some(err);
+        self.cv.notify_all();
+    }
+
+    /// Waits for the local write. It is never abandoned: a sync write still in flight when a
+    /// later one for the same chunk is issued could land after it and leave stale data. The
+    /// block layer bounds it (its own IO timeout fails the bio); every `cmd_timeout_ms`
+    /// without an answer is logged. Runs in a kworker (no signals).
+    pub(super) fn wait(&self, pool: &SrvPool, chunk: u64) -> i32 {
+        let ms = crate::rtrs_sys::clt::cmd_timeout_ms();
+        let start = now_ms();
+        let mut g = self.done.lock();
+        loop {
+            if let Some(e) = *g {
+                return e;
+            }
+            let r = self.cv.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(ms));
+            if matches!(r, kernel::sync::CondVarTimeoutResult::Timeout) && g.is_none() {
+                pr_warn!(
+                    "server pool {}: local write of synced chunk {} unanswered for {} ms, still waiting\n",
+                    pool.name(), chunk, now_ms().saturating_sub(start)
+                );
+            }
+        }
+    }
+}
+
+/// Answers a request that never reached (or left) the store with `errno`.
+pub(super) fn finish_with(req: Pin<KBox<SrvReq>>, errno: i32) {
+    let r = SrvReq::unpin(req);
+    match r.kind {
+        ReqKind::Rtrs(op) => op.respond(errno),
+        ReqKind::Local(w) => w.signal(errno),
+    }
+}
+
+/// Hands `req` to the store; the caller's store reference travels with the IO.
+/// `extra`: `IO_*` flags the core added ([`IoDecision::SubmitFua`]); they go to the store and
+/// to the request's IO, which `on_io_done` sees.
+pub(super) fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, extra: u16) {
+    // SAFETY: the request is not moved: its box is leaked to the store and rebuilt by
+    // `rmr_srv_io_done` (or below if the store refuses it).
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
+    // SAFETY: `raw` is a valid, exclusively owned request.
+    let sio = unsafe {
+        (*raw).sio.offset = offset;
+        (*raw).sio.flags |= u32::from(extra);
+        (*raw).io.flags |= extra;
+        (*raw).sio.rmr_priv = raw.cast();
+        core::ptr::addr_of_mut!((*raw).sio)
+    };
+    // SAFETY: `sio` stays valid until `rmr_srv_io_done` gives the request back.
+    let r = unsafe { store.submit(sio) };
+    if r != 0 {
+        // SAFETY: not started: the store does not complete it, the box is ours again.
+        let req = unsafe { Pin::new_unchecked(KBox::from_raw(raw)) };
+        req.err.store(if r < 0 { r } else { neg(Errno::EIO) }, Ordering::Relaxed);
+        complete(req);
+    }
+}
+
+/// `rmr_srv_io_done`: completion of an IO handed to `submit`. Any context: only queues the
+/// request's work item.
+///
+/// # Safety
+/// `io` is the pointer given to the store's `submit`, completed exactly once.
+pub(crate) unsafe fn io_done(io: *mut RmrSrvIo, err: c_int) {
+    if io.is_null() {
+        return;
+    }
+    // SAFETY: `rmr_priv` is the leaked request box set by `submit`, given back exactly once.
+    let req = unsafe { Pin::new_unchecked(KBox::from_raw((*io).rmr_priv.cast::<SrvReq>())) };
+    req.err.store(if err > 0 { neg(Errno::EIO) } else { err }, Ordering::Relaxed);
+    workqueue::system().enqueue(req);
+}
+
+/// Backend completion, in process context.
+pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
+    let r = SrvReq::unpin(req);
+    let err = r.err.load(Ordering::Relaxed);
+    let pool = r.pool;
+    match r.kind {
+        ReqKind::Local(w) => {
+            pool.store_put();
+            w.signal(err);
+        }
+        ReqKind::Rtrs(op) => {
+            let ok = err == 0;
+            let (fx, md, old, new) = {
+                let mut g = pool.inner.lock();
+                let old = g.core.state;
+                let fx = g.core.on_io_done(&r.io, ok);
+                if fx.stop_sync {
+                    g.sched.stop();
+                }
+                let md = (fx.persist_md && !g.unregistering).then(|| to_abi(&g.core));
+                (fx, md, old, g.core.state)
+            };
+            if let Some(md) = md {
+                pool.persist(&md);
+            }
+            pool.store_put();
+            if !ok && ratelimit() {
+                pr_err!(
+                    "server pool {}: backend {} of chunk {} failed ({})\n",
+                    pool.name(),
+                    if r.io.is_write() { "write" } else { "read" },
+                    r.io.id.b,
+                    err
+                );
+            }
+            if fx.state_changed {
+                pr_info!("server pool {}: {} -> {} (backend error)\n", pool.name(), old.name(), new.name());
+            }
+            op.respond(if ok { 0 } else { err });
+        }
+    }
+}
+
+/// Runs the core's IO decision for `req` and acts on it.
+pub(super) fn dispatch(req: Pin<KBox<SrvReq>>) {
+    let pool = req.pool.clone();
+    let io = req.io;
+    let sync_read = io.flags & IO_SYNC != 0;
+    let mem_id = usize::from(io.mem_id);
+    let store = pool.store_get();
+    let allowed = store.is_some_and(|s| s.io_allowed());
+    let mut g = pool.inner.lock();
+    if g.dead {
+        drop(g);
+        if store.is_some() {
+            pool.store_put();
+        }
+        finish_with(req, neg(Errno::ENOENT));
+        return;
+    }
+    if !sync_read && g.parked.get(mem_id).is_some_and(|p| p.is_some()) {
+        drop(g);
+        if store.is_some() {
+            pool.store_put();
+        }
+        if ratelimit() {
+            pr_err!("server pool {}: IO unit {} reused while parked (EPROTO)\n", pool.name(), mem_id);
+        }
+        finish_with(req, neg(Errno::EPROTO));
+        return;
+    }
+    g.core.io_allowed = allowed;
+    let decision = g.core.on_io(&io, now_ms());
+    match decision {
+        IoDecision::Submit | IoDecision::SubmitFua { .. } => {
+            let off = g.core.io_byte_offset(&io);
+            drop(g);
+            let extra = match decision {
+                IoDecision::SubmitFua { preflush: true } => IO_FUA | IO_FLUSH,
+                IoDecision::SubmitFua { preflush: false } => IO_FUA,
+                _ => 0,
+            };
+            match store {
+                Some(s) => submit(s, req, off, extra),
+                None => finish_with(req, neg(Errno::EIO)),
+            }
+        }
+        IoDecision::Park | IoDecision::SyncFirst => {
+            let first = decision == IoDecision::SyncFirst;
+            if let Some(slot) = g.parked.get_mut(mem_id) {
+                *slot = Some(req);
+            }
+            if first {
+                g.jobs += 1;
+            }
+            drop(g);
+            if store.is_some() {
+                pool.store_put();
+            }
+            if first {
+                spawn_sync(pool, io.id.b, false);
+            }
+        }
+        IoDecision::Reject(e) => {
+            drop(g);
+            if store.is_some() {
+                pool.store_put();
+            }
+            finish_with(req, e.errno());
+        }
+    }
+}

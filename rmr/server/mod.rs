@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The rmr server role (storage node): server pools, their RTRS sessions, the IO path with
+//! on-demand sync, the command handler, the sync thread and the map-clear worker (SPEC §2.3,
+//! §4.3, §5.3, §6, §7). Every decision comes from `rmr_core::server::ServerPool`; this file
+//! owns the kernel objects and runs the core's answers.
+//!
+//! Locking:
+//! - the module `state()` mutex: control plane only (sysfs, registration); never taken on
+//!   the IO path and never held while calling the sync pool (the client role may take it);
+//! - `Registry::pools` (spinlock): group_id → pool, cloned into an `Arc` on every message;
+//! - `SrvSess::joined` (mutex): the pools a session joined; taken before a pool's lock;
+//! - `SrvPool::inner` (spinlock): the core pool (maps, sync table), the store registration
+//!   and its reference count, parked IOs, the sync scheduler. Never held across a store op,
+//!   a sync-pool call, a sleep or a `GFP_KERNEL` allocation.
+//!
+//! Store ops are called only with a store reference (`store_get`/`store_put`);
+//! `rmr_srv_unregister` waits for the references to drain, so after it returns no op is called
+//! and no submitted IO is outstanding. `rmr_srv_io_done` may run in IRQ context: it only
+//! queues the request's own work item (no allocation, no lock).
+
+
+mod io;
+mod map_clear;
+mod registry;
+mod session;
+mod store;
+mod sync;
+mod sysfs;
+pub(crate) use io::*;
+use map_clear::*;
+pub(crate) use registry::*;
+pub(crate) use session::*;
+pub(crate) use store::*;
+use sync::*;
+pub(crate) use sysfs::*;
+
+use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps};
+
+use crate::kind;
+
+use crate::kmap::KMapStorage;
+
+use crate::peer::{self, SyncPool};
+
+use crate::rmr_core::{
+    consts::{RMR_MAX_QUEUE_DEPTH, RMR_SRV_CHECK_MAPS_INTERVAL_MS},
+    errno::Errno,
+    error::Error as CoreError,
+    jhash,
+    params::{self, Name, SyncCmd},
+    server::{self as srvcore, IoDecision, SrvState, SyncSched},
+    store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
+    wire::{
+        Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,
+        HDR_LEN, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE, PIECE_BYTES, USER_MAX,
+    },
+};
+
+use crate::rtrs_sys::srv::{SessHandle, SrvCtx, SrvOp, RMR_SRV_PORT};
+
+use crate::sysfs::{BStrDisplay, Dir, PageWriter, Parent};
+
+use crate::{err, state, State, MAX_POOLS};
+
+use core::ffi::{c_int, c_void};
+
+use core::fmt::Write;
+
+use core::pin::Pin;
+
+use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+
+use kernel::alloc::flags::{GFP_ATOMIC, __GFP_ZERO};
+
+use kernel::prelude::*;
+
+use kernel::sync::{Arc, CondVar, Mutex, SpinLock};
+
+use kernel::workqueue::{self, Work, WorkItem};
+
+use kernel::{impl_has_work, new_condvar, new_mutex, new_spinlock, new_work};
+
+type CorePool = srvcore::ServerPool<KMapStorage>;
+
+/// A blank core pool, copied into every new pool's heap memory (the core pool is ~30 KiB,
+/// too large to build on a kernel stack).
+static BLANK: CorePool = CorePool::BLANK;
+
+/// Delayed-work kinds ([`dwork_run`]).
+const DW_CLEAR: u32 = 0;
+const DW_SYNC: u32 = 1;
+
+fn neg(e: Errno) -> i32 {
+    e.to_kernel()
+}
+
+use crate::wrap::time::now_ms;
+
+fn to_pool_state(s: SrvState) -> SrvPoolState {
+    match s {
+        SrvState::Empty => SrvPoolState::Empty,
+        SrvState::Registered => SrvPoolState::Registered,
+        SrvState::Created => SrvPoolState::Created,
+        SrvState::Normal => SrvPoolState::Normal,
+        SrvState::NoIo => SrvPoolState::NoIo,
+    }
+}
+
+use crate::wrap::dwork::Dwork;
+use crate::wrap::time::ratelimit;
+
+/// The pool's delayed works (`wrap::dwork`): the map-clear tick and the sync retry. Returns
+/// milliseconds until the next run (0: none).
+pub(crate) fn dwork_run(pool: &Arc<SrvPool>, kind: u32) -> u32 {
+    match kind {
+        DW_CLEAR => {
+            map_clear_tick(pool);
+            RMR_SRV_CHECK_MAPS_INTERVAL_MS as u32
+        }
+        DW_SYNC => {
+            pump(pool);
+            0
+        }
+        _ => 0,
+    }
+}
+
+struct Inner {
+    core: KBox<CorePool>,
+    /// MAP_SEND piece buffer of the core.
+    piece: KBox<[u8; PIECE_BYTES]>,
+    store: Option<StoreReg>,
+    /// Store references: ops being called and IOs submitted, not yet completed.
+    store_refs: u32,
+    /// `rmr_srv_unregister` is waiting for `store_refs` to drain: no new references.
+    unregistering: bool,
+    /// IOs parked behind a sync of their chunk, by `mem_id`.
+    parked: KVec<Option<Pin<KBox<SrvReq>>>>,
+    sync_pool: Option<Arc<SyncPool>>,
+    sched: SyncSched,
+    /// Sync jobs (on-demand and sync thread) spawned and not finished.
+    jobs: u32,
+    /// `leave_pool` or module exit: no new commands, jobs or works.
+    dead: bool,
+    dw_clear: Dwork,
+    dw_sync: Dwork,
+}
+
+/// A server pool: the data-plane object, shared by sysfs, sessions, requests and workers.
+#[pin_data]
+pub(crate) struct SrvPool {
+    name: Name,
+    group_id: u32,
+    member_id: u32,
+    #[pin]
+    inner: SpinLock<Inner>,
+    /// Signalled when `store_refs` or `jobs` drop.
+    #[pin]
+    cv: CondVar,
+}
+
+impl SrvPool {
+    fn new(name: Name, group_id: u32, member_id: u32) -> Result<Arc<SrvPool>> {
+        let mut core = KBox::<CorePool>::new_uninit(GFP_KERNEL)?;
+        // SAFETY: `BLANK` owns no heap memory (no maps, no staging), so a bitwise copy is an
+        // independent valid value; the static itself is never mutated or dropped.
+        unsafe { core::ptr::copy_nonoverlapping(&BLANK as *const CorePool, core.as_mut_ptr(), 1) };
+        // SAFETY: fully initialised by the copy above.
+        let mut core = unsafe { core.assume_init() };
+        core.member_id = member_id;
+        let mut md = PoolMd::BLANK;
+        md.name = PoolName::new(name.as_bytes()).map_err(|_| EINVAL)?;
+        md.group_id = group_id;
+        core.md = md;
+        let piece = KBox::<[u8; PIECE_BYTES]>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+        // SAFETY: zeroed memory is a valid byte array.
+        let piece = unsafe { piece.assume_init() };
+        let mut parked = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
+        for _ in 0..RMR_MAX_QUEUE_DEPTH {
+            parked.push(None, GFP_KERNEL)?;
+        }
+        let inner = Inner {
+            core,
+            piece,
+            store: None,
+            store_refs: 0,
+            unregistering: false,
+            parked,
+            sync_pool: None,
+            sched: SyncSched::default(),
+            jobs: 0,
+            dead: false,
+            dw_clear: Dwork::NONE,
+            dw_sync: Dwork::NONE,
+        };
+        let pool = Arc::pin_init(
+            pin_init!(SrvPool {
+                name,
+                group_id,
+                member_id,
+                inner <- new_spinlock!(inner, "rmr_srv_pool"),
+                cv <- new_condvar!("rmr_srv_pool_cv"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let clear = Dwork::new(&pool, DW_CLEAR)?;
+        let sync = match Dwork::new(&pool, DW_SYNC) {
+            Ok(d) => d,
+            Err(e) => {
+                clear.free();
+                return Err(e);
+            }
+        };
+        clear.queue(RMR_SRV_CHECK_MAPS_INTERVAL_MS as u32);
+        {
+            let mut g = pool.inner.lock();
+            g.dw_clear = clear;
+            g.dw_sync = sync;
+        }
+        Ok(pool)
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Takes a store reference: `Some` while a store is registered and not unregistering.
+    fn store_get(&self) -> Option<StoreReg> {
+        let mut g = self.inner.lock();
+        match g.store {
+            Some(s) if !g.unregistering => {
+                g.store_refs += 1;
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits until `drained` holds for the pool's state: a drain of IO or jobs already in
+    /// flight, which cannot be abandoned (their memory and the store stay in use until they
+    /// end). Each wait is bounded by `cmd_timeout_ms` and logged when it runs out; a signal
+    /// does not end the drain but turns the wait into 10 ms naps. Sleeps.
+    fn drain(&self, what: &str, drained: impl Fn(&Inner) -> bool) {
+        let ms = crate::rtrs_sys::clt::cmd_timeout_ms();
+        let start = now_ms();
+        loop {
+            let mut g = self.inner.lock();
+            if drained(&g) {
+                return;
+            }
+            let r = self.cv.wait_interruptible_timeout(&mut g, kernel::time::msecs_to_jiffies(ms));
+            let done = drained(&g);
+            drop(g);
+            match r {
+                _ if done => return,
+                kernel::sync::CondVarTimeoutResult::Timeout => pr_warn!(
+                    "server pool {}: {} not drained after {} ms, still waiting\n",
+                    self.name(), what, now_ms().saturating_sub(start)
+                ),
+                kernel::sync::CondVarTimeoutResult::Signal { .. } => crate::wrap::time::sleep_ms(10),
+                kernel::sync::CondVarTimeoutResult::Woken { .. } => {}
+            }
+        }
+    }
+
+    fn store_put(&self) {
+        let wake = {
+            let mut g = self.inner.lock();
+            g.store_refs = g.store_refs.saturating_sub(1);
+            g.store_refs == 0 && g.unregistering
+        };
+        if wake {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Persists `md` through the store (`md_update`), outside every lock.
+    fn persist(&self, md: &RmrPoolMd) {
+        if let Some(s) = self.store_get() {
+            let r = s.md_update(md);
+            self.store_put();
+            if r < 0 {
+                pr_err!("server pool {}: persisting pool metadata failed ({})\n", self.name(), r);
+            }
+        }
+    }
+
+    /// Stops the workers and waits for sync jobs; detaches the sync pool. Sleeps; call without
+    /// the module state lock.
+    fn shutdown(&self) {
+        let (clear, sync, sp) = {
+            let mut g = self.inner.lock();
+            g.dead = true;
+            g.sched.stop();
+            let c = core::mem::replace(&mut g.dw_clear, Dwork::NONE);
+            let s = core::mem::replace(&mut g.dw_sync, Dwork::NONE);
+            (c, s, g.sync_pool.take())
+        };
+        clear.free();
+        sync.free();
+        self.drain("sync jobs", |g| g.jobs == 0);
+        drop(sp);
+    }
+}

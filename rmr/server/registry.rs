@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The registry of server pools for the data plane (group_id to pool) and the RTRS server
+//! context; module init and exit of the server role; lookups.
+
+use super::*;
+
+#[pin_data]
+pub(super) struct Registry {
+    #[pin]
+    pools: SpinLock<KVec<Option<Arc<SrvPool>>>>,
+    #[pin]
+    ctx: Mutex<Option<SrvCtx>>,
+}
+
+static REG: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
+
+pub(super) fn reg() -> Option<&'static Registry> {
+    let p = REG.load(Ordering::Acquire);
+    // SAFETY: `p` is null or the registry installed by `init` and freed by `exit` only after
+    // the RTRS context (the only asynchronous user) is closed and every pool is gone.
+    unsafe { p.as_ref() }
+}
+
+/// Module init: the registry (the RTRS context opens at the first `join_pool`).
+pub(crate) fn init() -> Result {
+    let mut v = KVec::with_capacity(MAX_POOLS, GFP_KERNEL)?;
+    for _ in 0..MAX_POOLS {
+        v.push(None, GFP_KERNEL)?;
+    }
+    let r = KBox::pin_init(
+        pin_init!(Registry {
+            pools <- new_spinlock!(v, "rmr_srv_registry"),
+            ctx <- new_mutex!(None, "rmr_srv_ctx"),
+        }),
+        GFP_KERNEL,
+    )?;
+    // SAFETY: the registry is never moved out of its box; `exit` rebuilds the box to free it.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(r) });
+    REG.store(raw, Ordering::Release);
+    Ok(())
+}
+
+/// Module exit: close the RTRS context (every session goes, raising DISCONNECTED), shut down
+/// and drop every server pool, free the registry.
+pub(crate) fn exit() {
+    let Some(r) = reg() else {
+        return;
+    };
+    let ctx = r.ctx.lock().take();
+    drop(ctx);
+    let pools = match state() {
+        Some(mut st) => core::mem::take(&mut st.srv),
+        None => KVec::new(),
+    };
+    for p in pools.iter().flatten() {
+        registry_remove(&p.pool);
+        p.pool.shutdown();
+    }
+    drop(pools);
+    let raw = REG.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !raw.is_null() {
+        // SAFETY: `raw` came from `KBox::into_raw` in `init`; nothing uses it any more.
+        drop(unsafe { KBox::from_raw(raw) });
+    }
+}
+
+pub(super) fn lookup(group_id: u32) -> Option<Arc<SrvPool>> {
+    let r = reg()?;
+    let g = r.pools.lock();
+    g.iter().flatten().find(|p| p.group_id == group_id).cloned()
+}
+
+pub(super) fn registry_add(pool: &Arc<SrvPool>) -> Result {
+    let r = reg().ok_or(ENODEV)?;
+    let mut g = r.pools.lock();
+    let slot = g.iter_mut().find(|p| p.is_none()).ok_or(ENOSPC)?;
+    *slot = Some(pool.clone());
+    Ok(())
+}
+
+pub(super) fn registry_remove(pool: &Arc<SrvPool>) {
+    let Some(r) = reg() else {
+        return;
+    };
+    let taken = {
+        let mut g = r.pools.lock();
+        g.iter_mut()
+            .find(|p| p.as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)))
+            .and_then(|p| p.take())
+    };
+    drop(taken);
+}
+
+pub(super) fn ensure_ctx() -> Result {
+    let r = reg().ok_or(ENODEV)?;
+    let mut g = r.ctx.lock();
+    if g.is_none() {
+        match SrvCtx::open(RMR_SRV_PORT) {
+            Ok(c) => {
+                pr_info!("rtrs server listening on port {}\n", RMR_SRV_PORT);
+                *g = Some(c);
+            }
+            Err(e) => {
+                pr_err!("cannot open the rtrs server on port {} ({:?})\n", RMR_SRV_PORT, e);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Finds a server pool by name.
+pub(crate) fn by_name<'a>(st: &'a mut State, name: &[u8]) -> Option<&'a mut ServerPool> {
+    st.srv.iter_mut().flatten().find(|p| p.name.as_bytes() == name)
+}
+
+pub(super) fn pool_by_id(id: u64) -> Result<Arc<SrvPool>> {
+    let st = state().ok_or(ENODEV)?;
+    st.srv.iter().flatten().find(|p| p.id == id).map(|p| p.pool.clone()).ok_or(ENODEV)
+}
+
+pub(super) fn pool_by_name(name: &[u8]) -> core::result::Result<Arc<SrvPool>, Errno> {
+    let mut st = state().ok_or(Errno::ENODEV)?;
+    by_name(&mut st, name).map(|p| p.pool.clone()).ok_or(Errno::ENOENT)
+}
+
+/// Index of a free slot, growing the table up to `MAX_POOLS`.
+pub(crate) fn free_slot<T>(v: &mut KVec<Option<T>>) -> Result<usize> {
+    if let Some(i) = v.iter().position(|p| p.is_none()) {
+        return Ok(i);
+    }
+    if v.len() >= MAX_POOLS {
+        pr_err!("too many pools (max {}) (ENOSPC)\n", MAX_POOLS);
+        return Err(ENOSPC);
+    }
+    v.push(None, GFP_KERNEL)?;
+    Ok(v.len() - 1)
+}

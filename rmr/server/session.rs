@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! RTRS server sessions: connect and disconnect, the messages they carry, the commands.
+
+use super::*;
+
+pub(super) struct Joined {
+    pool: Arc<SrvPool>,
+    sync: bool,
+}
+
+/// Our private data of one RTRS server session (`rmr_srv_sess`).
+#[pin_data]
+pub(super) struct SrvSess {
+    name: [u8; 64],
+    name_len: usize,
+    /// Pools this session joined (one entry per accepted JOIN/REJOIN).
+    #[pin]
+    joined: Mutex<KVec<Option<Joined>>>,
+}
+
+impl SrvSess {
+    pub(super) fn name(&self) -> BStrDisplay<'_> {
+        BStrDisplay(self.name.get(..self.name_len).unwrap_or(&[]))
+    }
+}
+
+/// `RTRS_SRV_LINK_EV_CONNECTED`: allocates the session object.
+pub(crate) fn on_connected(h: SessHandle) -> c_int {
+    let mut name = [0u8; 64];
+    let name_len = h.path_name(&mut name);
+    let s = KBox::pin_init(
+        pin_init!(SrvSess {
+            name,
+            name_len,
+            joined <- new_mutex!(KVec::new(), "rmr_srv_sess_joined"),
+        }),
+        GFP_KERNEL,
+    );
+    match s {
+        Ok(s) => {
+            pr_info!("session {} connected\n", s.name());
+            // SAFETY: the session object is never moved; `on_disconnected` rebuilds the box.
+            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(s) });
+            h.set_priv(raw.cast());
+            0
+        }
+        Err(_) => neg(Errno::ENOMEM),
+    }
+}
+
+/// `RTRS_SRV_LINK_EV_DISCONNECTED`: every operation of the session has been answered; the
+/// session leaves every pool it joined.
+pub(crate) fn on_disconnected(priv_: *mut c_void) {
+    if priv_.is_null() {
+        return;
+    }
+    // SAFETY: `priv_` is the box leaked by `on_connected`; RTRS hands it back once here, after
+    // the last `rdma_ev` of the session.
+    let s = unsafe { Pin::new_unchecked(KBox::from_raw(priv_.cast::<SrvSess>())) };
+    let list = core::mem::take(&mut *s.joined.lock());
+    for j in list.into_iter().flatten() {
+        session_gone(&j.pool, j.sync, "link lost");
+    }
+    pr_info!("session {} disconnected\n", s.name());
+}
+
+pub(super) fn session_gone(pool: &Arc<SrvPool>, sync: bool, why: &str) {
+    let (md, old, new) = {
+        let mut g = pool.inner.lock();
+        let old = g.core.state;
+        let fx = g.core.on_session_gone(sync);
+        if fx.stop_sync {
+            g.sched.stop();
+        }
+        let md = (fx.persist_md && g.store.is_some() && !g.unregistering).then(|| to_abi(&g.core));
+        (md, old, g.core.state)
+    };
+    if let Some(md) = md {
+        pool.persist(&md);
+    }
+    if old != new {
+        pr_info!("server pool {}: {} -> {} ({}{})\n", pool.name(), old.name(), new.name(),
+            if sync { "sync session, " } else { "" }, why);
+    }
+}
+
+pub(super) fn proto_err(sess: &SrvSess, what: &str) {
+    if ratelimit() {
+        pr_err!("session {}: {} (EPROTO)\n", sess.name(), what);
+    }
+}
+
+/// `rdma_ev` of a session: an IO or a command (framing in Documentation/wire-format.md).
+pub(crate) fn on_rdma_ev(priv_: *mut c_void, mut op: SrvOp, usr: &[u8]) {
+    if priv_.is_null() {
+        op.respond(neg(Errno::EIO));
+        return;
+    }
+    // SAFETY: set at CONNECTED, freed at DISCONNECTED only after every operation of the
+    // session has been answered, so it outlives this call.
+    let sess = unsafe { &*priv_.cast::<SrvSess>() };
+    if usr.is_empty() {
+        // A large command (SEND_MAP_BUF): the whole message in the data area.
+        let errno = {
+            let data = op.data_mut();
+            let total = data
+                .get(12..16)
+                .and_then(|b| b.try_into().ok())
+                .map(|b: [u8; 4]| u32::from_le_bytes(b) as usize + HDR_LEN);
+            match total.and_then(|t| data.get(..t)).map(Msg::decode) {
+                Some(Ok((hdr, Msg::Cmd(cmd)))) => run_cmd(sess, hdr.group_id, &cmd, None),
+                _ => {
+                    proto_err(sess, "undecodable large command");
+                    neg(Errno::EPROTO)
+                }
+            }
+        };
+        op.respond(errno);
+        return;
+    }
+    match Msg::decode(usr) {
+        Ok((hdr, Msg::Io(io))) => io_req(sess, hdr.group_id, io, op),
+        Ok((hdr, Msg::Cmd(cmd))) => {
+            let r = run_cmd(sess, hdr.group_id, &cmd, Some(op.data_mut()));
+            op.respond(r);
+        }
+        Ok(_) => {
+            proto_err(sess, "unexpected message type");
+            op.respond(neg(Errno::EPROTO));
+        }
+        Err(_) => {
+            proto_err(sess, "undecodable message");
+            op.respond(neg(Errno::EPROTO));
+        }
+    }
+}
+
+pub(super) fn io_req(sess: &SrvSess, group_id: u32, io: IoMsg, op: SrvOp) {
+    if op.data_len() != io.len as usize {
+        proto_err(sess, "IO length differs from its data area");
+        op.respond(neg(Errno::EPROTO));
+        return;
+    }
+    let Some(pool) = lookup(group_id) else {
+        if ratelimit() {
+            pr_err!("session {}: IO for unknown group_id {:#x} (ENOENT)\n", sess.name(), group_id);
+        }
+        op.respond(neg(Errno::ENOENT));
+        return;
+    };
+    let data = op.data_ptr();
+    // On allocation failure the operation is dropped, which answers it with -EIO.
+    if let Ok(req) = SrvReq::new(pool, ReqKind::Rtrs(op), io, data) {
+        dispatch(req);
+    }
+}
+
+/// Encodes `rsp` into `out` (small command: 0 or the encode error) or returns its errno
+/// (large command).
+pub(super) fn reply(out: Option<&mut [u8]>, group_id: u32, rsp: CmdRsp<'_>) -> i32 {
+    match out {
+        Some(buf) => match Msg::CmdRsp(rsp).encode(group_id, buf) {
+            Ok(_) => 0,
+            Err(e) => e.errno(),
+        },
+        None => rsp.errno,
+    }
+}
+
+/// Runs one command; see [`reply`] for the return value.
+pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<&mut [u8]>) -> i32 {
+    let ty = cmd.ty();
+    let pool = match lookup(group_id) {
+        Some(p) if !p.inner.lock().dead => p,
+        _ => {
+            if ratelimit() {
+                pr_err!("session {}: command {:?} for unknown group_id {:#x} (ENOENT)\n", sess.name(), ty, group_id);
+            }
+            return reply(out, group_id, CmdRsp::err(ty, CoreError::NoEnt));
+        }
+    };
+    if let Cmd::User(req) = cmd {
+        return user_cmd(&pool, req, out);
+    }
+    let mut joined = sess.joined.lock();
+    let join_sync = match cmd {
+        Cmd::JoinPool(j) | Cmd::RejoinPool(j) => Some(j.sync),
+        _ => None,
+    };
+    if join_sync.is_some() && joined.reserve(1, GFP_KERNEL).is_err() {
+        return reply(out, group_id, CmdRsp::err(ty, CoreError::NoMem));
+    }
+    let slot = joined.iter().position(|j| j.as_ref().is_some_and(|j| Arc::ptr_eq(&j.pool, &pool)));
+    let sync = slot.and_then(|i| joined.get(i)).and_then(|j| j.as_ref()).is_some_and(|j| j.sync);
+    let leave = matches!(cmd, Cmd::LeavePool { .. });
+    if leave && slot.is_none() {
+        drop(joined);
+        if ratelimit() {
+            pr_err!("server pool {}: LEAVE_POOL from session {} that did not join (ENOENT)\n", pool.name(), sess.name());
+        }
+        return reply(out, group_id, CmdRsp::err(ty, CoreError::NoEnt));
+    }
+    if matches!(cmd, Cmd::StoreCheck) {
+        let allowed = match pool.store_get() {
+            Some(s) => {
+                let a = s.io_allowed();
+                pool.store_put();
+                a
+            }
+            None => false,
+        };
+        pool.inner.lock().core.io_allowed = allowed;
+    }
+    let now = now_ms();
+    let (errno, ret, md, old, new) = {
+        let mut g = pool.inner.lock();
+        let inner = &mut *g;
+        let old = inner.core.state;
+        let (rsp, fx) = inner.core.handle_cmd(cmd, sync, now, &mut inner.piece);
+        let errno = rsp.errno;
+        let ret = reply(out, group_id, rsp);
+        if fx.stop_sync {
+            inner.sched.stop();
+        }
+        let md = (fx.persist_md && inner.store.is_some() && !inner.unregistering).then(|| to_abi(&inner.core));
+        (errno, ret, md, old, inner.core.state)
+    };
+    if errno == 0 {
+        if let Some(s) = join_sync {
+            let j = Some(Joined { pool: pool.clone(), sync: s });
+            match joined.iter_mut().find(|x| x.is_none()) {
+                Some(free) => *free = j,
+                // Capacity was reserved above: this does not allocate.
+                None => {
+                    let _ = joined.push(j, GFP_ATOMIC);
+                }
+            }
+        } else if leave {
+            let gone = slot.and_then(|i| joined.get_mut(i)).and_then(|j| j.take());
+            drop(gone);
+        }
+    }
+    drop(joined);
+    if let Some(md) = md {
+        pool.persist(&md);
+    }
+    if old != new {
+        pr_info!("server pool {}: {} -> {} ({:?} from {})\n", pool.name(), old.name(), new.name(), ty, sess.name());
+    } else if join_sync.is_some() && errno == 0 {
+        pr_info!("server pool {}: {}{:?} from {} accepted\n", pool.name(),
+            if join_sync == Some(true) { "sync " } else { "" }, ty, sess.name());
+    }
+    if errno != 0 && ratelimit() {
+        let name = Errno::from_raw(-errno).map(|e| e.name()).unwrap_or("error");
+        pr_err!("server pool {}: {:?} from {} refused in state {} ({})\n", pool.name(), ty, sess.name(), new.name(), name);
+    }
+    ret
+}
+
+/// An opaque upper-layer (BRMR) command: handled by the store's `cmd` op.
+pub(super) fn user_cmd(pool: &Arc<SrvPool>, req: &[u8], out: Option<&mut [u8]>) -> i32 {
+    let ty = CmdType::User;
+    let Some(store) = pool.store_get() else {
+        return reply(out, pool.group_id, CmdRsp::err(ty, CoreError::NoDev));
+    };
+    let mut rsp = [0u8; USER_MAX];
+    let n = store.cmd(req, &mut rsp);
+    pool.store_put();
+    let r = if n < 0 {
+        CmdRsp { ty, errno: n, body: RspBody::Empty }
+    } else {
+        let n = core::cmp::min(n as usize, USER_MAX);
+        CmdRsp::ok(ty, RspBody::User(rsp.get(..n).unwrap_or(&[])))
+    };
+    reply(out, pool.group_id, r)
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Store registration (the C ABI brmr calls): register, unregister, query, and the
+//! pool metadata in its ABI form.
+
+use super::*;
+
+/// A registered store: brmr's ops table and its private pointer.
+///
+/// # Invariants
+/// `ops` points to a valid ops table and, with `priv_`, stays valid until
+/// `rmr_srv_unregister` removes the registration (brmr unregisters every store before it can
+/// be unloaded). Ops are only called while a store reference is held (see `store_get`).
+#[derive(Clone, Copy)]
+pub(crate) struct StoreReg {
+    ops: *const RmrSrvStoreOps,
+    priv_: *mut c_void,
+}
+
+// SAFETY: brmr's ops are plain functions callable from any thread; `priv_` is only handed back
+// to them.
+unsafe impl Send for StoreReg {}
+
+impl StoreReg {
+    pub(super) fn ops(&self) -> &RmrSrvStoreOps {
+        // SAFETY: valid while registered (type invariant).
+        unsafe { &*self.ops }
+    }
+
+    pub(super) fn io_allowed(&self) -> bool {
+        match self.ops().io_allowed {
+            // SAFETY: op and `priv_` valid while registered (type invariant).
+            Some(f) => unsafe { f(self.priv_) },
+            None => false,
+        }
+    }
+
+    pub(super) fn md_update(&self, md: &RmrPoolMd) -> i32 {
+        match self.ops().md_update {
+            // SAFETY: as above; `md` is valid for the call.
+            Some(f) => unsafe { f(self.priv_, md) },
+            None => 0,
+        }
+    }
+
+    pub(super) fn cmd(&self, req: &[u8], rsp: &mut [u8]) -> i32 {
+        match self.ops().cmd {
+            // SAFETY: as above; both buffers valid for their lengths during the call.
+            Some(f) => unsafe { f(self.priv_, req.as_ptr(), req.len(), rsp.as_mut_ptr(), rsp.len()) },
+            None => neg(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// # Safety
+    /// `io` valid until `rmr_srv_io_done(io, ..)` when this returns 0.
+    pub(super) unsafe fn submit(&self, io: *mut RmrSrvIo) -> i32 {
+        match self.ops().submit {
+            // SAFETY: as above; `io` per this function's contract.
+            Some(f) => unsafe { f(self.priv_, io) },
+            None => neg(Errno::EOPNOTSUPP),
+        }
+    }
+}
+
+pub(super) fn to_abi(c: &CorePool) -> RmrPoolMd {
+    let mut srv_md = [RmrSrvMd::default(); 4];
+    for (d, s) in srv_md.iter_mut().zip(c.md.srv_md.iter()) {
+        *d = RmrSrvMd { member_id: s.member_id, flags: u32::from(s.discard_entries) };
+    }
+    RmrPoolMd {
+        group_id: c.md.group_id,
+        chunk_size: c.md.chunk_size,
+        queue_depth: u32::from(c.md.queue_depth),
+        own_member_id: c.member_id,
+        map_ver: c.md.map_ver,
+        mapped_size: c.md.mapped_size,
+        srv_md,
+    }
+}
+
+pub(super) fn from_abi(m: &RmrPoolMd, name: PoolName) -> core::result::Result<PoolMd, Errno> {
+    let mut srv_md = [SrvMd::default(); 4];
+    for (d, s) in srv_md.iter_mut().zip(m.srv_md.iter()) {
+        *d = SrvMd { member_id: s.member_id, discard_entries: s.flags & 1 != 0 };
+    }
+    Ok(PoolMd {
+        name,
+        group_id: m.group_id,
+        chunk_size: m.chunk_size,
+        mapped_size: m.mapped_size,
+        queue_depth: u16::try_from(m.queue_depth).map_err(|_| Errno::EINVAL)?,
+        map_ver: m.map_ver,
+        srv_md,
+    })
+}
+
+/// `rmr_srv_pool_query` for brmr: the pool's state and member id, or -ENOENT.
+pub(crate) fn query(name: &[u8]) -> core::result::Result<(SrvPoolState, u32), Errno> {
+    let pool = pool_by_name(name)?;
+    let s = pool.inner.lock().core.state;
+    Ok((to_pool_state(s), pool.member_id))
+}
+
+/// `rmr_srv_register`: CREATE fills `md` with the pool's identity; ADD loads it.
+pub(crate) fn register(
+    name: &[u8],
+    ops: *const RmrSrvStoreOps,
+    priv_: *mut c_void,
+    mode: RegMode,
+    md: &mut RmrPoolMd,
+) -> core::result::Result<(), Errno> {
+    let pool = pool_by_name(name)?;
+    let cmode = match mode {
+        RegMode::Create => srvcore::RegMode::Create,
+        RegMode::Add => srvcore::RegMode::Add,
+        RegMode::Replace => srvcore::RegMode::Replace,
+    };
+    let disk = if mode == RegMode::Add {
+        if md.group_id != pool.group_id {
+            pr_err!("server pool {}: store metadata has group_id {:#x}, pool has {:#x} (EINVAL)\n",
+                pool.name(), md.group_id, pool.group_id);
+            return Err(Errno::EINVAL);
+        }
+        let pname = PoolName::new(pool.name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+        Some(from_abi(md, pname).inspect_err(|_| {
+            pr_err!("server pool {}: store metadata has queue_depth {} (EINVAL)\n", pool.name(), md.queue_depth);
+        })?)
+    } else {
+        None
+    };
+    let mut g = pool.inner.lock();
+    if g.store.is_some() || g.unregistering || g.dead {
+        drop(g);
+        pr_err!("server pool {}: store registration refused: a store is registered (EBUSY)\n", pool.name());
+        return Err(Errno::EBUSY);
+    }
+    if let Err(e) = g.core.register_store(cmode, disk, md.mapped_size) {
+        let st = g.core.state;
+        drop(g);
+        pr_err!("server pool {}: store registration refused in state {} ({})\n", pool.name(), st.name(), e.to_errno().name());
+        return Err(e.to_errno());
+    }
+    g.store = Some(StoreReg { ops, priv_ });
+    // The store ABI cannot persist the write-intent record yet (README), so a record kept only
+    // in memory would protect nothing after a power loss: keep none rather than pay for it
+    // (and risk an atomic allocation) on every write.
+    g.core.intent.volatile_cache = false;
+    *md = to_abi(&g.core);
+    let st = g.core.state;
+    drop(g);
+    pr_info!(
+        "server pool {}: store registered ({}), state {}\n",
+        pool.name(),
+        if mode == RegMode::Create { "create" } else { "add" },
+        st.name()
+    );
+    Ok(())
+}
+
+/// `rmr_srv_unregister`: waits until no op is called and no IO is outstanding.
+pub(crate) fn unregister(name: &[u8], delete: bool) -> core::result::Result<(), Errno> {
+    let pool = pool_by_name(name)?;
+    let mut g = pool.inner.lock();
+    let view = SrvPoolView {
+        state: to_pool_state(g.core.state),
+        has_store: g.store.is_some() && !g.unregistering,
+        sessions: g.core.sessions.saturating_add(g.core.sync_sessions),
+    };
+    if let Err(e) = store_reg::unregister(view, delete) {
+        drop(g);
+        pr_err!("server pool {}: store unregistration refused ({})\n", pool.name(), e.name());
+        return Err(e);
+    }
+    g.unregistering = true;
+    let old = g.core.state;
+    let _ = g.core.unregister();
+    g.sched.stop();
+    drop(g);
+    pool.drain("store IO", |g| g.store_refs == 0);
+    let mut g = pool.inner.lock();
+    g.store = None;
+    g.unregistering = false;
+    let new = g.core.state;
+    drop(g);
+    pr_info!(
+        "server pool {}: store {}, state {} -> {}\n",
+        pool.name(),
+        if delete { "deleted" } else { "removed" },
+        old.name(),
+        new.name()
+    );
+    Ok(())
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Small safe wrappers over kernel facilities that Rust on 6.12 lacks. Every `unsafe` block of
+//! the shells' infrastructure lives here (or in rtrs-sys, sysfs, the C ABI), each with its
+//! `// SAFETY:` comment and each type with its `# Invariants`.
+
+pub(crate) mod bh;
+pub(crate) mod completion;
+pub(crate) mod dwork;
+pub(crate) mod time;
