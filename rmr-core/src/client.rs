@@ -8,7 +8,7 @@
 use super::consts::{RMR_MAP_CLEAN_DELAY_MS, RMR_MAP_VER_MASK, RMR_POOL_MAX_SESS};
 use super::dirtymap::{MapSet, MapStorage};
 use super::error::{Error, Result};
-use super::wire::{MemberList, PoolMd};
+use super::wire::{Cmd, MemberList, PoolMd};
 
 /// Client leg state (`rmr_clt_pool_sess_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +130,8 @@ pub struct WriteReq {
     map_add_pending: LegMask,
     map_add_ok: LegMask,
     in_map_add: bool,
+    /// MAP_ADD replies still awaited per leg (one per member in `failed`).
+    map_add_left: [u8; RMR_POOL_MAX_SESS],
 }
 
 /// The client pool (`rmr_clt_pool`): legs, counters, `pool_md` mirror, IO freeze.
@@ -442,6 +444,7 @@ impl ClientPool {
             map_add_pending: 0,
             map_add_ok: 0,
             in_map_add: false,
+            map_add_left: [0; RMR_POOL_MAX_SESS],
         })
     }
 
@@ -739,11 +742,64 @@ impl WriteReq {
         }
         self.in_map_add = true;
         self.map_add_pending = targets;
+        let n = u8::try_from(self.failed.len()).unwrap_or(u8::MAX);
+        for (i, left) in self.map_add_left.iter_mut().enumerate() {
+            *left = if targets & (1 << i) != 0 { n } else { 0 };
+        }
         WriteStep::MapAdd { targets, members: self.failed }
     }
 
-    /// A MAP_ADD reply (all members of one leg in one reply). A failed MAP_ADD fails the leg.
-    pub fn on_map_add_reply<S: MapStorage + Default>(
+    /// The MAP_ADD commands of the round [`WriteStep::MapAdd`] started: one per member that
+    /// missed the write, to every surviving leg, as `(slot, command)`. Each reply (or
+    /// transport failure) goes to [`WriteReq::on_map_add_member_reply`].
+    pub fn map_add_cmds(&self, map_ver: u64) -> impl Iterator<Item = (usize, Cmd<'static>)> + '_ {
+        let chunk = self.plan.chunk;
+        let pending = if self.in_map_add { self.map_add_pending } else { 0 };
+        (0..RMR_POOL_MAX_SESS).filter(move |s| pending & (1 << s) != 0).flat_map(move |s| {
+            self.failed
+                .iter()
+                .map(move |m| (s, Cmd::MapAdd { chunk, member_id: m, map_ver, recovery: false }))
+        })
+    }
+
+    /// Whether leg `slot` still awaits MAP_ADD replies in this round (a shell sending the
+    /// round's commands one by one skips the rest of a leg whose round already ended).
+    pub fn map_add_awaits(&self, slot: usize) -> bool {
+        self.in_map_add && self.map_add_pending & (1u8 << (slot % RMR_POOL_MAX_SESS)) != 0
+    }
+
+    /// One MAP_ADD reply from `slot` (`ok` = success; a transport failure is a failure). A
+    /// leg's round succeeds when every one of its MAP_ADDs did and fails at its first failed
+    /// one, which fails the leg (see [`WriteReq::on_map_add_reply`]); replies after that are
+    /// ignored.
+    pub fn on_map_add_member_reply<S: MapStorage + Default>(
+        &mut self,
+        pool: &mut ClientPool,
+        maps: &mut MapSet<S>,
+        slot: usize,
+        ok: bool,
+        now: u64,
+    ) -> WriteStep {
+        if !self.map_add_awaits(slot) {
+            return WriteStep::Wait;
+        }
+        let Some(left) = self.map_add_left.get_mut(slot) else {
+            return WriteStep::Wait;
+        };
+        if ok {
+            *left = left.saturating_sub(1);
+            if *left > 0 {
+                return WriteStep::Wait;
+            }
+        } else {
+            *left = 0;
+        }
+        self.on_map_add_reply(pool, maps, slot, ok, now)
+    }
+
+    /// The end of one leg's MAP_ADD round (`ok`: every member's MAP_ADD succeeded). A failed
+    /// round fails the leg.
+    fn on_map_add_reply<S: MapStorage + Default>(
         &mut self,
         pool: &mut ClientPool,
         maps: &mut MapSet<S>,
@@ -778,7 +834,9 @@ impl WriteReq {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec::Vec;
     use LegState::*;
 
     const ALL: [LegState; 5] = [Created, Normal, Failed, Reconnecting, Removing];
@@ -905,10 +963,60 @@ mod tests {
             l
         } });
         assert!(maps.get(43).unwrap().test(2));
-        assert_eq!(w.on_map_add_reply(&mut p, &mut maps, a, true, 9), WriteStep::Done(Ok(())));
+        let cmds: Vec<_> = w.map_add_cmds(5).collect();
+        assert_eq!(cmds, std::vec![(a, Cmd::MapAdd { chunk: 2, member_id: 43, map_ver: 5, recovery: false })]);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, a, true, 9), WriteStep::Done(Ok(())));
         assert_eq!(p.plan_read(), Ok(a));
         assert_eq!(p.plan_read(), Ok(a));
         assert_eq!(p.plan_write(100, &mut maps, 0).err(), Some(Error::Inval));
+    }
+
+    /// A leg's MAP_ADD round needs every member's MAP_ADD; its first failure fails the leg and
+    /// ends its round, later replies of that leg change nothing.
+    #[test]
+    fn map_add_round_per_member() {
+        type M = MapSet<super::super::dirtymap::vecstore::VecStorage>;
+        let setup = || {
+            let mut p = ClientPool::new(false, 100);
+            let mut maps: M = MapSet::new();
+            let s: Vec<usize> = (42..46).map(|m| p.add_leg(m, false).unwrap()).collect();
+            for &x in &s {
+                p.set_state(x, Normal).unwrap();
+            }
+            let mut w = p.plan_write(3, &mut maps, 1).unwrap();
+            assert_eq!(w.on_reply(&mut p, &mut maps, s[0], true, 2), WriteStep::Wait);
+            assert_eq!(w.on_reply(&mut p, &mut maps, s[1], true, 2), WriteStep::Wait);
+            assert_eq!(w.on_reply(&mut p, &mut maps, s[2], false, 2), WriteStep::Wait);
+            assert!(matches!(w.on_reply(&mut p, &mut maps, s[3], false, 2), WriteStep::MapAdd { .. }));
+            (p, maps, s, w)
+        };
+        // Two survivors, two missed members: four MAP_ADDs, two per survivor.
+        let (mut p, mut maps, s, mut w) = setup();
+        let cmds: Vec<_> = w.map_add_cmds(0).collect();
+        assert_eq!(cmds.len(), 4);
+        assert_eq!(cmds.iter().filter(|(x, _)| *x == s[0]).count(), 2);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], true, 3), WriteStep::Wait);
+        assert!(w.map_add_awaits(s[0]));
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], true, 3), WriteStep::Wait);
+        assert!(!w.map_add_awaits(s[0]));
+        // A surplus reply of a finished leg is ignored.
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], false, 3), WriteStep::Wait);
+        assert_eq!(p.leg(s[0]).unwrap().state, Normal);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], true, 3), WriteStep::Wait);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], true, 3), WriteStep::Done(Ok(())));
+        // One failed MAP_ADD of a leg fails that leg at once, even though its other succeeded.
+        let (mut p, mut maps, s, mut w) = setup();
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], true, 3), WriteStep::Wait);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], false, 3), WriteStep::Wait);
+        assert_eq!(p.leg(s[1]).unwrap().state, Failed);
+        assert!(maps.get(43).unwrap().test(3));
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], true, 3), WriteStep::Wait);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], true, 3), WriteStep::Wait);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], true, 3), WriteStep::Done(Ok(())));
+        // Every survivor's round failed: the write fails.
+        let (mut p, mut maps, s, mut w) = setup();
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], false, 3), WriteStep::Wait);
+        assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], false, 3), WriteStep::Done(Err(Error::Io)));
     }
 
     #[test]

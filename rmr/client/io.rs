@@ -255,11 +255,11 @@ impl CltPool {
                 c.core.io_finished();
                 self.finish_unit(c, u, r.map_or_else(|e| e.errno(), |()| 0))
             }
-            WriteStep::MapAdd { targets, members } => {
+            WriteStep::MapAdd { .. } => {
                 // MAP_ADD sleeps on the network: finish in a work item.
                 let pool = self.arc();
                 let spawn = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
-                    pool.map_add(u, targets, members);
+                    pool.map_add(u);
                 });
                 if spawn.is_err() {
                     c.core.io_finished();
@@ -271,30 +271,27 @@ impl CltPool {
     }
 
     /// §5.1 step 4: record the missed chunk on the surviving legs, then complete the write.
-    pub(super) fn map_add(&self, u: usize, targets: u8, members: MemberList) {
-        let (chunk, ver) = {
+    /// The core lists the round's MAP_ADDs and decides each leg's outcome from its replies.
+    pub(super) fn map_add(&self, u: usize) {
+        let mut cmds: [Option<(usize, Cmd<'static>)>; 16] = [None; 16];
+        {
             let c = self.lock();
-            match c.units.get(u).and_then(|x| x.req) {
-                Some(r) => (r.plan.chunk, c.core.map_ver()),
-                None => return,
+            let Some(req) = c.units.get(u).and_then(|x| x.req) else { return };
+            for (dst, cmd) in cmds.iter_mut().zip(req.map_add_cmds(c.core.map_ver())) {
+                *dst = Some(cmd);
             }
-        };
+        }
         let mut step = WriteStep::Wait;
-        for slot in 0..4 {
-            if targets & (1 << slot) == 0 {
+        for (slot, cmd) in cmds.iter().flatten() {
+            let awaits = self.lock().units.get(u).and_then(|x| x.req).is_some_and(|r| r.map_add_awaits(*slot));
+            if !awaits {
                 continue;
             }
-            let mut ok = true;
-            for m in members.iter() {
-                let cmd = Cmd::MapAdd { chunk, member_id: m, map_ver: ver, recovery: false };
-                if self.send_slot(slot, &cmd).is_err() {
-                    ok = false;
-                }
-            }
+            let ok = self.send_slot(*slot, cmd).is_ok();
             let mut c = self.lock();
             let c = &mut *c;
             let Some(mut req) = c.units.get(u).and_then(|x| x.req) else { return };
-            step = req.on_map_add_reply(&mut c.core, &mut c.maps, slot, ok, now_ms());
+            step = req.on_map_add_member_reply(&mut c.core, &mut c.maps, *slot, ok, now_ms());
             if let Some(x) = c.units.get_mut(u) {
                 x.req = Some(req);
             }

@@ -230,7 +230,7 @@ fn link_key(a: usize, b: usize) -> (usize, usize) {
 enum CioKind {
     /// A write (`flags` FUA), or a pure flush (`IO_FLUSH`, no model entry; `mark` = the
     /// acknowledgement order it covers).
-    Write { req: WriteReq, widx: usize, value: u64, ma_left: [u32; 4], ma_ok: [bool; 4], ma_stage: bool, flags: u16, mark: u64 },
+    Write { req: WriteReq, widx: usize, value: u64, ma_stage: bool, flags: u16, mark: u64 },
     Read { slot: usize, k: Option<usize> },
 }
 
@@ -866,7 +866,7 @@ impl Sim {
             c.ios[mem] = Some(Cio {
                 tag,
                 chunk,
-                kind: CioKind::Write { req, widx, value, ma_left: [0; 4], ma_ok: [true; 4], ma_stage: false, flags, mark },
+                kind: CioKind::Write { req, widx, value, ma_stage: false, flags, mark },
             });
             let srvs: Vec<(usize, usize)> =
                 (0..4).filter(|s| targets & (1 << s) != 0).map(|s| (s, c.slot_srv[s])).collect();
@@ -921,19 +921,11 @@ impl Sim {
         let Some(io) = c.ios[mem].as_mut() else { return };
         let chunk = io.chunk;
         match &mut io.kind {
-            CioKind::Write { req, widx, value, ma_left, ma_ok, ma_stage, flags, mark } => {
+            CioKind::Write { req, widx, value, ma_stage, flags, mark } => {
                 let st = if *ma_stage {
                     // A map-add reply (or a transport error during the map-add round).
                     let r = ma.unwrap_or(false) && ok;
-                    if ma_left[slot] == 0 {
-                        return;
-                    }
-                    ma_left[slot] = if r { ma_left[slot] - 1 } else { 0 };
-                    ma_ok[slot] &= r;
-                    if ma_left[slot] > 0 {
-                        return;
-                    }
-                    req.on_map_add_reply(&mut c.pool, &mut c.maps, slot, ma_ok[slot], now)
+                    req.on_map_add_member_reply(&mut c.pool, &mut c.maps, slot, r, now)
                 } else {
                     if ma.is_some() {
                         return;
@@ -945,25 +937,16 @@ impl Sim {
                     WriteStep::Wait => {}
                     WriteStep::MapAdd { targets, members } => {
                         *ma_stage = true;
-                        let mut sends = Vec::new();
-                        for s in 0..4 {
-                            if targets & (1 << s) != 0 {
-                                ma_left[s] = members.len() as u32;
-                                ma_ok[s] = true;
-                                for m in members.iter() {
-                                    sends.push((s, c.slot_srv[s], m));
-                                }
-                            }
-                        }
                         let map_ver = c.pool.map_ver();
+                        let sends: Vec<(usize, usize, Cmd<'static>)> =
+                            req.map_add_cmds(map_ver).map(|(s, cmd)| (s, c.slot_srv[s], cmd)).collect();
                         self.log(format!("W c{chunk} v{value}: map-add {:?} -> {targets:#b}", members.as_slice()));
                         for m in members.iter() {
                             if let Some(j) = self.srvs.iter().position(|x| x.member == m) {
                                 self.model.disown(value, j);
                             }
                         }
-                        for (_s, srv, m) in sends {
-                            let cmd = Cmd::MapAdd { chunk, member_id: m, map_ver, recovery: false };
+                        for (_s, srv, cmd) in sends {
                             if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(cmd)), 0, tag) {
                                 self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: vec![1], data: 0, tag });
                             }
