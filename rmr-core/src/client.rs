@@ -102,6 +102,17 @@ pub struct WritePlan {
     pub map_ver: u64,
 }
 
+/// Next step of a read after its leg answered ([`ClientPool::on_read_reply`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadStep {
+    /// Served: complete the read.
+    Done,
+    /// The leg failed: route the read again with [`ClientPool::plan_read`].
+    Retry,
+    /// No NORMAL leg is left: complete the read with -EIO.
+    Fail,
+}
+
 /// Next step of a write after a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteStep {
@@ -466,6 +477,20 @@ impl ClientPool {
     /// A read failed on `slot`: the leg goes FAILED; retry with [`Self::plan_read`].
     pub fn read_failed(&mut self, slot: usize) -> Option<Transition> {
         self.fail_leg(slot)
+    }
+
+    /// The answer of the leg a read went to (§5.2): served, or the leg fails and the read is
+    /// routed again ([`ClientPool::plan_read`]) while a NORMAL leg is left, else it fails with
+    /// -EIO. `inflight` is not touched: [`ClientPool::plan_read`] does not count reads, a
+    /// shell that drains reads too counts them itself. Returns the leg's transition, if any,
+    /// for the log.
+    pub fn on_read_reply(&mut self, slot: usize, ok: bool) -> (ReadStep, Option<Transition>) {
+        if ok {
+            return (ReadStep::Done, None);
+        }
+        let t = self.read_failed(slot);
+        let step = if self.mask(LegState::Normal) == 0 { ReadStep::Fail } else { ReadStep::Retry };
+        (step, t)
     }
 
     /// A write finished (after `Done`): drop it from the in-flight count.
@@ -1017,6 +1042,23 @@ mod tests {
         let (mut p, mut maps, s, mut w) = setup();
         assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], false, 3), WriteStep::Wait);
         assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], false, 3), WriteStep::Done(Err(Error::Io)));
+    }
+
+    /// A failed read fails its leg and is routed again while a NORMAL leg is left.
+    #[test]
+    fn read_failover() {
+        let mut p = ClientPool::new(false, 100);
+        let a = p.add_leg(42, false).unwrap();
+        let b = p.add_leg(43, false).unwrap();
+        p.set_state(a, Normal).unwrap();
+        p.set_state(b, Normal).unwrap();
+        assert_eq!(p.on_read_reply(a, true), (ReadStep::Done, None));
+        let (st, t) = p.on_read_reply(a, false);
+        assert_eq!(st, ReadStep::Retry);
+        assert_eq!(t.map(|t| t.to), Some(Failed));
+        assert_eq!(p.plan_read(), Ok(b));
+        assert_eq!(p.on_read_reply(b, false).0, ReadStep::Fail);
+        assert_eq!(p.plan_read(), Err(Error::Io));
     }
 
     #[test]

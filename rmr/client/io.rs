@@ -205,19 +205,22 @@ impl CltPool {
         }
         let leg = c.legs.get(slot).and_then(|l| l.clone());
         if !unit.write {
-            if errno == 0 {
-                if let Some(l) = leg {
-                    l.reads.fetch_add(1, Ordering::Relaxed);
-                }
-                unit.served = 1 << slot;
-                return self.finish_unit(c, u, 0);
-            }
-            // §5.2: the leg fails and the read is retried on the next NORMAL leg.
-            if let (Some(t), true) = (c.core.read_failed(slot), ratelimit()) {
+            // §5.2, decided by the core: served, retried on the next NORMAL leg, or -EIO.
+            let (step, t) = c.core.on_read_reply(slot, errno == 0);
+            if let (Some(t), true) = (t, ratelimit()) {
                 pr_warn!("client pool {}: slot {}: read failed ({}), {} -> {}\n", self.name.as_str(), slot, errno, t.from.name(), t.to.name());
             }
-            if c.core.mask(LegState::Normal) == 0 {
-                return self.finish_unit(c, u, Errno::EIO.to_kernel());
+            let Some(unit) = c.units.get_mut(u) else { return None };
+            match step {
+                ReadStep::Done => {
+                    if let Some(l) = leg {
+                        l.reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    unit.served = 1 << slot;
+                    return self.finish_unit(c, u, 0);
+                }
+                ReadStep::Fail => return self.finish_unit(c, u, Errno::EIO.to_kernel()),
+                ReadStep::Retry => {}
             }
             let io = unit.io;
             unit.io = core::ptr::null_mut();

@@ -30,7 +30,7 @@ use crate::kind;
 use crate::kmap::KMapStorage;
 
 use crate::rmr_core::{
-    client::{Admit, ClientPool as CorePool, LegState, WriteReq, WriteStep},
+    client::{Admit, ClientPool as CorePool, LegState, ReadStep, WriteReq, WriteStep},
     control::{MapUpdate, Step, TryEnableRun},
     dirtymap::MapSet,
     errno::Errno,

@@ -10,7 +10,7 @@
 
 pub mod store;
 
-use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, WriteReq, WriteStep};
+use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, WriteReq, WriteStep};
 use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
 use rmr_core::control::{Step, TryEnableRun};
 use rmr_core::dirtymap::MapSet;
@@ -978,20 +978,22 @@ impl Sim {
                     return;
                 }
                 let k = *k;
-                if ok {
-                    c.ios[mem] = None;
-                    c.pool.io_finished();
-                    self.log(format!("R c{chunk} = v{data} (slot {slot})"));
-                    if !self.model.valid(chunk, k, data) {
-                        let acked = k.map(|k| self.model.writes[chunk as usize][k].0);
-                        self.violation(format!(
-                            "read of chunk {chunk} from slot {slot} returned v{data}, last acked before read v{acked:?}, history {:?}",
-                            self.model.writes[chunk as usize]
-                        ));
+                // The simulator counts reads in `inflight` as the kernel's drain counts its IO
+                // units (see `issue_flags`), so it releases them here.
+                match c.pool.on_read_reply(slot, ok).0 {
+                    ReadStep::Done => {
+                        c.ios[mem] = None;
+                        c.pool.io_finished();
+                        self.log(format!("R c{chunk} = v{data} (slot {slot})"));
+                        if !self.model.valid(chunk, k, data) {
+                            let acked = k.map(|k| self.model.writes[chunk as usize][k].0);
+                            self.violation(format!(
+                                "read of chunk {chunk} from slot {slot} returned v{data}, last acked before read v{acked:?}, history {:?}",
+                                self.model.writes[chunk as usize]
+                            ));
+                        }
                     }
-                } else {
-                    c.pool.read_failed(slot);
-                    match c.pool.plan_read() {
+                    ReadStep::Retry => match c.pool.plan_read() {
                         Ok(s) => {
                             *rslot = s;
                             self.send_read(mem, s);
@@ -1001,6 +1003,11 @@ impl Sim {
                             c.pool.io_finished();
                             self.log(format!("R c{chunk} EIO"));
                         }
+                    },
+                    ReadStep::Fail => {
+                        c.ios[mem] = None;
+                        c.pool.io_finished();
+                        self.log(format!("R c{chunk} EIO"));
                     }
                 }
             }
