@@ -19,4 +19,5 @@ pub mod wire;
 pub mod client;
 pub mod server;
 pub mod control;
+pub mod rejoin;
 pub mod brmr_map;

@@ -32,6 +32,7 @@ use crate::kmap::KMapStorage;
 use crate::rmr_core::{
     client::{Admit, ClientPool as CorePool, LegState, ReadStep, WriteReq, WriteStep},
     control::{MapUpdate, Step, TryEnableRun},
+    rejoin::RejoinRun,
     dirtymap::MapSet,
     errno::Errno,
     error::Error as CoreError,

@@ -49,42 +49,36 @@ pub(crate) fn kick_recovery() {
     });
 }
 
-/// REJOIN_POOL on a FAILED leg whose transport is up (§6.2 Reconnect): non-sync FAILED →
-/// RECONNECTING then try-enable; sync FAILED → NORMAL. Caller holds `ctl`.
+/// REJOIN_POOL on a FAILED leg whose transport is up (§6.2 Reconnect), driven by the core's
+/// [`RejoinRun`]: non-sync FAILED → RECONNECTING (then try-enable), sync FAILED → NORMAL, the
+/// maintenance flag set again where the leg had it. Caller holds `ctl`.
 pub(super) fn rejoin_leg(pool: &CltPool, slot: usize) -> Result<(), Errno> {
-    let (leg, members) = {
-        let c = pool.lock();
-        if c.core.leg(slot).map(|l| l.state) != Some(LegState::Failed) {
-            return Ok(());
-        }
-        let mut m = MemberList::new();
-        if let Some(md) = c.core.md.as_ref() {
-            m = md.members();
-        }
-        (c.legs[slot].clone().ok_or(Errno::ENOENT)?, m)
-    };
     let qd = u16::try_from(pool.queue_depth).map_err(|_| Errno::EINVAL)?;
-    let body = JoinBody { chunk_size: pool.chunk_size, queue_depth: qd, create: false, sync: pool.sync, members };
-    let r = pool.send(&leg.sess, &Cmd::RejoinPool(body), |r| if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) });
-    if let Err(e) = r {
-        pr_err!("client pool {}: session {}: rejoin refused ({})\n", pool.name.as_str(), leg.name.as_str(), e.name());
-        return Err(e);
-    }
-    let (t, maint) = {
-        let mut c = pool.lock();
-        let t = c.core.on_rejoined(slot).map_err(cerr)?;
-        (t, c.core.rejoin_needs_maintenance(slot))
+    let (mut run, mut step) = {
+        let c = pool.lock();
+        let Some(mut run) = RejoinRun::new(&c.core, slot) else { return Ok(()) };
+        let first = run.start(&c.core, pool.chunk_size, qd);
+        (run, first)
     };
-    if let Some(t) = t {
-        pr_info!("client pool {}: session {}: rejoined, {} -> {}\n", pool.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name());
+    let name = leg_name(pool, slot);
+    loop {
+        match step {
+            Step::Done(Ok(())) => break,
+            Step::Done(Err(e)) => {
+                pr_err!("client pool {}: session {}: rejoin refused ({})\n", pool.name.as_str(), name.as_str(), cerr(e).name());
+                return Err(cerr(e));
+            }
+            Step::Send { slot: s, cmd } => {
+                let leg = pool.leg(s).ok_or(Errno::ENOENT)?;
+                step = pool.send(&leg.sess, &cmd, |rsp| run.on_reply(&mut pool.lock().core, rsp));
+            }
+        }
     }
-    if maint {
-        // The server may have restarted and forgotten the flag: set it again.
-        pool.send(&leg.sess, &Cmd::EnablePool { enable: false }, |r| {
-            if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) }
-        })?;
+    if let Some(t) = run.transition() {
+        pr_info!("client pool {}: session {}: rejoined, {} -> {}\n", pool.name.as_str(), name.as_str(), t.from.name(), t.to.name());
     }
-    if !pool.sync {
+    let te = run.wants_try_enable(&pool.lock().core);
+    if te {
         try_enable(pool)?;
     }
     Ok(())

@@ -13,6 +13,7 @@ pub mod store;
 use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, WriteReq, WriteStep};
 use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
 use rmr_core::control::{Step, TryEnableRun};
+use rmr_core::rejoin::RejoinRun;
 use rmr_core::dirtymap::MapSet;
 use rmr_core::error::Error;
 use rmr_core::server::{IoDecision, RegMode, ServerPool, SrvState, SyncSched};
@@ -244,7 +245,6 @@ struct Cio {
 enum BCmd {
     StoreCheck,
     SendMd,
-    Rejoin,
     Maint(bool),
     PoolInfo(u32, InfoOp, bool),
 }
@@ -258,6 +258,8 @@ enum Op {
     Join { srv: usize, create: bool, phase: u8, slot: usize },
     /// `enable`=1 on a CREATED leg.
     Admit { slot: usize, mu: Option<rmr_core::control::MapUpdate> },
+    /// REJOIN_POOL of a FAILED leg whose link is back (the kernel's `rejoin_leg`).
+    Rejoin { slot: usize, run: RejoinRun },
 }
 
 struct Client {
@@ -1113,10 +1115,15 @@ impl Sim {
         // Rejoin after reconnect.
         if let Some(slot) = (0..4).find(|s| c.rejoin_wanted[*s]) {
             c.rejoin_wanted[slot] = false;
-            if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Failed && l.connected) {
-                c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Rejoin)]), cur: None });
-                self.batch_next();
-                return;
+            if c.pool.leg(slot).is_some_and(|l| l.connected) {
+                if let Some(mut run) = RejoinRun::new(&c.pool, slot) {
+                    let st = run.start(&c.pool, CHUNK_SIZE, QD as u16);
+                    c.op = Some(Op::Rejoin { slot, run });
+                    if let Some(r) = self.step_out(st) {
+                        self.op_finished(format!("rejoin slot {slot}: {r:?}"));
+                    }
+                    return;
+                }
             }
         }
         // add_sess for nodes not joined yet.
@@ -1231,13 +1238,6 @@ impl Sim {
                 }
                 None => Cmd::StoreCheck,
             },
-            BCmd::Rejoin => Cmd::RejoinPool(JoinBody {
-                chunk_size: CHUNK_SIZE,
-                queue_depth: QD as u16,
-                create: false,
-                sync: false,
-                members: MemberList::new(),
-            }),
             BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
             BCmd::PoolInfo(m, op, dirty) => Cmd::PoolInfo { member_id: m, op, dirty },
         };
@@ -1280,21 +1280,6 @@ impl Sim {
                             }
                             self.log(format!("store check ok slot {s}: {r:?}"));
                             self.bug_promote_enable(s);
-                        }
-                    }
-                    BCmd::Rejoin => {
-                        if ok {
-                            let r = c.pool.on_rejoined(s);
-                            c.want_te = true;
-                            if c.pool.rejoin_needs_maintenance(s) {
-                                if let Some(Op::Batch { items, .. }) = c.op.as_mut() {
-                                    items.push_front((s, BCmd::Maint(true)));
-                                }
-                            }
-                            self.log(format!("rejoin slot {s}: {r:?}"));
-                            self.bug_promote_enable(s);
-                        } else {
-                            self.log(format!("rejoin slot {s} failed {}", rsp.errno));
                         }
                     }
                     BCmd::Maint(on) => {
@@ -1385,6 +1370,22 @@ impl Sim {
                 }
                 let _ = slot;
             }
+            Op::Rejoin { slot: s, run } => {
+                let s = *s;
+                let st = run.on_reply(&mut c.pool, rsp);
+                let (t, te) = (run.transition(), run.wants_try_enable(&c.pool));
+                c.op = Some(op);
+                if let Some(r) = self.step_out(st) {
+                    if r.is_ok() && te {
+                        if let Some(c) = self.client.as_mut() {
+                            c.want_te = true;
+                        }
+                    }
+                    self.log(format!("rejoin slot {s}: {r:?} {t:?}"));
+                    self.op_finished(format!("rejoin slot {s}: {r:?}"));
+                    self.bug_promote_enable(s);
+                }
+            }
             Op::Admit { slot: s, mu } => {
                 let s = *s;
                 match mu {
@@ -1415,8 +1416,13 @@ impl Sim {
         }
         let Some(c) = self.client.as_mut() else { return };
         if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
-            if let Some(Op::Batch { items, .. }) = c.op.as_mut() {
-                items.push_front((slot, BCmd::Maint(false)));
+            match c.op.as_mut() {
+                Some(Op::Batch { items, .. }) => items.push_front((slot, BCmd::Maint(false))),
+                None => {
+                    c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Maint(false))]), cur: None });
+                    self.batch_next();
+                }
+                Some(_) => {}
             }
         }
     }
