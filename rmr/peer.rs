@@ -44,10 +44,9 @@ impl SyncPool {
         })?
     }
 
-    /// `RMR_MSG_MAP_CLEAR(clean_member, chunk, map_ver)` to `member`.
-    pub(crate) fn map_clear(&self, member: u32, clean_member: u32, chunk: u64, map_ver: u64) -> Result<(), Errno> {
-        let cmd = Cmd::MapClear { member_id: clean_member, chunk, map_ver };
-        self.pool.member_cmd(member, &cmd, |r| if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) })?
+    /// A command the core built (e.g. `RMR_MSG_MAP_CLEAR`) to `member`; its reply's errno.
+    pub(crate) fn send(&self, member: u32, cmd: &Cmd<'_>) -> Result<(), Errno> {
+        self.pool.member_cmd(member, cmd, |r| if r.errno == 0 { Ok(()) } else { Err(Errno::from_kernel(r.errno)) })?
     }
 }
 

@@ -217,6 +217,21 @@ pub struct SrvEffects {
     pub stop_sync: bool,
 }
 
+/// What the shell does after a sync job ended ([`ServerPool::finish_sync`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncDone {
+    /// Parked IOs of the chunk, listed in the caller's waiters buffer.
+    pub waiters: usize,
+    /// The chunk is clean here now: run the parked IOs' decisions again and send `map_clear`
+    /// to [`ServerPool::map_clear_peers`]; otherwise answer each parked IO with
+    /// `waiter_errno`.
+    pub cleared: bool,
+    /// The answer (negative errno) of the parked IOs when the chunk stays dirty.
+    pub waiter_errno: i32,
+    /// `RMR_MSG_MAP_CLEAR(own member, chunk, map_ver)` when cleared.
+    pub map_clear: Option<Cmd<'static>>,
+}
+
 /// Flushes tracked at once by the write-intent record; a flush issued while this many are in
 /// flight clears nothing (the record stays conservative).
 pub const INTENT_FLUSHES: usize = 4;
@@ -903,11 +918,32 @@ impl<S: MapStorage + Default> ServerPool<S> {
         }
     }
 
+    /// A sync job of `chunk` ended (§5.3 step 4, §7); `read_errno` is 0 when the chunk was
+    /// read from a peer and written here, else the failure (negative errno). Clears the bit
+    /// when that is still safe ([`ServerPool::on_sync_done`]) and says what to do with the
+    /// parked IOs and whom to tell.
+    pub fn finish_sync(&mut self, chunk: u64, read_errno: i32, waiters: &mut [u16]) -> SyncDone {
+        let (n, cleared) = self.on_sync_done(chunk, read_errno == 0, waiters);
+        let waiter_errno = if read_errno < 0 { read_errno } else { Error::Io.errno() };
+        let map_clear =
+            cleared.then_some(Cmd::MapClear { member_id: self.member_id, chunk, map_ver: self.md.map_ver });
+        SyncDone { waiters: n, cleared, waiter_errno, map_clear }
+    }
+
+    /// The members a MAP_CLEAR after a sync goes to: every peer in `peers` (the members behind
+    /// the sync pool's NORMAL legs) but this node.
+    pub fn map_clear_peers(&self, peers: &MemberList) -> MemberList {
+        let mut out = MemberList::new();
+        for m in peers.iter().filter(|m| *m != self.member_id) {
+            let _ = out.push(m);
+        }
+        out
+    }
+
     /// A sync of `chunk` finished (data written locally on success). The own bit is cleared
-    /// only if the pool is still NORMAL (leaving NORMAL fails outstanding syncs, §7); then the
-    /// caller sends MAP_CLEAR(own, chunk, map_ver) to peers and resubmits the waiters written
-    /// to `waiters`; otherwise it fails them. Returns (waiters, cleared).
-    pub fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> (usize, bool) {
+    /// only if the pool is still NORMAL (leaving NORMAL fails outstanding syncs, §7). Returns
+    /// (waiters written to `waiters`, cleared). Shells call [`ServerPool::finish_sync`].
+    fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> (usize, bool) {
         // [sim] Also fail a sync that started before the pool last left NORMAL: its data may
         // predate writes that piggybacked this node meanwhile (seed 199911).
         let ok = ok && self.state == SrvState::Normal && self.sync.epoch_of(chunk) == Some(self.epoch);
@@ -1644,6 +1680,41 @@ mod tests {
         p.store = true;
         p.state = NoIo;
         assert_eq!(p.on_io(&read, 0), IoDecision::Reject(Error::Io));
+    }
+
+    /// A finished sync: cleared (resume, MAP_CLEAR to the peers but this node), a failed read
+    /// (its errno to the parked IOs), and a good read that may no longer clear (-EIO).
+    #[test]
+    fn finish_sync_outcomes() {
+        let mut p = normal_pool();
+        let mut w = [0u16; 8];
+        p.maps.get_mut(42).unwrap().set(9, 0).unwrap();
+        assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::SyncFirst);
+        let d = p.finish_sync(9, 0, &mut w);
+        assert!(d.cleared && d.waiters == 1 && w[0] == 2);
+        assert_eq!(d.map_clear, Some(Cmd::MapClear { member_id: 42, chunk: 9, map_ver: p.md.map_ver }));
+        let peers: MemberList = [42u32, 43, 44].iter().fold(MemberList::new(), |mut l, m| {
+            l.push(*m).unwrap();
+            l
+        });
+        assert_eq!(p.map_clear_peers(&peers).as_slice(), &[43, 44]);
+        // A failed read: the chunk stays dirty and the parked IO gets the read's errno.
+        let mut p = normal_pool();
+        p.maps.get_mut(42).unwrap().set(10, 0).unwrap();
+        assert_eq!(p.on_io(&io(10, 3, &[]), 0), IoDecision::SyncFirst);
+        let d = p.finish_sync(10, -110, &mut w);
+        assert!(!d.cleared && d.waiters == 1 && d.map_clear.is_none());
+        assert_eq!(d.waiter_errno, -110);
+        assert!(p.maps.get(42).unwrap().test(10));
+        // A good read after the pool left NORMAL clears nothing: -EIO for the waiters.
+        let mut p = normal_pool();
+        p.maps.get_mut(42).unwrap().set(11, 0).unwrap();
+        assert_eq!(p.on_io(&io(11, 4, &[]), 0), IoDecision::SyncFirst);
+        p.state = NoIo;
+        let d = p.finish_sync(11, 0, &mut w);
+        assert!(!d.cleared && d.map_clear.is_none());
+        assert_eq!(d.waiter_errno, Error::Io.errno());
+        assert!(p.maps.get(42).unwrap().test(11));
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl CltPool {
             if let (Some(t), true) = (t, ratelimit()) {
                 pr_warn!("client pool {}: slot {}: read failed ({}), {} -> {}\n", self.name.as_str(), slot, errno, t.from.name(), t.to.name());
             }
-            let Some(unit) = c.units.get_mut(u) else { return None };
+            let unit = c.units.get_mut(u)?;
             match step {
                 ReadStep::Done => {
                     if let Some(l) = leg {

@@ -116,45 +116,44 @@ pub(super) fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Resul
 pub(super) fn finish_sync(pool: &Arc<SrvPool>, chunk: u64, r: core::result::Result<(), Errno>, thread: bool) {
     let mut waiters = [0u16; RMR_MAX_QUEUE_DEPTH];
     let mut ended = false;
-    let (n, cleared, sp, map_ver) = {
+    let read_errno = match r {
+        Ok(()) => 0,
+        Err(e) => neg(e),
+    };
+    let (done, sp) = {
         let mut g = pool.inner.lock();
         let inner = &mut *g;
-        let (n, cleared) = inner.core.on_sync_done(chunk, r.is_ok(), &mut waiters);
+        let done = inner.core.finish_sync(chunk, read_errno, &mut waiters);
         if thread {
             let was_running = inner.sched.running;
-            if inner.sched.done(&inner.core, cleared) && was_running {
+            if inner.sched.done(&inner.core, done.cleared) && was_running {
                 ended = true;
             }
         }
-        (n, cleared, inner.sync_pool.clone(), inner.core.md.map_ver)
+        (done, inner.sync_pool.clone())
     };
     if ended {
         log_sync_end(pool);
     }
-    if cleared {
-        if let Some(sp) = &sp {
-            for peer in sp.normal_peers().iter().filter(|m| *m != pool.member_id) {
-                if let Err(e) = sp.map_clear(peer, pool.member_id, chunk, map_ver) {
-                    if ratelimit() {
-                        pr_err!("server pool {}: MAP_CLEAR of chunk {} to member {} failed ({})\n",
-                            pool.name(), chunk, peer, e.name());
-                    }
+    if let (Some(cmd), Some(sp)) = (done.map_clear.as_ref(), sp.as_ref()) {
+        let peers = pool.inner.lock().core.map_clear_peers(&sp.normal_peers());
+        for peer in peers.iter() {
+            if let Err(e) = sp.send(peer, cmd) {
+                if ratelimit() {
+                    pr_err!("server pool {}: MAP_CLEAR of chunk {} to member {} failed ({})\n",
+                        pool.name(), chunk, peer, e.name());
                 }
             }
         }
     }
     drop(sp);
-    let errno = match r {
-        Err(e) => neg(e),
-        Ok(()) => neg(Errno::EIO),
-    };
-    for w in waiters.iter().take(n) {
+    for w in waiters.iter().take(done.waiters) {
         let req = pool.inner.lock().parked.get_mut(usize::from(*w)).and_then(|p| p.take());
         if let Some(req) = req {
-            if cleared {
+            if done.cleared {
                 dispatch(req);
             } else {
-                finish_with(req, errno);
+                finish_with(req, done.waiter_errno);
             }
         }
     }

@@ -1666,32 +1666,40 @@ impl Sim {
     }
 
     fn finish_sync(&mut self, i: usize, chunk: u64, value_written: Option<u64>) {
-        let ok = value_written.is_some();
+        let read_errno = if value_written.is_some() { 0 } else { Error::Io.errno() };
         let mut w = [0u16; QD];
+        // The sync pool's NORMAL legs: every other node (a lost link drops the message).
+        let peers: MemberList = {
+            let mut l = MemberList::new();
+            for (j, x) in self.srvs.iter().enumerate() {
+                if j != i {
+                    let _ = l.push(x.member);
+                }
+            }
+            l
+        };
         let s = &mut self.srvs[i];
         let thread = s.syncs.remove(&chunk).is_some_and(|q| q.thread);
         let Some(pool) = s.pool.as_mut() else { return };
-        let (n, ok) = pool.on_sync_done(chunk, ok, &mut w);
-        let own = pool.member_id;
-        let map_ver = pool.md.map_ver;
-        self.log(format!("srv {i} sync c{chunk} {} ({n} waiters)", if ok { "done" } else { "FAILED" }));
-        // Waiters: resubmit (ok) or fail.
-        for mem in w.iter().take(n) {
+        let done = pool.finish_sync(chunk, read_errno, &mut w);
+        let targets = pool.map_clear_peers(&peers);
+        let ok = done.cleared;
+        self.log(format!("srv {i} sync c{chunk} {} ({} waiters)", if ok { "done" } else { "FAILED" }, done.waiters));
+        // Waiters: resubmit (cleared) or fail with the core's errno.
+        for mem in w.iter().take(done.waiters) {
             if let Some((io, value, tag)) = self.srvs[i].parked.remove(mem) {
                 if ok {
                     self.srv_io(i, CLIENT, io, value, tag);
                 } else {
-                    let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: Error::Io.errno() }));
+                    let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: done.waiter_errno }));
                     self.send(i + 1, CLIENT, b, 0, tag);
                 }
             }
         }
-        if ok {
-            // RMR_MSG_MAP_CLEAR to every peer.
-            let cmd = Cmd::MapClear { member_id: own, chunk, map_ver };
+        if let Some(cmd) = done.map_clear {
             let b = enc(&Msg::Cmd(cmd));
             for j in 0..self.srvs.len() {
-                if j != i {
+                if targets.contains(self.srvs[j].member) {
                     let tag = self.tag();
                     self.send(i + 1, j + 1, b.clone(), 0, tag);
                 }
