@@ -105,66 +105,51 @@ struct kobject *glue_dir(u32 which)
 	return &(which ? &srv_class : &clt_class)->extra->kobj;
 }
 
-/* /sys/module/rmr/parameters/sync_queue_depth: 1..512, read at each sync start. */
-static int sync_queue_depth = 32;
-
-static int sync_queue_depth_set(const char *val, const struct kernel_param *kp)
+/* Sets an int module parameter to @val if it parses and lies in min..max, else -EINVAL. */
+static int rmr_param_set_range(const char *val, const struct kernel_param *kp, int min, int max)
 {
 	int v, ret;
 
 	ret = kstrtoint(val, 10, &v);
-	if (ret || v < 1 || v > 512) {
-		pr_err("rmr: sync_queue_depth must be 1..512\n");
+	if (ret || v < min || v > max) {
+		pr_err("rmr: %s must be %d..%d\n", kp->name, min, max);
 		return -EINVAL;
 	}
 	*(int *)kp->arg = v;
 	return 0;
-}
-
-static const struct kernel_param_ops sync_queue_depth_ops = {
-	.set = sync_queue_depth_set,
-	.get = param_get_int,
-};
-module_param_cb(sync_queue_depth, &sync_queue_depth_ops, &sync_queue_depth, 0644);
-MODULE_PARM_DESC(sync_queue_depth, "In-flight sync requests per pool (1..512, default 32)");
-
-int rmr_glue_sync_queue_depth(void);
-int rmr_glue_sync_queue_depth(void)
-{
-	return READ_ONCE(sync_queue_depth);
 }
 
 /*
- * /sys/module/rmr/parameters/cmd_timeout_ms: 100..600000, the bound of every wait of a client
- * command or sync read for its RTRS confirmation (and for a free permit); read at each wait.
+ * RMR_INT_PARAM: /sys/module/rmr/parameters/<name>, an int in min..max (EINVAL otherwise) with
+ * its default, and rmr_glue_<name>() for Rust, which reads it with READ_ONCE.
  */
-static int cmd_timeout_ms = 30000;
-
-static int cmd_timeout_ms_set(const char *val, const struct kernel_param *kp)
-{
-	int v, ret;
-
-	ret = kstrtoint(val, 10, &v);
-	if (ret || v < 100 || v > 600000) {
-		pr_err("rmr: cmd_timeout_ms must be 100..600000\n");
-		return -EINVAL;
+#define RMR_INT_PARAM(name, def, min, max, desc)					\
+	static int name = def;								\
+	static int name##_set(const char *val, const struct kernel_param *kp)		\
+	{										\
+		return rmr_param_set_range(val, kp, min, max);				\
+	}										\
+	static const struct kernel_param_ops name##_ops = {				\
+		.set = name##_set,							\
+		.get = param_get_int,							\
+	};										\
+	module_param_cb(name, &name##_ops, &name, 0644);				\
+	MODULE_PARM_DESC(name, desc);							\
+	int rmr_glue_##name(void);							\
+	int rmr_glue_##name(void)							\
+	{										\
+		return READ_ONCE(name);							\
 	}
-	*(int *)kp->arg = v;
-	return 0;
-}
 
-static const struct kernel_param_ops cmd_timeout_ms_ops = {
-	.set = cmd_timeout_ms_set,
-	.get = param_get_int,
-};
-module_param_cb(cmd_timeout_ms, &cmd_timeout_ms_ops, &cmd_timeout_ms, 0644);
-MODULE_PARM_DESC(cmd_timeout_ms, "Bound of a command's wait for its reply, in ms (100..600000, default 30000)");
+/* In-flight sync requests per pool, read at each sync start. */
+RMR_INT_PARAM(sync_queue_depth, 32, 1, 512, "In-flight sync requests per pool (1..512, default 32)");
 
-int rmr_glue_cmd_timeout_ms(void);
-int rmr_glue_cmd_timeout_ms(void)
-{
-	return READ_ONCE(cmd_timeout_ms);
-}
+/*
+ * The bound of every wait of a client command or sync read for its RTRS confirmation (and for
+ * a free permit), read at each wait.
+ */
+RMR_INT_PARAM(cmd_timeout_ms, 30000, 100, 600000,
+	      "Bound of a command's wait for its reply, in ms (100..600000, default 30000)");
 
 MODULE_ALIAS("rmr-client");
 MODULE_ALIAS("rmr-server");

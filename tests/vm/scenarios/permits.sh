@@ -12,22 +12,17 @@
 TIMEOUT=420
 NSTG=1
 
-C=/sys/class/rmr-client
-S=/sys/class/rmr-server
-BC=/sys/class/brmr-client
-BS=/sys/class/brmr-server
-P=permit_pool
-SIZE=65536
-LEG=psrv0@stg-rmr0
+. "$VM_LIB/pool.sh"
+LEG=$LEG_A
 L=$C/pools/$P/sessions/$LEG
 
 vm_boot clt stg0
 on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
 on stg0 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
-on clt "echo 'poolname=$P chunk_size=131072' >$C/ctl/join_pool"
+on clt "echo 'poolname=$P chunk_size=$CHUNK' >$C/ctl/join_pool"
 on stg0 "echo 'poolname=$P member_id=42' >$S/ctl/join_pool"
 on stg0 "echo 'device=/dev/sda pool=$P mapped_size=$SIZE' >$BS/ctl/create_store"
-on clt "echo 'sessname=$LEG path=ip:$(vm_ip stg0) mode=create' >$C/pools/$P/add_sess"
+on clt "echo 'sessname=$LEG path=ip:$A_IP mode=create' >$C/pools/$P/add_sess"
 on clt "echo 1 >$L/enable"
 wait_for clt "[ \"\$(cat $L/state)\" = normal ]"
 on clt "echo 'pool=$P size=$SIZE' >$BC/ctl/map_device"
