@@ -12,7 +12,7 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Mutex;
 use kernel::new_mutex;
 
-#[allow(dead_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(dead_code, unused_imports, missing_docs, unreachable_pub, clippy::all)]
 #[path = "../rmr-core/src/lib.rs"]
 mod rmr_core;
 

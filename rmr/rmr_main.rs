@@ -10,7 +10,7 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::{new_mutex, sync::lock::Guard};
 
-#[allow(dead_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(dead_code, unused_imports, missing_docs, unreachable_pub, clippy::all)]
 #[path = "../rmr-core/src/lib.rs"]
 mod rmr_core;
 
