@@ -26,6 +26,8 @@ on_each "stg0 stg1" "echo $P >$S/pools/$P/add_clt"
 on stg1 "echo start >$S/pools/$P/sync"
 wait_for -t 300 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
 on clt "echo 'pool=$P size=204800' >/sys/class/brmr-client/ctl/map_device"
+# 32 requests in flight, not 256: see brmr0_qd_cap in tests/vm/lib/pool.sh.
+on clt 'echo 32 >/sys/block/brmr0/queue/nr_requests'
 on clt 'mkfs.ext4 -q /dev/brmr0 && mkdir -p /mnt && mount /dev/brmr0 /mnt &&
 	/usr/bin/dd if=/dev/urandom of=/mnt/demo bs=1M count=16 status=none && sync && umount /mnt'
 show() {

@@ -99,6 +99,7 @@ for l in $LEG_A $LEG_B; do
 	expect_eq "$(on clt "cat $C/pools/$P/sessions/$l/state")" normal "leg $l after map_device"
 done
 log "B0 reached: both legs normal, maps clean, brmr0 mapped"
+brmr0_qd_cap
 
 # ---- 2. ext4 with 64 MiB of files ---------------------------------------------------------
 on -t 300 clt 'mkfs.ext4 -q -F /dev/brmr0 && mount /dev/brmr0 /mnt && set -e
