@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The simulated client's control operations, one at a time (the `clt_pool_lock`): join,
+//! admit, rejoin, try-enable, the recovery tick; each drives the core's step machines.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BCmd {
+    StoreCheck,
+    SendMd,
+    Maint(bool),
+    PoolInfo(u32, InfoOp, bool),
+}
+
+pub(super) enum Op {
+    /// Try-enable; `started` once IO drained.
+    Te { run: TryEnableRun, started: bool },
+    /// Independent commands, one at a time.
+    Batch { items: VecDeque<(usize, BCmd)>, cur: Option<(usize, BCmd)> },
+    /// add_sess: JOIN, MD_SEND (assemble), POOL_INFO to others, then enable/assemble.
+    Join { srv: usize, create: bool, phase: u8, slot: usize },
+    /// `enable`=1 on a CREATED leg.
+    Admit { slot: usize, mu: Option<rmr_core::control::MapUpdate> },
+    /// REJOIN_POOL of a FAILED leg whose link is back (the kernel's `rejoin_leg`).
+    Rejoin { slot: usize, run: RejoinRun },
+}
+
+impl Sim {
+    pub(super) fn op_send(&mut self, slot: usize, cmd: &Cmd<'_>) {
+        let tag = self.tag();
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_tag = tag;
+        let srv = if slot < 4 { c.slot_srv[slot] } else { usize::MAX };
+        c.op_wait = Some(slot);
+        c.op_srv = Some(srv);
+        self.log(format!("ctl -> slot {slot} {:?}", cmd_brief(cmd)));
+        let bytes = enc(&Msg::Cmd(*cmd));
+        if srv == usize::MAX || !self.send(CLIENT, srv + 1, bytes, 0, tag) {
+            self.local.push_back(Packet { from: srv.wrapping_add(1), to: CLIENT, bytes: Vec::new(), data: 0, tag });
+        }
+    }
+
+    pub(super) fn op_send_to_srv(&mut self, srv: usize, cmd: &Cmd<'_>) {
+        let tag = self.tag();
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_tag = tag;
+        c.op_wait = Some(usize::MAX);
+        c.op_srv = Some(srv);
+        self.log(format!("ctl -> srv {srv} {:?}", cmd_brief(cmd)));
+        if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(*cmd)), 0, tag) {
+            self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: Vec::new(), data: 0, tag });
+        }
+    }
+
+    pub(super) fn step_out(&mut self, st: Step<'_>) -> Option<rmr_core::error::Result<()>> {
+        match st {
+            Step::Send { slot, cmd } => {
+                self.op_send(slot, &cmd);
+                None
+            }
+            Step::Done(r) => Some(r),
+        }
+    }
+
+    /// Start pending control work when the control lock is free.
+    pub(super) fn client_pump(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        // Try-enable waiting for the IO drain.
+        if let Some(Op::Te { run, started }) = c.op.as_mut() {
+            if !*started && c.pool.inflight == 0 {
+                *started = true;
+                let mut run2 = *run;
+                let st = run2.start(&mut c.pool, &c.maps);
+                let case = run2.case();
+                *run = run2;
+                self.log(format!("try-enable case {case}"));
+                if let Some(r) = self.step_out(st) {
+                    self.op_finished(format!("try-enable {r:?}"));
+                }
+            }
+            return;
+        }
+        if c.op.is_some() {
+            return;
+        }
+        let c = self.client.as_mut().expect("client");
+        // Rejoin after reconnect.
+        if let Some(slot) = (0..4).find(|s| c.rejoin_wanted[*s]) {
+            c.rejoin_wanted[slot] = false;
+            if c.pool.leg(slot).is_some_and(|l| l.connected) {
+                if let Some(mut run) = RejoinRun::new(&c.pool, slot) {
+                    let st = run.start(&c.pool, CHUNK_SIZE, QD as u16);
+                    c.op = Some(Op::Rejoin { slot, run });
+                    if let Some(r) = self.step_out(st) {
+                        self.op_finished(format!("rejoin slot {slot}: {r:?}"));
+                    }
+                    return;
+                }
+            }
+        }
+        // add_sess for nodes not joined yet.
+        let c = self.client.as_mut().expect("client");
+        if let Some(&srv) = c.to_add.front() {
+            if self.link_up(CLIENT, srv + 1) {
+                let c = self.client.as_mut().expect("client");
+                c.to_add.pop_front();
+                let create = c.created;
+                c.op = Some(Op::Join { srv, create, phase: 0, slot: usize::MAX });
+                let j = JoinBody {
+                    chunk_size: CHUNK_SIZE,
+                    queue_depth: QD as u16,
+                    create,
+                    sync: false,
+                    members: if create { c.pool.md.map(|m| m.members()).unwrap_or_default() } else { MemberList::new() },
+                };
+                self.op_send_to_srv(srv, &Cmd::JoinPool(j));
+            }
+            return;
+        }
+        let c = self.client.as_mut().expect("client");
+        if c.want_te {
+            c.want_te = false;
+            if let Some(run) = TryEnableRun::new(&mut c.pool) {
+                c.op = Some(Op::Te { run, started: false });
+                self.log("try-enable: freeze".into());
+            }
+        }
+    }
+
+    pub(super) fn op_finished(&mut self, what: String) {
+        self.log(format!("ctl done: {what}"));
+        if let Some(c) = self.client.as_mut() {
+            c.op = None;
+            c.op_wait = None;
+            c.op_tag = 0;
+            c.pool.frozen = false;
+        }
+    }
+
+    pub(super) fn recovery_tick(&mut self) {
+        // Map checks run outside the control lock (recover_work does not hold it), so their
+        // replies can race with map updates and new dirty bits: that race is what the clean
+        // delay protects against.
+        let map_ver = self.client.as_ref().map_or(0, |c| c.pool.map_ver());
+        let targets: Vec<(usize, usize)> = match self.client.as_ref() {
+            Some(c) => (0..4)
+                .filter(|s| c.pool.map_check_targets(&c.maps) & (1 << s) != 0)
+                .filter(|s| !c.checks.values().any(|x| x == s))
+                .map(|s| (s, c.slot_srv[s]))
+                .collect(),
+            None => return,
+        };
+        for (s, srv) in targets {
+            let tag = self.tag();
+            if self.send(CLIENT, srv + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver })), 0, tag) {
+                if let Some(c) = self.client.as_mut() {
+                    c.checks.insert(tag, s);
+                }
+            }
+        }
+        let Some(c) = self.client.as_mut() else { return };
+        if c.op.is_some() {
+            return;
+        }
+        let mut items = VecDeque::new();
+        for s in 0..4 {
+            if c.pool.store_check_targets() & (1 << s) != 0 {
+                items.push_back((s, BCmd::StoreCheck));
+            }
+        }
+        for (s, l) in c.pool.legs() {
+            if l.state != LegState::Failed && l.state != LegState::Removing {
+                items.push_back((s, BCmd::SendMd));
+            }
+        }
+        if !self.chaos {
+            // Healing: the admin leaves maintenance on every leg.
+            for (s, l) in c.pool.legs() {
+                if l.maintenance && l.state != LegState::Failed {
+                    items.push_back((s, BCmd::Maint(false)));
+                }
+            }
+        }
+        // [choice] also retry try-enable every tick while candidates wait.
+        if c.pool.candidates() != 0 {
+            c.want_te = true;
+        }
+        if !items.is_empty() {
+            c.op = Some(Op::Batch { items, cur: None });
+            self.batch_next();
+        }
+    }
+
+    pub(super) fn batch_next(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(Op::Batch { items, cur }) = c.op.as_mut() else { return };
+        let Some((slot, b)) = items.pop_front() else {
+            self.op_finished("batch".into());
+            return;
+        };
+        *cur = Some((slot, b));
+        let map_ver = c.pool.map_ver();
+        let md = c.pool.md;
+        let cmd = match b {
+            BCmd::StoreCheck => Cmd::StoreCheck,
+            BCmd::SendMd => match md {
+                Some(mut md) => {
+                    md.map_ver = map_ver;
+                    Cmd::SendMdBuf(md)
+                }
+                None => Cmd::StoreCheck,
+            },
+            BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
+            BCmd::PoolInfo(m, op, dirty) => Cmd::PoolInfo { member_id: m, op, dirty },
+        };
+        self.op_send(slot, &cmd);
+    }
+
+    pub(super) fn op_reply(&mut self, slot: usize, rsp: &CmdRsp<'_>) {
+        let now = self.now;
+        let Some(c) = self.client.as_mut() else { return };
+        c.op_wait = None;
+        c.op_srv = None;
+        let Some(mut op) = c.op.take() else { return };
+        match &mut op {
+            Op::Te { run, .. } => {
+                let mut r = *run;
+                let st = r.on_reply(&mut c.pool, &c.maps, rsp);
+                *run = r;
+                c.op = Some(op);
+                if let Some(res) = self.step_out(st) {
+                    self.op_finished(format!("try-enable {res:?}"));
+                }
+            }
+            Op::Batch { cur, .. } => {
+                let Some((s, b)) = cur.take() else {
+                    c.op = Some(op);
+                    return;
+                };
+                c.op = Some(op);
+                let ok = rsp.errno == 0;
+                match b {
+                    BCmd::StoreCheck => {
+                        if rsp.errno == Error::NoEnt.errno() {
+                            // The session is gone on the server: rejoin instead.
+                            c.rejoin_wanted[s] = true;
+                        }
+                        if ok && matches!(rsp.body, RspBody::Bool(true)) {
+                            let r = c.pool.on_store_ok(s);
+                            if !self.cfg.bugs.promote_failed {
+                                c.want_te = true;
+                            }
+                            self.log(format!("store check ok slot {s}: {r:?}"));
+                            self.bug_promote_enable(s);
+                        }
+                    }
+                    BCmd::Maint(on) => {
+                        if ok && !on {
+                            let _ = c.pool.clear_maintenance(s);
+                            c.want_te = true;
+                        }
+                    }
+                    BCmd::SendMd | BCmd::PoolInfo(..) => {}
+                }
+                self.batch_next();
+            }
+            Op::Join { srv, create, phase, slot: jslot } => {
+                let (srv, create) = (*srv, *create);
+                match *phase {
+                    0 => {
+                        let RspBody::Join { member_id, .. } = rsp.body else {
+                            // Retry later.
+                            c.to_add.push_back(srv);
+                            self.log(format!("join srv {srv} failed {}", rsp.errno));
+                            self.op_finished("join failed".into());
+                            return;
+                        };
+                        let Ok(s) = c.pool.add_leg(member_id, false) else {
+                            self.op_finished("add_leg failed".into());
+                            return;
+                        };
+                        c.slot_srv[s] = srv;
+                        c.prev_states[s] = Some((member_id, LegState::Created));
+                        *jslot = s;
+                        let total = c.pool.total_chunks;
+                        let _ = c.maps.ensure(member_id, total);
+                        if create {
+                            // POOL_INFO(ADD, CREATE) to other legs, then admit.
+                            let dirty = c.pool.pool_info_dirty();
+                            if dirty {
+                                if let Some(m) = c.maps.get_mut(member_id) {
+                                    let _ = m.set_all(now);
+                                }
+                            }
+                            let others: VecDeque<(usize, BCmd)> = c
+                                .pool
+                                .legs()
+                                .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
+                                .map(|(i, _)| (i, BCmd::PoolInfo(member_id, InfoOp::AddCreate, dirty)))
+                                .collect();
+                            *phase = 2;
+                            c.op = Some(op);
+                            self.join_info(others);
+                        } else {
+                            *phase = 1;
+                            c.op = Some(op);
+                            self.op_send(s, &Cmd::MdSend);
+                        }
+                    }
+                    1 => {
+                        let s = *jslot;
+                        if let RspBody::Md(md) = rsp.body {
+                            let total = c.pool.total_chunks;
+                            for m in md.members().iter() {
+                                let _ = c.maps.ensure(m, total);
+                            }
+                            if rmr_core::client::map_ver_newer(md.map_ver, c.pool.map_ver()) {
+                                c.pool.set_map_ver(md.map_ver);
+                            }
+                            if let Some(cm) = c.pool.md.as_mut() {
+                                for m in md.members().iter() {
+                                    let _ = cm.add_member(m);
+                                }
+                            }
+                        }
+                        let member = c.pool.leg(s).map_or(0, |l| l.member_id);
+                        let others: VecDeque<(usize, BCmd)> = c
+                            .pool
+                            .legs()
+                            .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
+                            .map(|(i, _)| (i, BCmd::PoolInfo(member, InfoOp::AddAssemble, false)))
+                            .collect();
+                        *phase = 2;
+                        c.op = Some(op);
+                        self.join_info(others);
+                    }
+                    _ => {
+                        // POOL_INFO reply; continue.
+                        c.op = Some(op);
+                        self.join_info(VecDeque::new());
+                    }
+                }
+                let _ = slot;
+            }
+            Op::Rejoin { slot: s, run } => {
+                let s = *s;
+                let st = run.on_reply(&mut c.pool, rsp);
+                let (t, te) = (run.transition(), run.wants_try_enable(&c.pool));
+                c.op = Some(op);
+                if let Some(r) = self.step_out(st) {
+                    if r.is_ok() && te {
+                        if let Some(c) = self.client.as_mut() {
+                            c.want_te = true;
+                        }
+                    }
+                    self.log(format!("rejoin slot {s}: {r:?} {t:?}"));
+                    self.op_finished(format!("rejoin slot {s}: {r:?}"));
+                    self.bug_promote_enable(s);
+                }
+            }
+            Op::Admit { slot: s, mu } => {
+                let s = *s;
+                match mu {
+                    None => {
+                        if rsp.errno == 0 {
+                            let _ = c.pool.set_state(s, LegState::Normal);
+                        }
+                        self.op_finished(format!("admit slot {s}: {}", rsp.errno));
+                    }
+                    Some(m) => {
+                        let mut m2 = *m;
+                        let st = m2.on_reply(&mut c.pool, rsp);
+                        *m = m2;
+                        c.op = Some(op);
+                        if let Some(r) = self.step_out(st) {
+                            self.op_finished(format!("admit spread slot {s}: {r:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The teeth bug "failed leg promoted to NORMAL without a map update": enable directly.
+    pub(super) fn bug_promote_enable(&mut self, slot: usize) {
+        if !self.cfg.bugs.promote_failed {
+            return;
+        }
+        let Some(c) = self.client.as_mut() else { return };
+        if c.pool.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
+            match c.op.as_mut() {
+                Some(Op::Batch { items, .. }) => items.push_front((slot, BCmd::Maint(false))),
+                None => {
+                    c.op = Some(Op::Batch { items: VecDeque::from([(slot, BCmd::Maint(false))]), cur: None });
+                    self.batch_next();
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Join: send queued POOL_INFOs one by one (kept in a side queue), then finish.
+    pub(super) fn join_info(&mut self, add: VecDeque<(usize, BCmd)>) {
+        let Some(c) = self.client.as_mut() else { return };
+        let Some(Op::Join { srv: _, create, phase: _, slot }) = c.op.as_ref() else { return };
+        let (create, s) = (*create, *slot);
+        // Keep the infos in a thread-local queue.
+        PENDING_INFO.with(|q| q.borrow_mut().extend(add));
+        let next = PENDING_INFO.with(|q| q.borrow_mut().pop_front());
+        match next {
+            Some((slot, BCmd::PoolInfo(m, op, d))) => {
+                self.op_send(slot, &Cmd::PoolInfo { member_id: m, op, dirty: d });
+            }
+            _ => {
+                if create {
+                    // enable=1 (§6.2 step 5).
+                    match c.pool.admit(s) {
+                        Ok(rmr_core::client::Admit::EnablePool) => {
+                            c.op = Some(Op::Admit { slot: s, mu: None });
+                            self.op_send(s, &Cmd::EnablePool { enable: true });
+                        }
+                        Ok(rmr_core::client::Admit::Spread { source }) => {
+                            c.pool.frozen = true;
+                            let mut mu = rmr_core::control::MapUpdate::new(source, 1 << s, true);
+                            let st = mu.start(&c.pool);
+                            c.op = Some(Op::Admit { slot: s, mu: Some(mu) });
+                            if let Some(r) = self.step_out(st) {
+                                self.op_finished(format!("admit {r:?}"));
+                            }
+                        }
+                        r => self.op_finished(format!("admit {r:?}")),
+                    }
+                } else {
+                    // Only a leg still CREATED (its transport did not fail meanwhile) moves on;
+                    // a FAILED one rejoins when its link returns.
+                    if c.pool.leg(s).is_some_and(|l| l.state == LegState::Created) {
+                        let _ = c.pool.set_state(s, LegState::Reconnecting);
+                    }
+                    c.want_te = true;
+                    self.op_finished(format!("assembled slot {s}"));
+                }
+            }
+        }
+    }
+}
