@@ -21,16 +21,30 @@ kernel: deps
 rtrs-sys/rtrs_generated.rs: scripts/kernel.config rtrs-sys/gen.sh rtrs-sys/rtrs_wrapper.h
 	@$(TOP)/rtrs-sys/gen.sh $(KDIR) $@
 
-modules: kernel rtrs-sys/rtrs_generated.rs
+# Kbuild tracks a Rust crate by the files rustc read last time: a source file that was added,
+# moved or deleted since goes unnoticed. RS_SRCS lists them; when the list changes, the crate
+# roots are touched so both crates rebuild.
+RS_SRCS = $(shell cd $(TOP) && find rmr brmr rtrs-sys rmr-core/src -name '*.rs' | sort)
+RS_ROOTS = rmr/rmr_main.rs brmr/brmr_main.rs
+
+.rs-srcs: FORCE
+	@echo "$(RS_SRCS)" | cmp -s - $@ || { echo "$(RS_SRCS)" >$@; touch $(RS_ROOTS); }
+
+.PHONY: FORCE
+FORCE:
+
+# A build that warned touches the crate roots, so that running `make modules` again rebuilds
+# and fails again instead of finding everything up to date.
+modules: kernel rtrs-sys/rtrs_generated.rs .rs-srcs
 	@$(KMAKE) modules 2>&1 | tee build.log | grep -v '^  \(RUSTC\|CC\|LD\|MODPOST\|BTF\)' ; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
-	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' build.log; then echo "modules: the build printed warnings (see build.log)"; exit 1; fi
+	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' build.log; then touch $(RS_ROOTS); echo "modules: the build printed warnings (see build.log)"; exit 1; fi
 	@echo "modules: built rmr/rmr.ko brmr/brmr.ko without warnings"
 
-clippy: kernel rtrs-sys/rtrs_generated.rs
+clippy: kernel rtrs-sys/rtrs_generated.rs .rs-srcs
 	@$(KMAKE) CLIPPY=1 modules 2>&1 | tee clippy.log | grep -v '^  \(RUSTC\|CC\|LD\|MODPOST\|BTF\|CLIPPY\)' ; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
-	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' clippy.log; then echo "clippy: kernel crates have lints (see clippy.log)"; exit 1; fi
+	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' clippy.log; then touch $(RS_ROOTS); echo "clippy: kernel crates have lints (see clippy.log)"; exit 1; fi
 	@$(HOST_CARGO) clippy -q --workspace --all-targets -- -D warnings
 	@echo "clippy: clean"
 
@@ -51,4 +65,4 @@ fmt:
 
 clean:
 	-@$(KMAKE) clean
-	rm -f rtrs-sys/rtrs_generated.rs build.log clippy.log
+	rm -f rtrs-sys/rtrs_generated.rs build.log clippy.log .rs-srcs
