@@ -136,7 +136,9 @@ pub(super) fn finish_sync(pool: &Arc<SrvPool>, chunk: u64, r: core::result::Resu
         log_sync_end(pool);
     }
     if let (Some(cmd), Some(sp)) = (done.map_clear.as_ref(), sp.as_ref()) {
-        let peers = pool.inner.lock().core.map_clear_peers(&sp.normal_peers());
+        // The sync pool's lock first, released, then ours: they never nest (locking.md).
+        let normal = sp.normal_peers();
+        let peers = pool.inner.lock().core.map_clear_peers(&normal);
         for peer in peers.iter() {
             if let Err(e) = sp.send(peer, cmd) {
                 if ratelimit() {
