@@ -173,9 +173,10 @@ impl CltSess {
         self.raw.load(Ordering::Acquire)
     }
 
-    /// Takes a permit; `wait` sleeps until one is free.
-    pub(crate) fn permit(&self, wait: bool) -> Option<Permit<'_>> {
-        let w = if wait { raw::wait_type_RTRS_PERMIT_WAIT } else { raw::wait_type_RTRS_PERMIT_NOWAIT };
+    /// Takes a free permit without sleeping. There is deliberately no waiting variant:
+    /// `RTRS_PERMIT_WAIT` sleeps uninterruptibly without a bound (see `permit_bounded`).
+    pub(crate) fn permit(&self) -> Option<Permit<'_>> {
+        let w = raw::wait_type_RTRS_PERMIT_NOWAIT;
         // SAFETY: live session (type invariant).
         let p = unsafe { raw::rtrs_clt_get_permit(self.raw(), raw::rtrs_clt_con_type_RTRS_IO_CON, w) };
         if p.is_null() {
@@ -239,7 +240,7 @@ impl CltSess {
     fn permit_bounded(&self, ms: u32, what: &str) -> Result<Permit<'_>, Errno> {
         let start = now_ms();
         loop {
-            if let Some(p) = self.permit(false) {
+            if let Some(p) = self.permit() {
                 return Ok(p);
             }
             if now_ms().saturating_sub(start) >= u64::from(ms) {

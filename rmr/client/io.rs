@@ -56,7 +56,7 @@ impl CltPool {
         };
         for i in 0..4 {
             if let Some(s) = sess[i].as_ref() {
-                match s.permit(false) {
+                match s.permit() {
                     Some(p) => permits[i] = p.into_raw(),
                     None => {
                         put_all(&permits, &sess);
