@@ -20,4 +20,5 @@ pub mod client;
 pub mod server;
 pub mod control;
 pub mod rejoin;
+pub mod join;
 pub mod brmr_map;

@@ -38,184 +38,122 @@ pub(super) fn add_sess(id: u64, input: &[u8]) -> Result {
     }
 }
 
+/// Drives the core's [`JoinRun`] for a new leg on `sess` (§6.2). The leg object and its
+/// directory are made before anything is sent; the leg is installed in the step that
+/// finishes the join, under the pool lock, so nothing can fail after the pool took it.
 pub(super) fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mode: Option<AddMode>) -> Result<(), Errno> {
-    let create = mode == Some(AddMode::Create);
-    let members = {
-        let c = pool.lock();
-        let mut m = MemberList::new();
-        for (_, l) in c.core.legs() {
-            if !l.sync {
-                let _ = m.push(l.member_id);
-            }
-        }
-        if let Some(md) = c.core.md.as_ref() {
-            for x in md.members().iter() {
-                if !m.contains(x) {
-                    let _ = m.push(x);
-                }
-            }
-        }
-        m
+    let jmode = match mode {
+        Some(AddMode::Create) => JoinMode::Create,
+        Some(AddMode::Assemble) => JoinMode::Assemble,
+        None => JoinMode::Sync,
     };
-    let qd = u16::try_from(pool.queue_depth).map_err(|_| Errno::EINVAL)?;
-    let body = JoinBody { chunk_size: pool.chunk_size, queue_depth: qd, create, sync: pool.sync, members };
-    // An assemble join turns a NORMAL server NO_IO (§4.3) before the reply tells which
-    // member it is. If it is a member that already has a NORMAL leg here, that leg must get
-    // its server back unharmed: no IO may reach it in between, so IO is frozen around the
-    // join and the duplicate is re-enabled directly (its maps saw no change).
-    let freeze = pool.lock().core.join_freezes_io(create);
-    if freeze {
-        pool.freeze_and_drain()?;
-    }
-    let joined = pool.send(sess, &Cmd::JoinPool(body), |r| match (r.errno, r.body) {
-        (0, RspBody::Join { member_id, mapped_size, .. }) => Ok((member_id, mapped_size)),
-        (0, _) => Err(Errno::EPROTO),
-        (e, _) => Err(Errno::from_kernel(e)),
-    });
-    let dup = joined.as_ref().ok().and_then(|(m, _)| pool.lock().core.duplicate_normal(*m));
-    if let (Some(other), Ok((m, _))) = (dup, joined.as_ref()) {
-        pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
-        let r = pool.send_slot(other, &Cmd::EnablePool { enable: true });
-        if freeze {
-            pool.unfreeze();
-        }
-        pr_err!(
-            "client pool {}: session {}: member {} already has leg {} (EEXIST){}\n",
-            pool.name.as_str(), sname.as_str(), m, leg_name(pool, other).as_str(),
-            if r.is_err() { "; re-enabling it failed" } else { "" }
-        );
-        return Err(Errno::EEXIST);
-    }
-    if freeze {
-        pool.unfreeze();
-    }
-    let (member, mapped) = joined.inspect_err(|e| {
-        pr_err!("client pool {}: session {}: join refused ({})\n", pool.name.as_str(), sname.as_str(), e.name());
-    })?;
-    let leave = |why: Errno| {
-        pool.send(sess, &Cmd::LeavePool { delete: false }, |_| ());
-        Err(why)
+    let params = JoinParams {
+        mode: jmode,
+        chunk_size: pool.chunk_size,
+        queue_depth: u16::try_from(pool.queue_depth).map_err(|_| Errno::EINVAL)?,
+        name: wire::PoolName::new(pool.name.as_bytes()).map_err(cerr)?,
+        group_id: pool.group_id,
     };
-    let old = pool.mapped_size.load(Ordering::Acquire);
-    if !pool.sync && old != 0 && mapped != old {
-        pr_err!(
-            "client pool {}: session {}: mapped_size {} differs from the pool's {} (EINVAL)\n",
-            pool.name.as_str(), sname.as_str(), mapped, old
-        );
-        return leave(Errno::EINVAL);
-    }
     let leg_id = state().ok_or(Errno::ENODEV)?.new_id();
     let leg = Arc::new(
         LegObj { name: sname, sess: sess.clone(), reads: AtomicU64::new(0), writes: AtomicU64::new(0) },
         GFP_KERNEL,
     )
     .map_err(|_| Errno::ENOMEM)?;
-    let now = now_ms();
-    let added = {
+    let dir = {
+        let st = state().ok_or(Errno::ENODEV)?;
+        let e = st.clt.iter().flatten().find(|e| Arc::ptr_eq(&e.pool, pool)).ok_or(Errno::ENODEV)?;
+        Dir::new(Parent::Dir(&e._sessions), sname.as_bytes(), kind::CLT_SESS, leg_id).map_err(|_| Errno::ENOMEM)?
+    };
+    let mut run = JoinRun::new(&pool.lock().core, params).map_err(cerr)?;
+    let freeze = run.freezes_io();
+    if freeze {
+        pool.freeze_and_drain()?;
+    }
+    let on_reply = |run: &mut JoinRun, rsp: &CmdRsp<'_>| {
         let mut g = pool.lock();
         let c = &mut *g;
-        if !pool.sync && old == 0 {
-            pool.mapped_size.store(mapped, Ordering::Release);
-            let bytes = mapped.saturating_mul(512);
-            c.core.total_chunks = bytes.div_ceil(u64::from(pool.chunk_size));
+        let st = run.on_reply(&mut c.core, &mut c.maps, rsp, now_ms());
+        if let JoinStep::Done(Ok(slot)) = st {
+            if let Some(l) = c.legs.get_mut(slot) {
+                *l = Some(leg.clone());
+            }
+            // A link lost during the join was reported before the leg was installed.
+            if !sess.connected.load(Ordering::Acquire) {
+                c.core.set_connected(slot, false);
+            }
+            if !pool.sync {
+                pool.mapped_size.store(c.core.mapped_size, Ordering::Release);
+            }
         }
-        if !pool.sync && c.core.md.is_none() && create {
-            c.core.md = Some(PoolMd {
-                name: wire::PoolName::new(pool.name.as_bytes()).map_err(cerr)?,
-                group_id: pool.group_id,
-                chunk_size: pool.chunk_size,
-                mapped_size: mapped,
-                queue_depth: qd,
-                map_ver: 0,
-                srv_md: [SrvMd::default(); 4],
-            });
-        }
-        let r = c.core.add_leg(member, pool.sync);
-        if let (Ok(s), Some(l)) = (r, r.ok().and_then(|s| c.legs.get_mut(s))) {
-            let _ = s;
-            *l = Some(leg.clone());
-        }
-        r
+        st
     };
-    let slot = match added {
+    let mut step = run.start(&pool.lock().core);
+    let done = loop {
+        step = match step {
+            JoinStep::Done(r) => break r,
+            JoinStep::SendNew(cmd) => pool.send(sess, &cmd, |rsp| on_reply(&mut run, rsp)),
+            JoinStep::Send { slot, cmd } => {
+                let mut rsp_of = |rsp: &CmdRsp<'_>| {
+                    if rsp.errno != 0 {
+                        pr_err!(
+                            "client pool {}: join of {}: {:?} to slot {} failed ({})\n",
+                            pool.name.as_str(), sname.as_str(), cmd.ty(), slot, Errno::from_kernel(rsp.errno).name()
+                        );
+                    }
+                    on_reply(&mut run, rsp)
+                };
+                match pool.leg(slot) {
+                    Some(l) => pool.send(&l.sess, &cmd, rsp_of),
+                    None => rsp_of(&CmdRsp { ty: cmd.ty(), errno: Errno::ENOENT.to_kernel(), body: RspBody::Empty }),
+                }
+            }
+        };
+    };
+    if freeze {
+        pool.unfreeze();
+    }
+    let slot = match done {
         Ok(s) => s,
         Err(e) => {
-            pr_err!("client pool {}: member {} already has a leg or no slot ({})\n", pool.name.as_str(), member, cerr(e).name());
-            return leave(cerr(e));
+            let e = cerr(e);
+            if e == Errno::EEXIST {
+                pr_err!(
+                    "client pool {}: session {}: member {} already has a leg (EEXIST){}\n",
+                    pool.name.as_str(), sname.as_str(), run.member(),
+                    if run.dup_enable_failed() { "; re-enabling it failed" } else { "" }
+                );
+            } else {
+                pr_err!("client pool {}: session {}: join refused ({})\n", pool.name.as_str(), sname.as_str(), e.name());
+            }
+            drop(dir);
+            return Err(e);
         }
     };
-    // Directory first, so a failure below can still be undone by del_sess.
     {
         let mut st = state().ok_or(Errno::ENODEV)?;
         let e = st.clt.iter_mut().flatten().find(|e| Arc::ptr_eq(&e.pool, pool)).ok_or(Errno::ENODEV)?;
-        let d = Dir::new(Parent::Dir(&e._sessions), sname.as_bytes(), kind::CLT_SESS, leg_id)
-            .map_err(|_| Errno::ENOMEM)?;
         if let Some(s) = e.leg_dirs.get_mut(slot) {
-            *s = Some((leg_id, d));
+            *s = Some((leg_id, dir));
         }
     }
     pr_info!(
         "client pool {}: session {} joined member {} ({})\n",
         pool.name.as_str(),
         sname.as_str(),
-        member,
-        match mode {
-            Some(AddMode::Create) => "create",
-            Some(AddMode::Assemble) => "assemble",
-            None => "sync",
+        run.member(),
+        match jmode {
+            JoinMode::Create => "create",
+            JoinMode::Assemble => "assemble",
+            JoinMode::Sync => "sync",
         }
     );
-    if pool.sync {
-        let _ = pool.lock().core.set_state(slot, LegState::Normal);
-        return Ok(());
+    for p in slots(run.failed_peers()) {
+        pr_err!("client pool {}: slot {} failed: it did not take member {}\n", pool.name.as_str(), p, run.member());
     }
-    if create {
-        let (dirty, peers) = {
-            let mut c = pool.lock();
-            let c = &mut *c;
-            let dirty = c.core.pool_info_dirty();
-            if dirty {
-                let total = c.core.total_chunks;
-                c.maps.ensure(member, total).and_then(|m| m.set_all(now)).map_err(cerr)?;
-            } else {
-                let total = c.core.total_chunks;
-                c.maps.ensure(member, total).map_err(cerr)?;
-            }
-            (dirty, c.core.pool_info_targets(slot))
-        };
-        for p in slots(peers) {
-            let r = pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op: InfoOp::AddCreate, dirty });
-            if let Err(e) = r {
-                pr_err!("client pool {}: POOL_INFO(add) for {} failed on slot {} ({})\n", pool.name.as_str(), member, p, e.name());
-                pool.lock().core.fail_leg(p);
-            }
-        }
-        return Ok(());
+    if run.wants_try_enable() {
+        let _ = try_enable(pool);
     }
-    // Assemble: learn pool_md, create the maps, tell the peers, then try-enable.
-    let md = pool.send(sess, &Cmd::MdSend, |r| match (r.errno, r.body) {
-        (0, RspBody::Md(md)) => Ok(md),
-        (0, _) => Err(Errno::EPROTO),
-        (e, _) => Err(Errno::from_kernel(e)),
-    })?;
-    let peers = {
-        let mut c = pool.lock();
-        let c = &mut *c;
-        if c.core.md.is_none() {
-            c.core.set_map_ver(md.map_ver);
-            c.core.md = Some(md);
-        }
-        let total = c.core.total_chunks;
-        for m in md.members().iter() {
-            c.maps.ensure(m, total).map_err(cerr)?;
-        }
-        c.core.pool_info_targets(slot)
-    };
-    for p in slots(peers) {
-        let _ = pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op: InfoOp::AddAssemble, dirty: false });
-    }
-    pool.lock().core.set_state(slot, LegState::Reconnecting).map_err(cerr)?;
-    let _ = try_enable(pool);
     Ok(())
 }
 

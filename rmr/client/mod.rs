@@ -32,13 +32,14 @@ use crate::kmap::KMapStorage;
 use crate::rmr_core::{
     client::{Admit, ClientPool as CorePool, LegState, ReadStep, WriteReq, WriteStep},
     control::{MapUpdate, Step, TryEnableRun},
+    join::{JoinMode, JoinParams, JoinRun, JoinStep},
     rejoin::RejoinRun,
     dirtymap::MapSet,
     errno::Errno,
     error::Error as CoreError,
     jhash,
     params::{self, AddMode, DelMode, Name},
-    wire::{self, Cmd, CmdRsp, InfoOp, IoMsg, JoinBody, MemberList, Msg, PoolMd, RmrId, RspBody, SrvMd},
+    wire::{self, Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Msg, RmrId, RspBody},
 };
 
 use crate::server::free_slot;

@@ -16,6 +16,7 @@ impl ClientPool {
             frozen: false,
             inflight: 0,
             total_chunks,
+            mapped_size: 0,
             md: None,
             bugs: Bugs::default(),
         }
@@ -86,6 +87,34 @@ impl ClientPool {
             }
         }
         Ok(slot)
+    }
+
+    /// Drop a leg inserted by a join that is being undone ([`crate::join::JoinRun`]); it
+    /// never carried IO, so nothing else changes.
+    pub fn drop_new_leg(&mut self, slot: usize) {
+        if let Some(l) = self.legs.get_mut(slot) {
+            if l.is_some_and(|l| !l.sync && l.state == LegState::Normal) {
+                self.normal_count = self.normal_count.saturating_sub(1);
+            }
+            *l = None;
+        }
+    }
+
+    /// The members a JOIN_POOL lists (§6.2 step 2, `stg_members`): the non-sync legs' and
+    /// those of `pool_md`.
+    pub fn join_members(&self) -> MemberList {
+        let mut m = MemberList::new();
+        for (_, l) in self.legs().filter(|(_, l)| !l.sync) {
+            let _ = m.push(l.member_id);
+        }
+        if let Some(md) = self.md.as_ref() {
+            for x in md.members().iter() {
+                if !m.contains(x) {
+                    let _ = m.push(x);
+                }
+            }
+        }
+        m
     }
 
     /// Free a REMOVING leg's slot (§6.3 step 3).

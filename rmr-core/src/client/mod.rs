@@ -116,6 +116,9 @@ pub struct ClientPool {
     pub inflight: u32,
     /// Number of chunks of the device.
     pub total_chunks: u64,
+    /// Exported sectors, 0 until the first non-sync join reply sets it; every later join
+    /// must report the same (§6.2).
+    pub mapped_size: u64,
     /// Mirror of `pool_md` (members, versions).
     pub md: Option<PoolMd>,
     /// Test hooks for the simulator's teeth proof (never set in production).

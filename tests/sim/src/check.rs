@@ -141,6 +141,12 @@ impl Sim {
         // 1. Only legal leg transitions (checked independently of the core's own table).
         if let Some(c) = self.client.as_mut() {
             let mut bad = None;
+            // A freed slot (an undone join) holds the next leg as a new one.
+            for s in 0..4 {
+                if c.pool.leg(s).is_none() {
+                    c.prev_states[s] = None;
+                }
+            }
             for (s, l) in c.pool.legs() {
                 if let Some((m, prev)) = c.prev_states[s] {
                     if m == l.member_id && prev != l.state && !leg_transition_allowed(prev, l.state, l.sync) {

@@ -9,7 +9,6 @@ pub(super) enum BCmd {
     StoreCheck,
     SendMd,
     Maint(bool),
-    PoolInfo(u32, InfoOp, bool),
 }
 
 pub(super) enum Op {
@@ -17,8 +16,9 @@ pub(super) enum Op {
     Te { run: TryEnableRun, started: bool },
     /// Independent commands, one at a time.
     Batch { items: VecDeque<(usize, BCmd)>, cur: Option<(usize, BCmd)> },
-    /// add_sess: JOIN, MD_SEND (assemble), POOL_INFO to others, then enable/assemble.
-    Join { srv: usize, create: bool, phase: u8, slot: usize },
+    /// add_sess: the core's [`JoinRun`] on server `srv`; `started` once IO drained (an
+    /// assemble join next to a NORMAL leg freezes IO), then enable (create) or try-enable.
+    Join { srv: usize, run: JoinRun, started: bool },
     /// `enable`=1 on a CREATED leg.
     Admit { slot: usize, mu: Option<rmr_core::control::MapUpdate> },
     /// REJOIN_POOL of a FAILED leg whose link is back (the kernel's `rejoin_leg`).
@@ -80,6 +80,15 @@ impl Sim {
             }
             return;
         }
+        if let Some(Op::Join { srv, run, started }) = c.op.as_mut() {
+            if !*started && c.pool.inflight == 0 {
+                *started = true;
+                let srv = *srv;
+                let st = run.start(&c.pool);
+                self.join_step(srv, st);
+            }
+            return;
+        }
         if c.op.is_some() {
             return;
         }
@@ -104,16 +113,18 @@ impl Sim {
             if self.link_up(CLIENT, srv + 1) {
                 let c = self.client.as_mut().expect("client");
                 c.to_add.pop_front();
-                let create = c.created;
-                c.op = Some(Op::Join { srv, create, phase: 0, slot: usize::MAX });
-                let j = JoinBody {
-                    chunk_size: CHUNK_SIZE,
-                    queue_depth: QD as u16,
-                    create,
-                    sync: false,
-                    members: if create { c.pool.md.map(|m| m.members()).unwrap_or_default() } else { MemberList::new() },
-                };
-                self.op_send_to_srv(srv, &Cmd::JoinPool(j));
+                let mode = if c.created { JoinMode::Create } else { JoinMode::Assemble };
+                let params = JoinParams { mode, chunk_size: CHUNK_SIZE, queue_depth: QD as u16, name: self.name, group_id: GROUP };
+                let Ok(mut run) = JoinRun::new(&c.pool, params) else { return };
+                if run.freezes_io() {
+                    c.pool.frozen = true;
+                    c.op = Some(Op::Join { srv, run, started: false });
+                    self.log(format!("join srv {srv}: freeze"));
+                } else {
+                    let st = run.start(&c.pool);
+                    c.op = Some(Op::Join { srv, run, started: true });
+                    self.join_step(srv, st);
+                }
             }
             return;
         }
@@ -211,12 +222,11 @@ impl Sim {
                 None => Cmd::StoreCheck,
             },
             BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
-            BCmd::PoolInfo(m, op, dirty) => Cmd::PoolInfo { member_id: m, op, dirty },
         };
         self.op_send(slot, &cmd);
     }
 
-    pub(super) fn op_reply(&mut self, slot: usize, rsp: &CmdRsp<'_>) {
+    pub(super) fn op_reply(&mut self, _slot: usize, rsp: &CmdRsp<'_>) {
         let now = self.now;
         let Some(c) = self.client.as_mut() else { return };
         c.op_wait = None;
@@ -260,87 +270,21 @@ impl Sim {
                             c.want_te = true;
                         }
                     }
-                    BCmd::SendMd | BCmd::PoolInfo(..) => {}
+                    BCmd::SendMd => {}
                 }
                 self.batch_next();
             }
-            Op::Join { srv, create, phase, slot: jslot } => {
-                let (srv, create) = (*srv, *create);
-                match *phase {
-                    0 => {
-                        let RspBody::Join { member_id, .. } = rsp.body else {
-                            // Retry later.
-                            c.to_add.push_back(srv);
-                            self.log(format!("join srv {srv} failed {}", rsp.errno));
-                            self.op_finished("join failed".into());
-                            return;
-                        };
-                        let Ok(s) = c.pool.add_leg(member_id, false) else {
-                            self.op_finished("add_leg failed".into());
-                            return;
-                        };
-                        c.slot_srv[s] = srv;
-                        c.prev_states[s] = Some((member_id, LegState::Created));
-                        *jslot = s;
-                        let total = c.pool.total_chunks;
-                        let _ = c.maps.ensure(member_id, total);
-                        if create {
-                            // POOL_INFO(ADD, CREATE) to other legs, then admit.
-                            let dirty = c.pool.pool_info_dirty();
-                            if dirty {
-                                if let Some(m) = c.maps.get_mut(member_id) {
-                                    let _ = m.set_all(now);
-                                }
-                            }
-                            let others: VecDeque<(usize, BCmd)> = c
-                                .pool
-                                .legs()
-                                .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
-                                .map(|(i, _)| (i, BCmd::PoolInfo(member_id, InfoOp::AddCreate, dirty)))
-                                .collect();
-                            *phase = 2;
-                            c.op = Some(op);
-                            self.join_info(others);
-                        } else {
-                            *phase = 1;
-                            c.op = Some(op);
-                            self.op_send(s, &Cmd::MdSend);
-                        }
-                    }
-                    1 => {
-                        let s = *jslot;
-                        if let RspBody::Md(md) = rsp.body {
-                            let total = c.pool.total_chunks;
-                            for m in md.members().iter() {
-                                let _ = c.maps.ensure(m, total);
-                            }
-                            if rmr_core::client::map_ver_newer(md.map_ver, c.pool.map_ver()) {
-                                c.pool.set_map_ver(md.map_ver);
-                            }
-                            if let Some(cm) = c.pool.md.as_mut() {
-                                for m in md.members().iter() {
-                                    let _ = cm.add_member(m);
-                                }
-                            }
-                        }
-                        let member = c.pool.leg(s).map_or(0, |l| l.member_id);
-                        let others: VecDeque<(usize, BCmd)> = c
-                            .pool
-                            .legs()
-                            .filter(|(i, l)| *i != s && !matches!(l.state, LegState::Failed | LegState::Removing))
-                            .map(|(i, _)| (i, BCmd::PoolInfo(member, InfoOp::AddAssemble, false)))
-                            .collect();
-                        *phase = 2;
-                        c.op = Some(op);
-                        self.join_info(others);
-                    }
-                    _ => {
-                        // POOL_INFO reply; continue.
-                        c.op = Some(op);
-                        self.join_info(VecDeque::new());
+            Op::Join { srv, run, .. } => {
+                let srv = *srv;
+                let st = run.on_reply(&mut c.pool, &mut c.maps, rsp, now);
+                if let Some(s) = run.slot() {
+                    c.slot_srv[s] = srv;
+                    if c.prev_states[s].is_none() {
+                        c.prev_states[s] = Some((run.member(), LegState::Created));
                     }
                 }
-                let _ = slot;
+                c.op = Some(op);
+                self.join_step(srv, st);
             }
             Op::Rejoin { slot: s, run } => {
                 let s = *s;
@@ -399,45 +343,44 @@ impl Sim {
         }
     }
 
-    /// Join: send queued POOL_INFOs one by one (kept in a side queue), then finish.
-    pub(super) fn join_info(&mut self, add: VecDeque<(usize, BCmd)>) {
-        let Some(c) = self.client.as_mut() else { return };
-        let Some(Op::Join { srv: _, create, phase: _, slot }) = c.op.as_ref() else { return };
-        let (create, s) = (*create, *slot);
-        // Keep the infos in a thread-local queue.
-        PENDING_INFO.with(|q| q.borrow_mut().extend(add));
-        let next = PENDING_INFO.with(|q| q.borrow_mut().pop_front());
-        match next {
-            Some((slot, BCmd::PoolInfo(m, op, d))) => {
-                self.op_send(slot, &Cmd::PoolInfo { member_id: m, op, dirty: d });
+    /// Execute a step of the join on server `srv`; at its end enable the leg (create:
+    /// the admin's `enable`=1, §6.2 step 5) or run try-enable (assemble).
+    pub(super) fn join_step(&mut self, srv: usize, st: JoinStep<'_>) {
+        match st {
+            JoinStep::SendNew(cmd) => self.op_send_to_srv(srv, &cmd),
+            JoinStep::Send { slot, cmd } => self.op_send(slot, &cmd),
+            JoinStep::Done(Err(e)) => {
+                let Some(c) = self.client.as_mut() else { return };
+                if e != Error::Exist {
+                    // Retry later (a refusal or a lost link).
+                    c.to_add.push_back(srv);
+                }
+                self.op_finished(format!("join srv {srv}: {e:?}"));
             }
-            _ => {
-                if create {
-                    // enable=1 (§6.2 step 5).
-                    match c.pool.admit(s) {
-                        Ok(rmr_core::client::Admit::EnablePool) => {
-                            c.op = Some(Op::Admit { slot: s, mu: None });
-                            self.op_send(s, &Cmd::EnablePool { enable: true });
-                        }
-                        Ok(rmr_core::client::Admit::Spread { source }) => {
-                            c.pool.frozen = true;
-                            let mut mu = rmr_core::control::MapUpdate::new(source, 1 << s, true);
-                            let st = mu.start(&c.pool);
-                            c.op = Some(Op::Admit { slot: s, mu: Some(mu) });
-                            if let Some(r) = self.step_out(st) {
-                                self.op_finished(format!("admit {r:?}"));
-                            }
-                        }
-                        r => self.op_finished(format!("admit {r:?}")),
-                    }
-                } else {
-                    // Only a leg still CREATED (its transport did not fail meanwhile) moves on;
-                    // a FAILED one rejoins when its link returns.
-                    if c.pool.leg(s).is_some_and(|l| l.state == LegState::Created) {
-                        let _ = c.pool.set_state(s, LegState::Reconnecting);
-                    }
+            JoinStep::Done(Ok(s)) => {
+                let Some(c) = self.client.as_mut() else { return };
+                let assemble = matches!(c.op, Some(Op::Join { ref run, .. }) if run.wants_try_enable());
+                if assemble {
                     c.want_te = true;
                     self.op_finished(format!("assembled slot {s}"));
+                    return;
+                }
+                c.pool.frozen = false;
+                match c.pool.admit(s) {
+                    Ok(rmr_core::client::Admit::EnablePool) => {
+                        c.op = Some(Op::Admit { slot: s, mu: None });
+                        self.op_send(s, &Cmd::EnablePool { enable: true });
+                    }
+                    Ok(rmr_core::client::Admit::Spread { source }) => {
+                        c.pool.frozen = true;
+                        let mut mu = rmr_core::control::MapUpdate::new(source, 1 << s, true);
+                        let st = mu.start(&c.pool);
+                        c.op = Some(Op::Admit { slot: s, mu: Some(mu) });
+                        if let Some(r) = self.step_out(st) {
+                            self.op_finished(format!("admit {r:?}"));
+                        }
+                    }
+                    r => self.op_finished(format!("admit {r:?}")),
                 }
             }
         }

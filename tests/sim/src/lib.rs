@@ -30,6 +30,7 @@ use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
 
 use rmr_core::control::{Step, TryEnableRun};
 
+use rmr_core::join::{JoinMode, JoinParams, JoinRun, JoinStep};
 use rmr_core::rejoin::RejoinRun;
 
 use rmr_core::dirtymap::MapSet;
@@ -39,7 +40,7 @@ use rmr_core::error::Error;
 use rmr_core::server::{IoDecision, RegMode, ServerPool, SrvState, SyncSched};
 
 use rmr_core::wire::{
-    Cmd, CmdRsp, CmdType, InfoOp, IoMsg, IoRsp, JoinBody, MemberList, Msg, PoolMd, PoolName,
+    Cmd, CmdRsp, CmdType, IoMsg, IoRsp, MemberList, Msg, PoolMd, PoolName,
     RmrId, RspBody, SrvMd, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE, MAX_MSG_LEN, PIECE_BYTES,
 };
 
@@ -254,10 +255,6 @@ impl Sim {
         s.client = Some(s.new_client(true));
         s
     }
-}
-
-thread_local! {
-    static PENDING_INFO: std::cell::RefCell<VecDeque<(usize, BCmd)>> = const { std::cell::RefCell::new(VecDeque::new()) };
 }
 
 fn cmd_brief(c: &Cmd<'_>) -> String {

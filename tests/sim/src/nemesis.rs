@@ -251,7 +251,6 @@ impl Sim {
             }
         }
         self.local.retain(|p| p.to != CLIENT);
-        PENDING_INFO.with(|q| q.borrow_mut().clear());
     }
 
     pub(super) fn restart_client(&mut self) {
