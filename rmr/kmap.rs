@@ -2,18 +2,56 @@
 //! Kernel page storage of the dirty maps (`rmr_core::dirtymap::MapStorage`), shared by the
 //! server and the client role.
 //!
-//! Map bits are set under spinlocks (IO path), so every allocation here is `GFP_ATOMIC`: the
-//! first level grows on demand and second-level pages are allocated zeroed. A failed
-//! allocation is reported to the core as `NoMem`, which turns it into -ENOMEM.
+//! Map bits are set under spinlocks, often in softirq context (IO completions), where only an
+//! atomic allocation is possible and it may fail. So the shells prepare storages with every
+//! page allocated (`GFP_KERNEL`, where sleeping is allowed) before a command that may create
+//! a map, and hand them to the core's `MapSet` as spares ([`prepare_spares`]). A map made
+//! from a prepared storage never allocates; its clean pages are zeroed and kept.
+//!
+//! A map made without a spare (the write-intent and lost maps, or when preparing failed)
+//! still allocates on demand with `GFP_ATOMIC`; each such page is counted in
+//! `/sys/module/rmr/parameters/map_atomic_pages` and a failure is
+//! reported to the core as `NoMem`.
 
-use crate::rmr_core::dirtymap::{MapStorage, NoMem, Page};
-use kernel::alloc::flags::{GFP_ATOMIC, __GFP_NOWARN, __GFP_ZERO};
+use crate::rmr_core::dirtymap::{MapSet, MapStorage, NoMem, Page, PAGE_BITS};
+use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO};
+use kernel::alloc::Flags;
 use kernel::prelude::*;
+
+/// Counts a map page allocated on demand (atomically, under a lock) in
+/// `/sys/module/rmr/parameters/map_atomic_pages`.
+fn count_atomic_page() {
+    extern "C" {
+        fn rmr_glue_map_atomic_page();
+    }
+    // SAFETY: `rmr_glue_map_atomic_page` takes no arguments and only increments an atomic64_t.
+    unsafe { rmr_glue_map_atomic_page() };
+}
 
 /// First level (`dirty_bitmap[]`) of one member map: one optional zeroed page per index.
 #[derive(Default)]
 pub(crate) struct KMapStorage {
     pages: KVec<Option<KBox<Page>>>,
+    /// Pages allocated at creation (all of them); 0 = allocate on demand.
+    prepared: usize,
+}
+
+fn zeroed_page(flags: Flags) -> Result<KBox<Page>, NoMem> {
+    let b = KBox::<Page>::new_uninit(flags | __GFP_ZERO | __GFP_NOWARN).map_err(|_| NoMem)?;
+    // SAFETY: the allocation was zeroed (`__GFP_ZERO`) and all-zero bytes are a valid
+    // `[u64; N]`.
+    Ok(unsafe { b.assume_init() })
+}
+
+impl KMapStorage {
+    /// A storage of `npages` zeroed pages, allocated where sleeping is allowed.
+    pub(crate) fn prepared(npages: usize) -> Result<Self, NoMem> {
+        let mut pages = KVec::with_capacity(npages, GFP_KERNEL).map_err(|_| NoMem)?;
+        for _ in 0..npages {
+            pages.push(Some(zeroed_page(GFP_KERNEL)?), GFP_KERNEL).map_err(|_| NoMem)?;
+        }
+        Ok(KMapStorage { pages, prepared: npages.max(1) })
+    }
 }
 
 impl MapStorage for KMapStorage {
@@ -31,17 +69,46 @@ impl MapStorage for KMapStorage {
         }
         let slot = self.pages.get_mut(idx).ok_or(NoMem)?;
         if slot.is_none() {
-            let b = KBox::<Page>::new_uninit(GFP_ATOMIC | __GFP_ZERO | __GFP_NOWARN).map_err(|_| NoMem)?;
-            // SAFETY: the allocation was zeroed (`__GFP_ZERO`) and all-zero bytes are a valid
-            // `[u64; N]`.
-            *slot = Some(unsafe { b.assume_init() });
+            *slot = Some(zeroed_page(GFP_ATOMIC)?);
+            count_atomic_page();
         }
         slot.as_deref_mut().ok_or(NoMem)
     }
 
     fn free_page(&mut self, idx: usize) {
         if let Some(p) = self.pages.get_mut(idx) {
-            *p = None;
+            if self.prepared > 0 {
+                if let Some(pg) = p.as_deref_mut() {
+                    *pg = [0; crate::rmr_core::dirtymap::PAGE_WORDS];
+                }
+            } else {
+                *p = None;
+            }
         }
     }
+
+    fn prepared(&self) -> usize {
+        self.prepared
+    }
+}
+
+/// Hands `maps` (behind a spinlock that `with` takes) the spare storages it lacks for maps of
+/// `total` chunks. Allocates with the lock released; returns false if memory ran out (the
+/// maps that then cannot take a spare allocate on demand).
+pub(crate) fn prepare_spares(total: u64, mut with: impl FnMut(&mut dyn FnMut(&mut MapSet<KMapStorage>))) -> bool {
+    let npages = usize::try_from(total.div_ceil(PAGE_BITS)).unwrap_or(usize::MAX);
+    let mut want = 0;
+    with(&mut |m| want = m.spares_wanted(npages));
+    for _ in 0..want {
+        let Ok(st) = KMapStorage::prepared(npages) else { return false };
+        let (mut st, mut back) = (Some(st), None);
+        with(&mut |m| {
+            if let Some(s) = st.take() {
+                back = m.add_spare(s).err();
+            }
+        });
+        // A refused spare is freed here, outside the lock.
+        drop(back);
+    }
+    true
 }

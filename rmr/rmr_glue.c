@@ -5,6 +5,8 @@
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/atomic.h>
+#include <linux/sysfs.h>
 
 ssize_t rmr_rs_show(u32 kind, u64 id, const char *attr, char *buf);
 ssize_t rmr_rs_store(u32 kind, u64 id, const char *attr, const char *buf, size_t count);
@@ -150,6 +152,29 @@ RMR_INT_PARAM(sync_queue_depth, 32, 1, 512, "In-flight sync requests per pool (1
  */
 RMR_INT_PARAM(cmd_timeout_ms, 30000, 100, 600000,
 	      "Bound of a command's wait for its reply, in ms (100..600000, default 30000)");
+
+/*
+ * Dirty-map pages allocated on demand under a lock (GFP_ATOMIC) rather than prepared where
+ * sleeping is allowed: read-only, for tests and for admins (see rmr/kmap.rs).
+ */
+static atomic64_t map_atomic_pages = ATOMIC64_INIT(0);
+
+static int map_atomic_pages_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&map_atomic_pages));
+}
+
+static const struct kernel_param_ops map_atomic_pages_ops = {
+	.get = map_atomic_pages_get,
+};
+module_param_cb(map_atomic_pages, &map_atomic_pages_ops, NULL, 0444);
+MODULE_PARM_DESC(map_atomic_pages, "Dirty-map pages allocated atomically under a lock (read-only)");
+
+void rmr_glue_map_atomic_page(void);
+void rmr_glue_map_atomic_page(void)
+{
+	atomic64_inc(&map_atomic_pages);
+}
 
 MODULE_ALIAS("rmr-client");
 MODULE_ALIAS("rmr-server");

@@ -35,8 +35,14 @@ pub trait MapStorage {
     fn page_mut(&mut self, idx: usize) -> Option<&mut Page>;
     /// Allocate a zeroed page at `idx` (or return the existing one).
     fn alloc_page(&mut self, idx: usize) -> core::result::Result<&mut Page, NoMem>;
-    /// Free the page at `idx` (no-op if absent).
+    /// Free the page at `idx` (no-op if absent). A prepared storage zeroes it instead and
+    /// keeps it.
     fn free_page(&mut self, idx: usize);
+    /// Pages held allocated from creation on ([`MapSet::add_spare`]): a map of at most this
+    /// many pages never allocates when a bit is set. 0 for a storage that allocates on demand.
+    fn prepared(&self) -> usize {
+        0
+    }
 }
 
 /// A per-member dirty map (`rmr_dirty_id_map`).
@@ -89,6 +95,11 @@ impl<S: MapStorage> DirtyMap<S> {
     /// The storage, e.g. for persisting pages.
     pub fn storage(&self) -> &S {
         &self.storage
+    }
+    /// Clear the map and hand its storage back (for reuse as a spare).
+    pub fn into_storage(mut self) -> S {
+        self.clear_all();
+        self.storage
     }
 
     fn locate(&self, chunk: u64) -> Result<(usize, usize, u64)> {
@@ -307,9 +318,17 @@ impl<S: MapStorage> DirtyMap<S> {
 
 const CUT: &str = " ...]";
 
-/// The maps of a pool, one per member (at most `RMR_POOL_MAX_SESS`).
+/// The maps of a pool, one per member (at most `RMR_POOL_MAX_SESS`), and spare storages.
+///
+/// Map bits are set under the shells' spinlocks, often in softirq context, where a page
+/// allocation may only be atomic and may fail. So the kernel prepares storages with every
+/// page allocated where it may sleep and hands them in with [`Self::add_spare`] before the
+/// command that may create a map; [`Self::ensure`] uses a spare that is large enough, and a
+/// dropped map's prepared storage becomes a spare again. A map made without a spare (the
+/// host, or a shell that did not prepare one) allocates its pages on demand.
 pub struct MapSet<S: MapStorage> {
     maps: [Option<DirtyMap<S>>; RMR_POOL_MAX_SESS],
+    spares: [Option<S>; RMR_POOL_MAX_SESS],
 }
 
 impl<S: MapStorage + Default> Default for MapSet<S> {
@@ -321,7 +340,61 @@ impl<S: MapStorage + Default> Default for MapSet<S> {
 impl<S: MapStorage + Default> MapSet<S> {
     /// No maps.
     pub const fn new() -> Self {
-        MapSet { maps: [None, None, None, None] }
+        MapSet { maps: [None, None, None, None], spares: [None, None, None, None] }
+    }
+    /// How many spare storages of `npages` pages the set lacks: one per free map slot.
+    pub fn spares_wanted(&self, npages: usize) -> usize {
+        let free = self.maps.iter().filter(|m| m.is_none()).count();
+        let ready = self.spares.iter().flatten().filter(|s| s.prepared() >= npages).count();
+        free.saturating_sub(ready)
+    }
+    /// Keep `spare` for the next new map. Hands back a storage to be freed outside the
+    /// caller's lock: `spare` itself when it is not prepared or the set holds enough, or the
+    /// smaller spare it replaced.
+    pub fn add_spare(&mut self, spare: S) -> core::result::Result<(), S> {
+        if spare.prepared() == 0 {
+            return Err(spare);
+        }
+        if let Some(slot) = self.spares.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(spare);
+            return Ok(());
+        }
+        // Full: a larger spare replaces the smallest (made before the device grew).
+        let n = spare.prepared();
+        match self.spares.iter_mut().flatten().min_by_key(|s| s.prepared()) {
+            Some(small) if small.prepared() < n => Err(core::mem::replace(small, spare)),
+            _ => Err(spare),
+        }
+    }
+    /// Move this set's spares into `to` (as far as it has room), e.g. from a staging set that
+    /// was prepared to the maps it replaces.
+    pub fn give_spares(&mut self, to: &mut MapSet<S>) {
+        for s in self.spares.iter_mut() {
+            if let Some(sp) = s.take() {
+                if let Err(back) = to.add_spare(sp) {
+                    *s = Some(back);
+                }
+            }
+        }
+    }
+    /// Number of spare storages held.
+    pub fn spare_count(&self) -> usize {
+        self.spares.iter().flatten().count()
+    }
+    fn storage_for(&mut self, npages: usize) -> S {
+        self.spares
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| s.prepared() >= npages))
+            .and_then(|s| s.take())
+            .unwrap_or_default()
+    }
+    fn recycle(&mut self, m: DirtyMap<S>) {
+        let st = m.into_storage();
+        if st.prepared() > 0 {
+            if let Some(slot) = self.spares.iter_mut().find(|s| s.is_none()) {
+                *slot = Some(st);
+            }
+        }
     }
     /// The map of `member`.
     pub fn get(&self, member: u32) -> Option<&DirtyMap<S>> {
@@ -337,31 +410,32 @@ impl<S: MapStorage + Default> MapSet<S> {
             Some(i) => i,
             None => {
                 let i = self.maps.iter().position(|m| m.is_none()).ok_or(Error::NoSpc)?;
+                if total > MAX_CHUNKS || member == 0 {
+                    return Err(Error::Range);
+                }
+                let st = self.storage_for(total.div_ceil(PAGE_BITS) as usize);
                 let slot = self.maps.get_mut(i).ok_or(Error::NoSpc)?;
-                *slot = Some(DirtyMap::new(member, total, S::default())?);
+                *slot = Some(DirtyMap::new(member, total, st)?);
                 i
             }
         };
         self.maps.get_mut(idx).and_then(|m| m.as_mut()).ok_or(Error::NoSpc)
     }
-    /// Drop the map of `member` (its pages are freed).
+    /// Drop the map of `member` (its pages are freed, or its prepared storage kept as a spare).
     pub fn remove(&mut self, member: u32) {
-        for slot in self.maps.iter_mut() {
-            if slot.as_ref().is_some_and(|m| m.member_id == member) {
-                if let Some(m) = slot.as_mut() {
-                    m.clear_all();
-                }
-                *slot = None;
+        for i in 0..RMR_POOL_MAX_SESS {
+            let hit = self.maps.get(i).is_some_and(|m| m.as_ref().is_some_and(|m| m.member_id == member));
+            if let Some(m) = self.maps.get_mut(i).filter(|_| hit).and_then(|m| m.take()) {
+                self.recycle(m);
             }
         }
     }
-    /// Drop every map.
+    /// Drop every map (prepared storages are kept as spares).
     pub fn remove_all(&mut self) {
-        for slot in self.maps.iter_mut() {
-            if let Some(m) = slot.as_mut() {
-                m.clear_all();
+        for i in 0..RMR_POOL_MAX_SESS {
+            if let Some(m) = self.maps.get_mut(i).and_then(|m| m.take()) {
+                self.recycle(m);
             }
-            *slot = None;
         }
     }
     /// Members that have a map.
@@ -711,5 +785,80 @@ mod tests {
                 prop_assert!(s.ends_with(&want));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod spare_tests {
+    extern crate std;
+    use super::*;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    /// A prepared storage that refuses to allocate: a set bit that needed a new page fails.
+    #[derive(Default)]
+    struct Prep(Vec<Option<Box<Page>>>);
+
+    fn prep(n: usize) -> Prep {
+        Prep((0..n).map(|_| Some(Box::new([0u64; PAGE_WORDS]))).collect())
+    }
+
+    impl MapStorage for Prep {
+        fn page(&self, idx: usize) -> Option<&Page> {
+            self.0.get(idx).and_then(|p| p.as_deref())
+        }
+        fn page_mut(&mut self, idx: usize) -> Option<&mut Page> {
+            self.0.get_mut(idx).and_then(|p| p.as_deref_mut())
+        }
+        fn alloc_page(&mut self, idx: usize) -> core::result::Result<&mut Page, NoMem> {
+            self.0.get_mut(idx).and_then(|p| p.as_deref_mut()).ok_or(NoMem)
+        }
+        fn free_page(&mut self, idx: usize) {
+            if let Some(p) = self.0.get_mut(idx).and_then(|p| p.as_deref_mut()) {
+                *p = [0; PAGE_WORDS];
+            }
+        }
+        fn prepared(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    #[test]
+    fn new_maps_take_prepared_spares_and_give_them_back() {
+        let total = 2 * PAGE_BITS;
+        let mut set: MapSet<Prep> = MapSet::new();
+        assert_eq!(set.spares_wanted(2), 4);
+        assert!(set.add_spare(Prep::default()).is_err(), "an unprepared storage is no spare");
+        assert!(set.add_spare(prep(1)).is_ok());
+        assert_eq!(set.spares_wanted(2), 4, "a spare too small for the map does not count");
+        assert!(set.add_spare(prep(2)).is_ok());
+        assert_eq!(set.spares_wanted(2), 3);
+        let m = set.ensure(7, total).unwrap();
+        // Without the spare, these would need page allocations, which Prep refuses.
+        assert_eq!(m.set(PAGE_BITS + 5, 1), Ok(true));
+        assert_eq!(m.set_all(2), Ok(()));
+        assert_eq!(set.spare_count(), 1);
+        set.remove(7);
+        assert_eq!(set.spare_count(), 2, "the dropped map's storage is a spare again");
+        let m = set.ensure(8, total).unwrap();
+        assert!(m.is_empty() && !m.test(PAGE_BITS + 5), "a recycled storage comes back clean");
+        assert_eq!(m.set(3, 1), Ok(true));
+        // No spare left that fits: the next map is made on demand and fails to allocate.
+        let m = set.ensure(9, total).unwrap();
+        assert_eq!(m.set(3, 1), Err(Error::NoMem));
+    }
+
+    #[test]
+    fn spares_move_between_sets() {
+        let mut a: MapSet<Prep> = MapSet::new();
+        let mut b: MapSet<Prep> = MapSet::new();
+        for _ in 0..4 {
+            assert!(a.add_spare(prep(1)).is_ok());
+        }
+        assert!(a.add_spare(prep(1)).is_err(), "at most RMR_POOL_MAX_SESS spares");
+        b.ensure(1, 10).unwrap();
+        b.ensure(2, 10).unwrap();
+        a.give_spares(&mut b);
+        assert_eq!((a.spare_count(), b.spare_count()), (0, 4));
     }
 }

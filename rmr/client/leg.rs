@@ -71,6 +71,18 @@ pub(super) fn add_leg(pool: &Arc<CltPool>, sname: Name, sess: &Arc<CltSess>, mod
         pool.freeze_and_drain()?;
     }
     let on_reply = |run: &mut JoinRun, rsp: &CmdRsp<'_>| {
+        // Maps the step may create get storages allocated here, before the lock.
+        if !pool.sync {
+            let total = match (pool.lock().core.total_chunks, &rsp.body) {
+                (0, RspBody::Join { mapped_size, .. }) => {
+                    mapped_size.saturating_mul(512).div_ceil(u64::from(pool.chunk_size.max(1)))
+                }
+                (t, _) => t,
+            };
+            if total != 0 && !prepare_spares(total, |f| f(&mut pool.lock().maps)) {
+                pr_warn!("client pool {}: no memory to prepare dirty maps; new maps allocate on demand\n", pool.name.as_str());
+            }
+        }
         let mut g = pool.lock();
         let c = &mut *g;
         let st = run.on_reply(&mut c.core, &mut c.maps, rsp, now_ms());

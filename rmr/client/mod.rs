@@ -27,7 +27,7 @@ use crate::abi::{RmrCltIo, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
 
 use crate::kind;
 
-use crate::kmap::KMapStorage;
+use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::rmr_core::{
     client::{Admit, ClientPool as CorePool, LegState, ReadStep, WriteReq, WriteStep},

@@ -38,7 +38,7 @@ use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps};
 
 use crate::kind;
 
-use crate::kmap::KMapStorage;
+use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::peer::{self, SyncPool};
 
@@ -300,5 +300,20 @@ impl SrvPool {
         sync.free();
         self.drain("sync jobs", |g| g.jobs == 0);
         drop(sp);
+    }
+}
+
+impl SrvPool {
+    /// Hands the core the spare map storages it lacks for maps of `total` chunks (and, for a
+    /// MAP_READY, the staging maps'), allocated here where sleeping is allowed (see kmap.rs).
+    pub(super) fn prepare_maps(&self, total: u64, staging: bool) {
+        if total == 0 {
+            return;
+        }
+        let ok = prepare_spares(total, |f| f(&mut self.inner.lock().core.maps))
+            && (!staging || prepare_spares(total, |f| f(&mut self.inner.lock().core.staging_spares)));
+        if !ok && ratelimit() {
+            pr_warn!("server pool {}: no memory to prepare dirty maps; new maps allocate on demand\n", self.name());
+        }
     }
 }

@@ -211,6 +211,8 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         };
         pool.inner.lock().core.io_allowed = allowed;
     }
+    let total = pool.inner.lock().core.total_chunks();
+    pool.prepare_maps(total, matches!(cmd, Cmd::MapReady));
     let now = now_ms();
     let (errno, ret, md, old, new) = {
         let mut g = pool.inner.lock();

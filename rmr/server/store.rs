@@ -127,6 +127,8 @@ pub(crate) fn register(
     } else {
         None
     };
+    let chunk = disk.map_or_else(|| pool.inner.lock().core.md.chunk_size, |d| d.chunk_size);
+    pool.prepare_maps(md.mapped_size.saturating_mul(512).div_ceil(u64::from(chunk.max(1))), false);
     let mut g = pool.inner.lock();
     if g.store.is_some() || g.unregistering || g.dead {
         drop(g);

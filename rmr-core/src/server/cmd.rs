@@ -141,7 +141,13 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 Ok(RspBody::Empty)
             }
             Cmd::MapReady => {
-                self.staging = Some(MapSet::new());
+                let mut st = MapSet::new();
+                if let Some(mut old) = self.staging.take() {
+                    old.remove_all();
+                    old.give_spares(&mut st);
+                }
+                self.staging_spares.give_spares(&mut st);
+                self.staging = Some(st);
                 self.staging_lost.remove_all();
                 Ok(RspBody::Empty)
             }
@@ -174,6 +180,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 st.ensure(self.member_id, total)?;
                 self.maps.swap(&mut st);
                 st.remove_all();
+                // The replaced maps' storages serve the next new map or staging.
+                st.give_spares(&mut self.maps);
+                st.give_spares(&mut self.staging_spares);
                 self.lost.swap(&mut self.staging_lost);
                 self.staging_lost.remove_all();
                 // [improvement] Chunks this node lost in a power loss stay dirty and lost for it.
@@ -198,6 +207,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
             Cmd::MapDisable => {
                 if let Some(mut st) = self.staging.take() {
                     st.remove_all();
+                    st.give_spares(&mut self.staging_spares);
                 }
                 self.staging_lost.remove_all();
                 Ok(RspBody::Empty)

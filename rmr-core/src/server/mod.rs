@@ -163,6 +163,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     /// Own and peer maps.
     pub maps: MapSet<S>,
     staging: Option<MapSet<S>>,
+    /// Prepared storages for the next MAP_READY's staging maps (see [`MapSet::add_spare`]).
+    pub staging_spares: MapSet<S>,
     /// `last_io`: chunk of the last successful write per `mem_id` (`u64::MAX` = empty).
     pub last_io: [u64; RMR_MAX_QUEUE_DEPTH],
     /// Chunks being synced with their waiters.

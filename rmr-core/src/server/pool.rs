@@ -20,6 +20,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         sync_sessions: 0,
         maps: MapSet::new(),
         staging: None,
+        staging_spares: MapSet::new(),
         last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
         sync: SyncTable::new(),
         bug_last_io_no_skip: false,

@@ -9,7 +9,8 @@
 #     md5 verification, then a verify-only pass.
 #  4. The data areas of both backing disks (after the metadata area of
 #     Documentation/on-disk-format.md) are byte-identical, and equal to what brmr0 reads; that
-#     read is spread over both legs (brmr0 `stats`).
+#     read is spread over both legs (brmr0 `stats`); no dirty-map page was allocated
+#     atomically on any node.
 #  5. §12.3: delete leg B then dissolve the pool, with the states of SPEC §10.10 at each
 #     step; finally every module unloads.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
@@ -156,6 +157,12 @@ a_sum=$(echo "$sums" | sed -n 1p) b_sum=$(echo "$sums" | sed -n 2p)
 expect_match "$a_sum" '^[0-9a-f]{64}$' "sha256 of A's data area"
 expect_eq "$b_sum" "$a_sum" "data area of B's disk vs A's"
 expect_eq "$clt_sum" "$a_sum" "brmr0 read back vs A's data area"
+# Dirty-map pages come from storages prepared where sleeping is allowed (rmr/kmap.rs): none
+# was allocated atomically under a lock, though B joined next to a NORMAL A (its maps fully
+# dirty on every node) and B received staged maps in a map update.
+for g in clt stg0 stg1; do
+	expect_eq "$(on $g 'cat /sys/module/rmr/parameters/map_atomic_pages')" 0 "$g: dirty-map pages allocated atomically"
+done
 
 # ---- 5. SPEC §12.3: delete leg B, then the pool ------------------------------------------
 log "§12.3 delete leg B"
