@@ -21,4 +21,5 @@ pub mod server;
 pub mod control;
 pub mod rejoin;
 pub mod join;
+pub mod remove;
 pub mod brmr_map;

@@ -247,39 +247,43 @@ pub(super) fn del_sess(pool: &Arc<CltPool>, slot: usize, input: &[u8]) -> Result
     })
 }
 
+/// Drives the core's [`RemoveRun`] (§6.3); on success drops the leg object, its directory
+/// and its transport reference. A failed command halts it with the leg REMOVING.
 pub(super) fn remove_leg(pool: &Arc<CltPool>, slot: usize, delete: bool) -> Result<(), Errno> {
-    // Step 1: REMOVING, drain, leave.
+    let mut run = RemoveRun::new(&pool.lock().core, slot, delete).map_err(cerr)?;
     pool.freeze_and_drain()?;
-    let member = {
-        let mut c = pool.lock();
-        // Idempotent on a REMOVING leg: a halted del_sess retries from here.
-        let r = c.core.begin_remove(slot);
-        c.core.frozen = false;
-        r.map_err(cerr)?
-    };
     let connected = pool.leg(slot).is_some_and(|l| l.sess.connected.load(Ordering::Acquire));
-    if connected {
-        pool.send_slot(slot, &Cmd::LeavePool { delete })?;
-    }
-    // Step 2 (non-sync): maps, slot, peers.
-    if !pool.sync {
-        let peers = {
-            let mut c = pool.lock();
-            let c = &mut *c;
-            c.core.remove_member(member, delete, &mut c.maps);
-            c.core.pool_info_targets(slot)
-        };
-        let op = if delete { InfoOp::RemoveDelete } else { InfoOp::RemoveDisassemble };
-        for p in slots(peers) {
-            pool.send_slot(p, &Cmd::PoolInfo { member_id: member, op, dirty: false })?;
+    let mut leg = None;
+    // Under the lock of the step that frees the slot, the leg object leaves with it.
+    let mut take_leg = |c: &mut Core, st: Step<'static>| {
+        if st == Step::Done(Ok(())) {
+            leg = c.legs.get_mut(slot).and_then(|l| l.take());
         }
-    }
-    // Step 3: unlink, directory, transport.
-    let leg = {
-        let mut c = pool.lock();
-        c.core.free_leg(slot).map_err(cerr)?;
-        c.legs.get_mut(slot).and_then(|l| l.take())
+        st
     };
+    let mut step = {
+        let mut g = pool.lock();
+        let c = &mut *g;
+        let st = run.start(&mut c.core, &mut c.maps, connected);
+        take_leg(c, st)
+    };
+    loop {
+        step = match step {
+            Step::Done(r) => break r.map_err(cerr)?,
+            Step::Send { slot: to, cmd } => {
+                let mut rsp_of = |rsp: &CmdRsp<'_>| {
+                    let mut g = pool.lock();
+                    let c = &mut *g;
+                    let st = run.on_reply(&mut c.core, &mut c.maps, rsp);
+                    take_leg(c, st)
+                };
+                match pool.leg(to) {
+                    Some(l) => pool.send(&l.sess, &cmd, rsp_of),
+                    None => rsp_of(&CmdRsp { ty: cmd.ty(), errno: Errno::ENOENT.to_kernel(), body: RspBody::Empty }),
+                }
+            }
+        };
+    }
     let dir = {
         let mut st = state().ok_or(Errno::ENODEV)?;
         st.clt
@@ -292,7 +296,7 @@ pub(super) fn remove_leg(pool: &Arc<CltPool>, slot: usize, delete: bool) -> Resu
     if let Some(leg) = leg {
         pr_info!(
             "client pool {}: session {} removed (member {}, {})\n",
-            pool.name.as_str(), leg.name.as_str(), member, if delete { "delete" } else { "disassemble" }
+            pool.name.as_str(), leg.name.as_str(), run.member(), if delete { "delete" } else { "disassemble" }
         );
         let sess = leg.sess.clone();
         drop(leg);

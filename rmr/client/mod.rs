@@ -34,12 +34,13 @@ use crate::rmr_core::{
     control::{MapUpdate, Step, TryEnableRun},
     join::{JoinMode, JoinParams, JoinRun, JoinStep},
     rejoin::RejoinRun,
+    remove::RemoveRun,
     dirtymap::MapSet,
     errno::Errno,
     error::Error as CoreError,
     jhash,
     params::{self, AddMode, DelMode, Name},
-    wire::{self, Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Msg, RmrId, RspBody},
+    wire::{self, Cmd, CmdRsp, IoMsg, MemberList, Msg, RmrId, RspBody},
 };
 
 use crate::server::free_slot;

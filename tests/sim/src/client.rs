@@ -42,6 +42,7 @@ impl Sim {
             slot_srv: [usize::MAX; 4],
             to_add: order.into(),
             created: create,
+            reassemble: 0,
             want_te: false,
             prev_states: [None; 4],
             checks: BTreeMap::new(),

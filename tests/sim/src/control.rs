@@ -21,6 +21,9 @@ pub(super) enum Op {
     Join { srv: usize, run: JoinRun, started: bool },
     /// `enable`=1 on a CREATED leg.
     Admit { slot: usize, mu: Option<rmr_core::control::MapUpdate> },
+    /// `del_sess mode=disassemble` of the leg to server `srv` (the core's [`RemoveRun`]);
+    /// `started` once IO drained.
+    Remove { srv: usize, slot: usize, run: RemoveRun, started: bool },
     /// REJOIN_POOL of a FAILED leg whose link is back (the kernel's `rejoin_leg`).
     Rejoin { slot: usize, run: RejoinRun },
 }
@@ -80,6 +83,16 @@ impl Sim {
             }
             return;
         }
+        if let Some(Op::Remove { srv, slot, run, started }) = c.op.as_mut() {
+            if !*started && c.pool.inflight == 0 {
+                *started = true;
+                let srv = *srv;
+                let connected = c.pool.leg(*slot).is_some_and(|l| l.connected);
+                let st = run.start(&mut c.pool, &mut c.maps, connected);
+                self.remove_step(srv, st);
+            }
+            return;
+        }
         if let Some(Op::Join { srv, run, started }) = c.op.as_mut() {
             if !*started && c.pool.inflight == 0 {
                 *started = true;
@@ -107,13 +120,19 @@ impl Sim {
                 }
             }
         }
+        // Healing: the admin replays a halted del_sess.
+        if !self.chaos && c.pool.legs().any(|(_, l)| l.state == LegState::Removing) {
+            self.disassemble();
+            return;
+        }
         // add_sess for nodes not joined yet.
         let c = self.client.as_mut().expect("client");
         if let Some(&srv) = c.to_add.front() {
             if self.link_up(CLIENT, srv + 1) {
                 let c = self.client.as_mut().expect("client");
                 c.to_add.pop_front();
-                let mode = if c.created { JoinMode::Create } else { JoinMode::Assemble };
+                let again = c.reassemble & (1 << srv) != 0;
+                let mode = if c.created && !again { JoinMode::Create } else { JoinMode::Assemble };
                 let params = JoinParams { mode, chunk_size: CHUNK_SIZE, queue_depth: QD as u16, name: self.name, group_id: GROUP };
                 let Ok(mut run) = JoinRun::new(&c.pool, params) else { return };
                 if run.freezes_io() {
@@ -286,6 +305,12 @@ impl Sim {
                 c.op = Some(op);
                 self.join_step(srv, st);
             }
+            Op::Remove { srv, run, .. } => {
+                let srv = *srv;
+                let st = run.on_reply(&mut c.pool, &mut c.maps, rsp);
+                c.op = Some(op);
+                self.remove_step(srv, st);
+            }
             Op::Rejoin { slot: s, run } => {
                 let s = *s;
                 let st = run.on_reply(&mut c.pool, rsp);
@@ -343,6 +368,43 @@ impl Sim {
         }
     }
 
+    /// The admin disassembles a random leg (`del_sess mode=disassemble`) to re-add it later
+    /// with `mode=assemble`, or replays a removal that halted.
+    pub(super) fn disassemble(&mut self) {
+        let pick = self.rng.below(4) as usize;
+        let Some(c) = self.client.as_mut() else { return };
+        if c.op.is_some() {
+            return;
+        }
+        // A halted removal is replayed first (the admin writes del_sess again).
+        let slot = c
+            .pool
+            .legs()
+            .find(|(_, l)| l.state == LegState::Removing)
+            .map(|(s, _)| s)
+            .or_else(|| c.pool.leg(pick).map(|_| pick));
+        let Some(slot) = slot else { return };
+        let Ok(run) = RemoveRun::new(&c.pool, slot, false) else { return };
+        let srv = c.slot_srv[slot];
+        c.pool.frozen = true;
+        c.op = Some(Op::Remove { srv, slot, run, started: false });
+        self.count("disassemble");
+        self.log(format!("NEMESIS admin disassembles slot {slot} (srv {srv})"));
+    }
+
+    /// Execute a step of a removal; a finished one queues the server for reassembly.
+    pub(super) fn remove_step(&mut self, srv: usize, st: Step<'_>) {
+        if let Some(r) = self.step_out(st) {
+            if r.is_ok() {
+                if let Some(c) = self.client.as_mut() {
+                    c.reassemble |= 1 << srv;
+                    c.to_add.push_back(srv);
+                }
+            }
+            self.op_finished(format!("disassemble srv {srv}: {r:?}"));
+        }
+    }
+
     /// Execute a step of the join on server `srv`; at its end enable the leg (create:
     /// the admin's `enable`=1, §6.2 step 5) or run try-enable (assemble).
     pub(super) fn join_step(&mut self, srv: usize, st: JoinStep<'_>) {
@@ -386,3 +448,4 @@ impl Sim {
         }
     }
 }
+

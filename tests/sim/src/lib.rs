@@ -32,6 +32,7 @@ use rmr_core::control::{Step, TryEnableRun};
 
 use rmr_core::join::{JoinMode, JoinParams, JoinRun, JoinStep};
 use rmr_core::rejoin::RejoinRun;
+use rmr_core::remove::RemoveRun;
 
 use rmr_core::dirtymap::MapSet;
 
@@ -141,6 +142,8 @@ struct Client {
     slot_srv: [usize; 4],
     to_add: VecDeque<usize>,
     created: bool,
+    /// Servers whose leg the admin disassembled: they come back with `mode=assemble`.
+    reassemble: u32,
     want_te: bool,
     prev_states: [Option<(u32, LegState)>; 4],
     /// Map checks in flight outside the control lock (recover_work): tag -> slot.

@@ -78,6 +78,7 @@ impl Sim {
                 let i = self.rng.below(n as u64) as usize;
                 self.sync_start(i);
             }
+            11 if self.rng.permille(100) => self.disassemble(),
             10 if self.rng.permille(300) => {
                 // Hold the next "empty" MAP_CHECK answer of a node back for 1-15 s: the
                 // stale answer the client map clean delay guards against.
