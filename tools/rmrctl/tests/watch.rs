@@ -38,7 +38,7 @@ fn bounded_frames_without_changes() {
 fn a_changed_line_is_highlighted() {
     let t = copy_fixture("healthy", "clt");
     let s = t.s();
-    let mut child = cmd(&["--sysfs", &s, "watch", "--interval", "1", "--count", "2"])
+    let mut child = cmd(&["--sysfs", &s, "watch", "--interval", "2", "--count", "2"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
