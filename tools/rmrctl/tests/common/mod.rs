@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// The crate directory: fixtures and goldens are relative to it.
 pub fn manifest() -> PathBuf {
@@ -130,4 +131,35 @@ pub fn golden(name: &str, actual: &str) {
         "{} differs (RMRCTL_BLESS=1 rewrites it)\n--- want\n{want}\n--- got\n{actual}",
         p.display()
     );
+}
+
+/// Waits until the file `p` reads `want` (written by rmrctl), at most 30 s.
+pub fn until_reads(p: &std::path::Path, want: &str) {
+    for _ in 0..300 {
+        if fs::read_to_string(p).is_ok_and(|t| t == want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} never read {want:?}", p.display());
+}
+
+/// Runs a verb on `t` and asserts success.
+pub fn ok(t: &Tmp, args: &[&str]) -> String {
+    let s = t.s();
+    let mut a = vec!["--sysfs", &s[..]];
+    a.extend_from_slice(args);
+    let r = run(&a);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    assert!(r.stderr.is_empty(), "{args:?}: {}", r.stderr);
+    r.stdout
+}
+
+pub fn fails(t: &Tmp, args: &[&str], code: i32) -> String {
+    let s = t.s();
+    let mut a = vec!["--sysfs", &s[..]];
+    a.extend_from_slice(args);
+    let r = run(&a);
+    assert_eq!(r.code, code, "{args:?}: {}{}", r.stdout, r.stderr);
+    r.stderr
 }
