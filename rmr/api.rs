@@ -2,6 +2,7 @@
 //! The C ABI exported to brmr.ko (declared in abi.rs, exported in rmr_glue.c).
 
 use crate::abi::{RmrPoolMd, RmrSrvStoreOps, RMR_ABI_VERSION};
+use crate::wrap::store_ops::{take_done, StoreReg};
 use crate::rmr_core::{errno::Errno, store_reg::RegMode};
 use crate::server;
 use core::ffi::{c_int, c_void};
@@ -74,7 +75,9 @@ pub(crate) unsafe extern "C" fn rmr_srv_register(
     let Some(mode) = RegMode::from_raw(mode) else {
         return Errno::EINVAL.to_kernel();
     };
-    ret(server::register(name, ops, priv_, mode, md).map(|()| 0))
+    // SAFETY: `ops` is a valid table, alive with `priv_` until unregistered (the contract).
+    let store = unsafe { StoreReg::new(ops, priv_) };
+    ret(server::register(name, store, mode, md).map(|()| 0))
 }
 
 /// Unregisters the store of server pool `name`; `delete` needs no session joined (-EBUSY
@@ -96,6 +99,9 @@ pub(crate) unsafe extern "C" fn rmr_srv_unregister(name: *const u8, len: usize, 
 /// `io` is the pointer given to `submit`, completed exactly once.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rmr_srv_io_done(io: *mut crate::abi::RmrSrvIo, err: c_int) {
-    // SAFETY: forwarded unchanged (see above).
-    unsafe { server::io_done(io, err) }
+    // SAFETY: `io` came from the store's `submit` of a server request, completed once (the
+    // contract).
+    if let Some((req, err)) = unsafe { take_done::<server::SrvReq>(io, err) } {
+        server::io_done(req, err);
+    }
 }

@@ -5,7 +5,7 @@
 //! RTRS sessions and requests) and asks `rmr_core` for every decision.
 
 use kernel::ffi::c_char;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use wrap::global::{Global, Owner};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::{new_mutex, sync::lock::Guard};
@@ -82,17 +82,14 @@ impl State {
     }
 }
 
-static STATE: AtomicPtr<Mutex<State>> = AtomicPtr::new(core::ptr::null_mut());
+static STATE: Global<Mutex<State>> = Global::new();
 
 /// Locks the module state.
 ///
 /// Sysfs callbacks and the exported ABI run only between module init and exit, while the
-/// state is installed; outside that window they see `None`.
+/// state is published; outside that window they see `None`.
 pub(crate) fn state() -> Option<Guard<'static, State, kernel::sync::lock::mutex::MutexBackend>> {
-    let p = STATE.load(Ordering::Acquire);
-    // SAFETY: `p` is null or points to the pinned mutex owned by `RmrModule`, installed before
-    // the sysfs classes and the ABI become reachable and cleared only after they are gone.
-    unsafe { p.as_ref() }.map(|m| m.lock())
+    STATE.get().map(|m| m.lock())
 }
 
 /// Converts a core errno into the value sysfs and C callers expect.
@@ -100,8 +97,10 @@ pub(crate) fn err(e: Errno) -> Error {
     Error::from_errno(e.to_kernel())
 }
 
+// Fields drop in order after `drop`: the registry, then the state, each unpublished first.
 struct RmrModule {
-    state: Pin<KBox<Mutex<State>>>,
+    _registry: Owner<server::Registry>,
+    state: Owner<Mutex<State>>,
 }
 
 impl kernel::Module for RmrModule {
@@ -118,21 +117,21 @@ impl kernel::Module for RmrModule {
             ),
             GFP_KERNEL,
         )?;
-        let p: *const Mutex<State> = &*state;
-        STATE.store(p.cast_mut(), Ordering::Release);
-        if let Err(e) = server::init() {
-            STATE.store(core::ptr::null_mut(), Ordering::Release);
-            pr_err!("cannot set up the server role: {:?}\n", e);
-            return Err(e);
-        }
+        let state = STATE.publish(state);
+        let registry = match server::new_registry() {
+            Ok(r) => server::REG.publish(r),
+            Err(e) => {
+                pr_err!("cannot set up the server role: {:?}\n", e);
+                return Err(e);
+            }
+        };
         if let Err(e) = sysfs::init() {
             server::exit();
-            STATE.store(core::ptr::null_mut(), Ordering::Release);
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
         }
         pr_info!("loaded (classes rmr-client, rmr-server)\n");
-        Ok(RmrModule { state })
+        Ok(RmrModule { _registry: registry, state })
     }
 }
 
@@ -140,7 +139,7 @@ impl Drop for RmrModule {
     fn drop(&mut self) {
         // The server role first: close the RTRS server (every session goes), then shut down
         // its pools, detaching their sync pools before the client pools go.
-        let nsrv = self.state.lock().srv.iter().flatten().count();
+        let nsrv = self.state.get().lock().srv.iter().flatten().count();
         if nsrv > 0 {
             pr_info!("unload: tearing down {} server pool(s) left configured\n", nsrv);
         }
@@ -148,12 +147,12 @@ impl Drop for RmrModule {
         // Tear down every pool left configured: take them out under the lock, then drop
         // them (removing their directories) without it.
         let (clt, srv) = {
-            let mut st = self.state.lock();
+            let mut st = self.state.get().lock();
             let clt = core::mem::take(&mut st.clt);
             let srv = core::mem::take(&mut st.srv);
             (clt, srv)
         };
-        let sess = core::mem::take(&mut self.state.lock().sess);
+        let sess = core::mem::take(&mut self.state.get().lock().sess);
         let n = clt.iter().flatten().count() + srv.iter().flatten().count();
         if n > 0 {
             pr_info!("unload: tearing down {} pool(s) left configured\n", n);
@@ -162,7 +161,6 @@ impl Drop for RmrModule {
         drop(srv);
         drop(sess);
         sysfs::exit();
-        STATE.store(core::ptr::null_mut(), Ordering::Release);
         pr_info!("unloaded\n");
     }
 }

@@ -16,6 +16,10 @@ use super::raw;
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 use kernel::prelude::*;
+use kernel::types::ForeignOwnable;
+
+/// Our private data of one RTRS server session.
+pub(crate) type SessPriv = crate::server::SrvSess;
 
 /// TCP/IB port of rmr's RTRS server.
 pub(crate) const RMR_SRV_PORT: u16 = 1235;
@@ -115,10 +119,12 @@ pub(crate) struct SessHandle {
 }
 
 impl SessHandle {
-    /// Sets the private pointer RTRS passes to `rdma_ev` and `link_ev` from now on.
-    pub(crate) fn set_priv(&self, p: *mut c_void) {
+    /// Hands our session object to RTRS, which passes it to `rdma_ev` (borrowed) and gives it
+    /// back at DISCONNECTED.
+    pub(crate) fn set_sess(&self, s: Pin<KBox<SessPriv>>) {
+        let p = s.into_foreign();
         // SAFETY: the session is live during the callback (type invariant).
-        unsafe { raw::rtrs_srv_set_sess_priv(self.ptr.as_ptr(), p) }
+        unsafe { raw::rtrs_srv_set_sess_priv(self.ptr.as_ptr(), p.cast_mut()) }
     }
 
     /// The session's path name (`<client>@<server>`) for log lines; bytes written to `buf`.
@@ -165,7 +171,14 @@ unsafe extern "C" fn rdma_ev_cb(
         // SAFETY: RTRS passes `usr` valid for `usrlen` bytes for the duration of the call.
         unsafe { core::slice::from_raw_parts(usr.cast(), usrlen) }
     };
-    crate::server::on_rdma_ev(priv_, op, usr);
+    if priv_.is_null() {
+        crate::server::on_rdma_ev(None, op, usr);
+        return 0;
+    }
+    // SAFETY: a non-null `priv_` is the session object given to RTRS by `set_sess`; RTRS calls
+    // `rdma_ev` only before the DISCONNECTED event that gives it back.
+    let sess = unsafe { <Pin<KBox<SessPriv>> as ForeignOwnable>::borrow(priv_) };
+    crate::server::on_rdma_ev(Some(&sess), op, usr);
     0
 }
 
@@ -184,7 +197,12 @@ unsafe extern "C" fn link_ev_cb(
             None => crate::rmr_core::errno::Errno::EINVAL.to_kernel(),
         },
         raw::rtrs_srv_link_ev_RTRS_SRV_LINK_EV_DISCONNECTED => {
-            crate::server::on_disconnected(priv_);
+            if !priv_.is_null() {
+                // SAFETY: `priv_` is the session object given to RTRS by `set_sess`, handed
+                // back once here, after the session's last `rdma_ev`.
+                let s = unsafe { <Pin<KBox<SessPriv>> as ForeignOwnable>::from_foreign(priv_) };
+                crate::server::on_disconnected(s);
+            }
             0
         }
         _ => 0,

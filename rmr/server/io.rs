@@ -2,7 +2,11 @@
 //! Server IO (SPEC §5.3): requests from RTRS and local sync writes, the core's decision for
 //! each, submission to the store and completion.
 
+#![deny(unsafe_code)]
+
 use super::*;
+use core::cell::Cell;
+use core::sync::atomic::AtomicU16;
 
 pub(super) enum ReqKind {
     /// An IO from a session: answered through RTRS.
@@ -13,19 +17,26 @@ pub(super) enum ReqKind {
 
 /// One IO handed (or to be handed) to the store.
 #[pin_data]
-pub(super) struct SrvReq {
+pub(crate) struct SrvReq {
     #[pin]
     work: Work<SrvReq>,
     pool: Arc<SrvPool>,
-    kind: ReqKind,
+    /// Taken once, when the request is answered.
+    kind: Cell<Option<ReqKind>>,
     io: IoMsg,
-    sio: RmrSrvIo,
+    /// `IO_*` flags the core added at submission ([`IoDecision::SubmitFua`]).
+    extra: AtomicU16,
+    /// For the store; `data` points into the operation's RTRS chunk or the sync job's buffer,
+    /// both kept alive by `kind` until the request is answered.
+    sio: SioCell,
     err: AtomicI32,
 }
 
-// SAFETY: `sio.data` points into memory owned by the request's operation (RTRS chunk) or by
-// the sync job waiting for it; both may be used from any thread until the request completes.
-unsafe impl Send for SrvReq {}
+impl StoreIo for SrvReq {
+    fn sio(&self) -> &SioCell {
+        &self.sio
+    }
+}
 
 impl_has_work! {
     impl HasWork<Self> for SrvReq { self.work }
@@ -41,19 +52,14 @@ impl WorkItem for SrvReq {
 
 impl SrvReq {
     pub(super) fn new(pool: Arc<SrvPool>, kind: ReqKind, io: IoMsg, data: *mut u8) -> Result<Pin<KBox<SrvReq>>> {
-        let sio = RmrSrvIo {
-            flags: u32::from(io.flags & !IO_SYNC),
-            len: io.len,
-            offset: 0,
-            data,
-            rmr_priv: core::ptr::null_mut(),
-        };
+        let sio = SioCell::new(u32::from(io.flags & !IO_SYNC), io.len, data);
         KBox::pin_init(
             pin_init!(SrvReq {
                 work <- new_work!("rmr_srv_req"),
                 pool,
-                kind,
+                kind: Cell::new(Some(kind)),
                 io,
+                extra: AtomicU16::new(0),
                 sio,
                 err: AtomicI32::new(0),
             }),
@@ -61,13 +67,11 @@ impl SrvReq {
         )
     }
 
-    /// Takes the request out of its pinned box. Called with a request whose work item is not
-    /// queued: never queued yet, or from the item's own `run`.
-    pub(super) fn unpin(this: Pin<KBox<SrvReq>>) -> SrvReq {
-        // SAFETY: the work item is not queued. When this runs inside the item's own `run`, the
-        // workqueue has finished with the item before calling it (a work function may free
-        // its item; lockdep uses a copy of its map), so nothing depends on its address.
-        KBox::into_inner(unsafe { Pin::into_inner_unchecked(this) })
+    /// The request's IO as the core saw it at submission (with the flags it added).
+    fn io(&self) -> IoMsg {
+        let mut io = self.io;
+        io.flags |= self.extra.load(Ordering::Relaxed);
+        io
     }
 }
 
@@ -120,10 +124,10 @@ impl LocalWait {
 
 /// Answers a request that never reached (or left) the store with `errno`.
 pub(super) fn finish_with(req: Pin<KBox<SrvReq>>, errno: i32) {
-    let r = SrvReq::unpin(req);
-    match r.kind {
-        ReqKind::Rtrs(op) => op.respond(errno),
-        ReqKind::Local(w) => w.signal(errno),
+    match req.kind.take() {
+        Some(ReqKind::Rtrs(op)) => op.respond(errno),
+        Some(ReqKind::Local(w)) => w.signal(errno),
+        None => {}
     }
 }
 
@@ -131,48 +135,28 @@ pub(super) fn finish_with(req: Pin<KBox<SrvReq>>, errno: i32) {
 /// `extra`: `IO_*` flags the core added ([`IoDecision::SubmitFua`]); they go to the store and
 /// to the request's IO, which `on_io_done` sees.
 pub(super) fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, extra: u16) {
-    // SAFETY: the request is not moved: its box is leaked to the store and rebuilt by
-    // `rmr_srv_io_done` (or below if the store refuses it).
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(req) });
-    // SAFETY: `raw` is a valid, exclusively owned request.
-    let sio = unsafe {
-        (*raw).sio.offset = offset;
-        (*raw).sio.flags |= u32::from(extra);
-        (*raw).io.flags |= extra;
-        (*raw).sio.rmr_priv = raw.cast();
-        core::ptr::addr_of_mut!((*raw).sio)
-    };
-    // SAFETY: `sio` stays valid until `rmr_srv_io_done` gives the request back.
-    let r = unsafe { store.submit(sio) };
-    if r != 0 {
-        // SAFETY: not started: the store does not complete it, the box is ours again.
-        let req = unsafe { Pin::new_unchecked(KBox::from_raw(raw)) };
-        req.err.store(if r < 0 { r } else { neg(Errno::EIO) }, Ordering::Relaxed);
+    req.extra.store(extra, Ordering::Relaxed);
+    if let Err((req, e)) = store.submit(req, offset, u32::from(extra)) {
+        req.err.store(e, Ordering::Relaxed);
         complete(req);
     }
 }
 
 /// `rmr_srv_io_done`: completion of an IO handed to `submit`. Any context: only queues the
 /// request's work item.
-///
-/// # Safety
-/// `io` is the pointer given to the store's `submit`, completed exactly once.
-pub(crate) unsafe fn io_done(io: *mut RmrSrvIo, err: c_int) {
-    if io.is_null() {
-        return;
-    }
-    // SAFETY: `rmr_priv` is the leaked request box set by `submit`, given back exactly once.
-    let req = unsafe { Pin::new_unchecked(KBox::from_raw((*io).rmr_priv.cast::<SrvReq>())) };
+pub(crate) fn io_done(req: Pin<KBox<SrvReq>>, err: c_int) {
     req.err.store(if err > 0 { neg(Errno::EIO) } else { err }, Ordering::Relaxed);
     workqueue::system().enqueue(req);
 }
 
 /// Backend completion, in process context.
 pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
-    let r = SrvReq::unpin(req);
-    let err = r.err.load(Ordering::Relaxed);
-    let pool = r.pool;
-    match r.kind {
+    let err = req.err.load(Ordering::Relaxed);
+    let pool = req.pool.clone();
+    let io = req.io();
+    let Some(kind) = req.kind.take() else { return };
+    drop(req);
+    match kind {
         ReqKind::Local(w) => {
             pool.store_put();
             w.signal(err);
@@ -182,7 +166,7 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
             let (fx, md, old, new) = {
                 let mut g = pool.inner.lock();
                 let old = g.core.state;
-                let fx = g.core.on_io_done(&r.io, ok);
+                let fx = g.core.on_io_done(&io, ok);
                 if fx.stop_sync {
                     g.sched.stop();
                 }
@@ -197,8 +181,8 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                 pr_err!(
                     "server pool {}: backend {} of chunk {} failed ({})\n",
                     pool.name(),
-                    if r.io.is_write() { "write" } else { "read" },
-                    r.io.id.b,
+                    if io.is_write() { "write" } else { "read" },
+                    io.id.b,
                     err
                 );
             }

@@ -18,6 +18,8 @@
 //! and no submitted IO is outstanding. `rmr_srv_io_done` may run in IRQ context: it only
 //! queues the request's own work item (no allocation, no lock).
 
+#![deny(unsafe_code)]
+
 
 mod io;
 mod map_clear;
@@ -34,7 +36,8 @@ pub(crate) use store::*;
 use sync::*;
 pub(crate) use sysfs::*;
 
-use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvMd, RmrSrvStoreOps};
+use crate::abi::{RmrPoolMd, RmrSrvMd};
+use crate::wrap::store_ops::{SioCell, StoreIo, StoreReg};
 
 use crate::kind;
 
@@ -62,15 +65,15 @@ use crate::sysfs::{BStrDisplay, Dir, PageWriter, Parent};
 
 use crate::{err, state, State, MAX_POOLS};
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 
 use core::fmt::Write;
 
 use core::pin::Pin;
 
-use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 
-use kernel::alloc::flags::{GFP_ATOMIC, __GFP_ZERO};
+use kernel::alloc::flags::GFP_ATOMIC;
 
 use kernel::prelude::*;
 
@@ -81,10 +84,6 @@ use kernel::workqueue::{self, Work, WorkItem};
 use kernel::{impl_has_work, new_condvar, new_mutex, new_spinlock, new_work};
 
 type CorePool = srvcore::ServerPool<KMapStorage>;
-
-/// A blank core pool, copied into every new pool's heap memory (the core pool is ~30 KiB,
-/// too large to build on a kernel stack).
-static BLANK: CorePool = CorePool::BLANK;
 
 /// Delayed-work kinds ([`dwork_run`]).
 const DW_CLEAR: u32 = 0;
@@ -107,6 +106,8 @@ fn to_pool_state(s: SrvState) -> SrvPoolState {
 }
 
 use crate::wrap::dwork::Dwork;
+use crate::wrap::global::Global;
+use crate::wrap::blank::blank_server_pool;
 use crate::wrap::time::ratelimit;
 
 /// The pool's delayed works (`wrap::dwork`): the map-clear tick and the sync retry. Returns
@@ -161,20 +162,13 @@ pub(crate) struct SrvPool {
 
 impl SrvPool {
     fn new(name: Name, group_id: u32, member_id: u32) -> Result<Arc<SrvPool>> {
-        let mut core = KBox::<CorePool>::new_uninit(GFP_KERNEL)?;
-        // SAFETY: `BLANK` owns no heap memory (no maps, no staging), so a bitwise copy is an
-        // independent valid value; the static itself is never mutated or dropped.
-        unsafe { core::ptr::copy_nonoverlapping(&BLANK as *const CorePool, core.as_mut_ptr(), 1) };
-        // SAFETY: fully initialised by the copy above.
-        let mut core = unsafe { core.assume_init() };
+        let mut core = blank_server_pool()?;
         core.member_id = member_id;
         let mut md = PoolMd::BLANK;
         md.name = PoolName::new(name.as_bytes()).map_err(|_| EINVAL)?;
         md.group_id = group_id;
         core.md = md;
-        let piece = KBox::<[u8; PIECE_BYTES]>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
-        // SAFETY: zeroed memory is a valid byte array.
-        let piece = unsafe { piece.assume_init() };
+        let piece = KBox::<[u8; PIECE_BYTES]>::init(kernel::init::zeroed(), GFP_KERNEL)?;
         let mut parked = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
         for _ in 0..RMR_MAX_QUEUE_DEPTH {
             parked.push(None, GFP_KERNEL)?;

@@ -2,46 +2,42 @@
 //! The registry of server pools for the data plane (group_id to pool) and the RTRS server
 //! context; module init and exit of the server role; lookups.
 
+#![deny(unsafe_code)]
+
 use super::*;
 
 #[pin_data]
-pub(super) struct Registry {
+pub(crate) struct Registry {
     #[pin]
     pools: SpinLock<KVec<Option<Arc<SrvPool>>>>,
     #[pin]
     ctx: Mutex<Option<SrvCtx>>,
 }
 
-static REG: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
+/// The registry, published by the module object (which owns it) for RTRS callbacks.
+pub(crate) static REG: Global<Registry> = Global::new();
 
 pub(super) fn reg() -> Option<&'static Registry> {
-    let p = REG.load(Ordering::Acquire);
-    // SAFETY: `p` is null or the registry installed by `init` and freed by `exit` only after
-    // the RTRS context (the only asynchronous user) is closed and every pool is gone.
-    unsafe { p.as_ref() }
+    REG.get()
 }
 
-/// Module init: the registry (the RTRS context opens at the first `join_pool`).
-pub(crate) fn init() -> Result {
+/// The registry for module init to publish (the RTRS context opens at the first `join_pool`).
+pub(crate) fn new_registry() -> Result<Pin<KBox<Registry>>> {
     let mut v = KVec::with_capacity(MAX_POOLS, GFP_KERNEL)?;
     for _ in 0..MAX_POOLS {
         v.push(None, GFP_KERNEL)?;
     }
-    let r = KBox::pin_init(
+    KBox::pin_init(
         pin_init!(Registry {
             pools <- new_spinlock!(v, "rmr_srv_registry"),
             ctx <- new_mutex!(None, "rmr_srv_ctx"),
         }),
         GFP_KERNEL,
-    )?;
-    // SAFETY: the registry is never moved out of its box; `exit` rebuilds the box to free it.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(r) });
-    REG.store(raw, Ordering::Release);
-    Ok(())
+    )
 }
 
 /// Module exit: close the RTRS context (every session goes, raising DISCONNECTED), shut down
-/// and drop every server pool, free the registry.
+/// and drop every server pool. The module object frees the registry afterwards.
 pub(crate) fn exit() {
     let Some(r) = reg() else {
         return;
@@ -57,11 +53,6 @@ pub(crate) fn exit() {
         p.pool.shutdown();
     }
     drop(pools);
-    let raw = REG.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    if !raw.is_null() {
-        // SAFETY: `raw` came from `KBox::into_raw` in `init`; nothing uses it any more.
-        drop(unsafe { KBox::from_raw(raw) });
-    }
 }
 
 pub(super) fn lookup(group_id: u32) -> Option<Arc<SrvPool>> {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! RTRS server sessions: connect and disconnect, the messages they carry, the commands.
 
+#![deny(unsafe_code)]
+
 use super::*;
 
 pub(super) struct Joined {
@@ -10,7 +12,7 @@ pub(super) struct Joined {
 
 /// Our private data of one RTRS server session (`rmr_srv_sess`).
 #[pin_data]
-pub(super) struct SrvSess {
+pub(crate) struct SrvSess {
     name: [u8; 64],
     name_len: usize,
     /// Pools this session joined (one entry per accepted JOIN/REJOIN).
@@ -39,9 +41,7 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
     match s {
         Ok(s) => {
             pr_info!("session {} connected\n", s.name());
-            // SAFETY: the session object is never moved; `on_disconnected` rebuilds the box.
-            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(s) });
-            h.set_priv(raw.cast());
+            h.set_sess(s);
             0
         }
         Err(_) => neg(Errno::ENOMEM),
@@ -50,13 +50,7 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
 
 /// `RTRS_SRV_LINK_EV_DISCONNECTED`: every operation of the session has been answered; the
 /// session leaves every pool it joined.
-pub(crate) fn on_disconnected(priv_: *mut c_void) {
-    if priv_.is_null() {
-        return;
-    }
-    // SAFETY: `priv_` is the box leaked by `on_connected`; RTRS hands it back once here, after
-    // the last `rdma_ev` of the session.
-    let s = unsafe { Pin::new_unchecked(KBox::from_raw(priv_.cast::<SrvSess>())) };
+pub(crate) fn on_disconnected(s: Pin<KBox<SrvSess>>) {
     let list = core::mem::take(&mut *s.joined.lock());
     for j in list.into_iter().flatten() {
         session_gone(&j.pool, j.sync, "link lost");
@@ -91,14 +85,11 @@ pub(super) fn proto_err(sess: &SrvSess, what: &str) {
 }
 
 /// `rdma_ev` of a session: an IO or a command (framing in Documentation/wire-format.md).
-pub(crate) fn on_rdma_ev(priv_: *mut c_void, mut op: SrvOp, usr: &[u8]) {
-    if priv_.is_null() {
+pub(crate) fn on_rdma_ev(sess: Option<&SrvSess>, mut op: SrvOp, usr: &[u8]) {
+    let Some(sess) = sess else {
         op.respond(neg(Errno::EIO));
         return;
-    }
-    // SAFETY: set at CONNECTED, freed at DISCONNECTED only after every operation of the
-    // session has been answered, so it outlives this call.
-    let sess = unsafe { &*priv_.cast::<SrvSess>() };
+    };
     if usr.is_empty() {
         // A large command (SEND_MAP_BUF): the whole message in the data area.
         let errno = {

@@ -2,64 +2,9 @@
 //! Store registration (the C ABI brmr calls): register, unregister, query, and the
 //! pool metadata in its ABI form.
 
+#![deny(unsafe_code)]
+
 use super::*;
-
-/// A registered store: brmr's ops table and its private pointer.
-///
-/// # Invariants
-/// `ops` points to a valid ops table and, with `priv_`, stays valid until
-/// `rmr_srv_unregister` removes the registration (brmr unregisters every store before it can
-/// be unloaded). Ops are only called while a store reference is held (see `store_get`).
-#[derive(Clone, Copy)]
-pub(crate) struct StoreReg {
-    ops: *const RmrSrvStoreOps,
-    priv_: *mut c_void,
-}
-
-// SAFETY: brmr's ops are plain functions callable from any thread; `priv_` is only handed back
-// to them.
-unsafe impl Send for StoreReg {}
-
-impl StoreReg {
-    pub(super) fn ops(&self) -> &RmrSrvStoreOps {
-        // SAFETY: valid while registered (type invariant).
-        unsafe { &*self.ops }
-    }
-
-    pub(super) fn io_allowed(&self) -> bool {
-        match self.ops().io_allowed {
-            // SAFETY: op and `priv_` valid while registered (type invariant).
-            Some(f) => unsafe { f(self.priv_) },
-            None => false,
-        }
-    }
-
-    pub(super) fn md_update(&self, md: &RmrPoolMd) -> i32 {
-        match self.ops().md_update {
-            // SAFETY: as above; `md` is valid for the call.
-            Some(f) => unsafe { f(self.priv_, md) },
-            None => 0,
-        }
-    }
-
-    pub(super) fn cmd(&self, req: &[u8], rsp: &mut [u8]) -> i32 {
-        match self.ops().cmd {
-            // SAFETY: as above; both buffers valid for their lengths during the call.
-            Some(f) => unsafe { f(self.priv_, req.as_ptr(), req.len(), rsp.as_mut_ptr(), rsp.len()) },
-            None => neg(Errno::EOPNOTSUPP),
-        }
-    }
-
-    /// # Safety
-    /// `io` valid until `rmr_srv_io_done(io, ..)` when this returns 0.
-    pub(super) unsafe fn submit(&self, io: *mut RmrSrvIo) -> i32 {
-        match self.ops().submit {
-            // SAFETY: as above; `io` per this function's contract.
-            Some(f) => unsafe { f(self.priv_, io) },
-            None => neg(Errno::EOPNOTSUPP),
-        }
-    }
-}
 
 pub(super) fn to_abi(c: &CorePool) -> RmrPoolMd {
     let mut srv_md = [RmrSrvMd::default(); 4];
@@ -103,8 +48,7 @@ pub(crate) fn query(name: &[u8]) -> core::result::Result<(SrvPoolState, u32), Er
 /// `rmr_srv_register`: CREATE fills `md` with the pool's identity; ADD loads it.
 pub(crate) fn register(
     name: &[u8],
-    ops: *const RmrSrvStoreOps,
-    priv_: *mut c_void,
+    store: StoreReg,
     mode: RegMode,
     md: &mut RmrPoolMd,
 ) -> core::result::Result<(), Errno> {
@@ -141,7 +85,7 @@ pub(crate) fn register(
         pr_err!("server pool {}: store registration refused in state {} ({})\n", pool.name(), st.name(), e.to_errno().name());
         return Err(e.to_errno());
     }
-    g.store = Some(StoreReg { ops, priv_ });
+    g.store = Some(store);
     // The store ABI cannot persist the write-intent record yet (README), so a record kept only
     // in memory would protect nothing after a power loss: keep none rather than pay for it
     // (and risk an atomic allocation) on every write.

@@ -4,6 +4,9 @@
 //! `// SAFETY:` comment and each type with its `# Invariants`.
 
 pub(crate) mod bh;
+pub(crate) mod blank;
 pub(crate) mod completion;
 pub(crate) mod dwork;
+pub(crate) mod global;
+pub(crate) mod store_ops;
 pub(crate) mod time;
