@@ -66,17 +66,31 @@ impl ClientPool {
         !self.frozen && self.leg(slot).is_some_and(|l| l.state == LegState::Normal)
     }
 
-    /// Members to piggyback on a write: every leg that is not NORMAL and not REMOVING.
+    /// Members to piggyback on a write (§5.1, §6.3): every member of `pool_md` and every
+    /// non-sync leg's member, except those with a NORMAL leg. So the dirt of a member keeps
+    /// accumulating on its peers while its leg is FAILED, RECONNECTING or REMOVING, and while
+    /// it has no leg at all (disassembled, or not assembled yet after a client restart): its
+    /// return then resyncs everything it missed. A member deleted from `pool_md` is not
+    /// piggybacked once the deletion took it out (its peers drop its map).
     pub fn piggyback(&self) -> MemberList {
         let mut l = MemberList::new();
-        for (_, leg) in self.legs() {
+        let in_md = |m: u32| self.md.as_ref().is_some_and(|md| md.members().contains(m));
+        for (_, leg) in self.legs().filter(|(_, l)| !l.sync) {
             let skip = match leg.state {
-                LegState::Normal | LegState::Removing => true,
+                LegState::Normal => true,
+                LegState::Removing => !in_md(leg.member_id),
                 LegState::Reconnecting => self.bugs.no_piggyback_reconnecting,
                 _ => false,
             };
-            if !skip && !leg.sync {
+            if !skip && !l.contains(leg.member_id) {
                 let _ = l.push(leg.member_id);
+            }
+        }
+        if let Some(md) = self.md.as_ref() {
+            for m in md.members().iter() {
+                if self.slot_of(m).is_none() && !l.contains(m) {
+                    let _ = l.push(m);
+                }
             }
         }
         l

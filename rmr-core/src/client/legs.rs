@@ -319,7 +319,10 @@ impl ClientPool {
     }
 
     /// `del_sess` step 2 on the client (non-sync): delete drops the member's map and `srv_md`
-    /// slot; disassemble keeps them, and drops all maps when no non-sync leg remains.
+    /// slot; disassemble keeps them. [improvement] SPEC §6.3 also drops every client map when
+    /// the last non-sync leg is disassembled; we keep them: this client still acknowledged the
+    /// writes they record, and try-enable's case 2 decides from them on reassembly (simulator
+    /// seed 67488: a member stale at an acknowledged write looked clean after reassembly).
     pub fn remove_member<S: MapStorage + Default>(
         &mut self,
         member: u32,
@@ -331,8 +334,6 @@ impl ClientPool {
             if let Some(md) = self.md.as_mut() {
                 md.remove_member(member);
             }
-        } else if !self.legs().any(|(_, l)| !l.sync && l.state != LegState::Removing) {
-            maps.remove_all();
         }
     }
 }

@@ -36,7 +36,10 @@ fn seed_batch() {
 fn regression_seeds() {
     // 29052: a storage node restarted while its leg was in maintenance rejoined without the
     // flag, and the admin's enable=1 admitted it with stale maps.
-    for seed in [29052u64] {
+    // 14247: LEAVE_POOL refused with -ENOENT by a restarted server halted a disassemble for
+    // good. 98446: IO thawed before LEAVE_POOL and disassembled members not piggybacked.
+    // 67488: client maps dropped when the last leg was disassembled.
+    for seed in [29052u64, 14247, 98446, 67488] {
         if let Err(f) = rmr_sim::run_seed(seed) {
             panic!("regression seed {seed} failed: {f:?}");
         }
