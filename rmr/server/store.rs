@@ -59,11 +59,6 @@ pub(crate) fn register(
         RegMode::Replace => srvcore::RegMode::Replace,
     };
     let disk = if mode == RegMode::Add {
-        if md.group_id != pool.group_id {
-            pr_err!("server pool {}: store metadata has group_id {:#x}, pool has {:#x} (EINVAL)\n",
-                pool.name(), md.group_id, pool.group_id);
-            return Err(Errno::EINVAL);
-        }
         let pname = PoolName::new(pool.name.as_bytes()).map_err(|_| Errno::EINVAL)?;
         Some(from_abi(md, pname).inspect_err(|_| {
             pr_err!("server pool {}: store metadata has queue_depth {} (EINVAL)\n", pool.name(), md.queue_depth);
@@ -80,9 +75,12 @@ pub(crate) fn register(
         return Err(Errno::EBUSY);
     }
     if let Err(e) = g.core.register_store(cmode, disk, md.mapped_size) {
-        let st = g.core.state;
+        let (st, size) = (g.core.state, g.core.md.mapped_size);
         drop(g);
-        pr_err!("server pool {}: store registration refused in state {} ({})\n", pool.name(), st.name(), e.to_errno().name());
+        pr_err!(
+            "server pool {}: store registration refused in state {} ({}): store group_id {:#x} mapped_size {}, pool group_id {:#x} mapped_size {}\n",
+            pool.name(), st.name(), e.to_errno().name(), md.group_id, md.mapped_size, pool.group_id, size
+        );
         return Err(e.to_errno());
     }
     g.store = Some(store);

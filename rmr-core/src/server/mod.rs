@@ -457,6 +457,9 @@ mod tests_membership {
         disk.chunk_size = 4096;
         disk.queue_depth = 8;
         assert_eq!(p.register_store(RegMode::Add, Some(disk), 6401), Err(Error::Inval));
+        let mut other = disk;
+        other.group_id ^= 1;
+        assert_eq!(p.register_store(RegMode::Add, Some(other), 6400), Err(Error::Inval), "another pool's store");
         p.register_store(RegMode::Add, Some(disk), 6400).unwrap();
         assert_eq!(p.total_chunks(), 800);
         assert_eq!(p.state, SrvState::Registered);

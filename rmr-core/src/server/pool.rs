@@ -132,6 +132,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if mode == RegMode::Add && disk_md.is_some_and(|m| m.mapped_size != mapped_size) {
             return Err(Error::Inval);
         }
+        // A store written by another pool (its metadata names another group).
+        if mode == RegMode::Add && disk_md.is_some_and(|m| m.group_id != self.md.group_id) {
+            return Err(Error::Inval);
+        }
         let old = self.md.mapped_size;
         if mode == RegMode::Create {
             self.md.mapped_size = mapped_size;
