@@ -8,7 +8,7 @@ TOOLCHAIN = source $(TOP)/scripts/toolchain.sh
 KMAKE = $(TOOLCHAIN) && $(MAKE) -C $(KDIR) M=$(TOP) $$KMAKE_RUST
 HOST_CARGO = $(HOME)/.cargo/bin/cargo
 
-.PHONY: all modules deps kernel clippy test vm check demo clean fmt
+.PHONY: all modules deps kernel clippy test vm check demo clean fmt rmrctl
 
 all: modules
 
@@ -51,13 +51,17 @@ clippy: kernel rtrs-sys/rtrs_generated.rs .rs-srcs
 test:
 	@$(HOST_CARGO) test -q --workspace --release
 
-vm: modules
+# The admin CLI, also put in every guest's /bin by tests/vm/run (which builds it itself).
+rmrctl:
+	@$(HOST_CARGO) build --release -q -p rmrctl
+
+vm: modules rmrctl
 	@$(TOP)/tests/vm/run
 
 check:
 	@$(TOP)/scripts/check.sh
 
-demo: modules
+demo: modules rmrctl
 	@VM_VERBOSE=1 $(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
 
 fmt:

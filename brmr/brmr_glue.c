@@ -34,10 +34,12 @@ static GLUE_WO(remove_store);
 static GLUE_WO(delete_store);
 
 static GLUE_RO(stats);
+static GLUE_RO(pool);
 static GLUE_WO(unmap_device);
 
 static struct attribute *clt_dev_attrs[] = {
-	&glue_attr_state.attr, &glue_attr_unmap_device.attr, &glue_attr_stats.attr, NULL,
+	&glue_attr_state.attr, &glue_attr_unmap_device.attr, &glue_attr_stats.attr,
+	&glue_attr_pool.attr, NULL,
 };
 ATTRIBUTE_GROUPS(clt_dev);
 

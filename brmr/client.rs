@@ -351,6 +351,7 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
     let d = g.devs.iter().flatten().find(|d| d.id == id && !d.dying).ok_or(ENODEV)?;
     match attr {
         b"state" => writeln!(w, "ready").map_err(|_| EINVAL),
+        b"pool" => writeln!(w, "{}", d.pool.as_str()).map_err(|_| EINVAL),
         b"stats" => {
             let mut legs = [zero_leg(); RMR_POOL_MAX_SESS];
             let n = d.rmr.as_ref().map_or(0, |p| p.legs(&mut legs));

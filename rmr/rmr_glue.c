@@ -35,6 +35,10 @@ static GLUE_WO(add_clt);
 static GLUE_RW(sync);
 static GLUE_RO(map_summary);
 static GLUE_RO(map);
+static GLUE_RO(sync_progress);
+static GLUE_RO(chunk_size);
+static GLUE_RO(queue_depth);
+static GLUE_RO_AS(clt_sync, sync);
 
 static GLUE_WO(add_sess);
 static GLUE_WO(pool_enable);
@@ -43,7 +47,9 @@ static GLUE_WO(del_sess);
 static GLUE_WO(reconnect);
 
 static struct attribute *clt_pool_attrs[] = {
-	&glue_attr_add_sess.attr, &glue_attr_pool_enable.attr, &glue_attr_leave_pool.attr, NULL,
+	&glue_attr_add_sess.attr, &glue_attr_pool_enable.attr, &glue_attr_leave_pool.attr,
+	&glue_attr_clt_sync.attr, &glue_attr_chunk_size.attr, &glue_attr_queue_depth.attr,
+	&glue_attr_map_summary.attr, NULL,
 };
 static struct attribute *clt_sess_attrs[] = {
 	&glue_attr_enable.attr, &glue_attr_state.attr, &glue_attr_member_id.attr,
@@ -53,7 +59,7 @@ ATTRIBUTE_GROUPS(clt_sess);
 static struct attribute *srv_pool_attrs[] = {
 	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr,
 	&glue_attr_add_clt.attr, &glue_attr_sync.attr, &glue_attr_map_summary.attr,
-	&glue_attr_map.attr, NULL,
+	&glue_attr_map.attr, &glue_attr_sync_progress.attr, NULL,
 };
 ATTRIBUTE_GROUPS(clt_pool);
 ATTRIBUTE_GROUPS(srv_pool);

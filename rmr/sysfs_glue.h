@@ -57,6 +57,9 @@ static ssize_t glue_attr_store(struct kobject *kobj, struct kobj_attribute *attr
 
 #define GLUE_RO(_name) struct kobj_attribute glue_attr_##_name = __ATTR(_name, 0444, glue_attr_show, NULL)
 #define GLUE_WO(_name) struct kobj_attribute glue_attr_##_name = __ATTR(_name, 0200, NULL, glue_attr_store)
+/* A read-only attribute named like a writable one of another kind (e.g. `sync`). */
+#define GLUE_RO_AS(_var, _name) struct kobj_attribute glue_attr_##_var = \
+	__ATTR(_name, 0444, glue_attr_show, NULL)
 #define GLUE_RW(_name) struct kobj_attribute glue_attr_##_name = \
 	__ATTR(_name, 0644, glue_attr_show, glue_attr_store)
 

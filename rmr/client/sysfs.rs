@@ -5,9 +5,26 @@
 
 use super::*;
 
-pub(crate) fn show(id: u64, attr: &[u8], _w: &mut PageWriter<'_>) -> Result {
-    let _ = (id, attr);
-    Err(EINVAL)
+/// `pools/<p>/*` reads: `sync`, `chunk_size`, `queue_depth` as given to `join_pool`, and
+/// `map_summary`, the client's dirty map per member in the server's format.
+pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
+    let pool = {
+        let st = state().ok_or(ENODEV)?;
+        by_id(&st, id)
+    }
+    .ok_or(ENODEV)?;
+    match attr {
+        b"sync" => writeln!(w, "{}", if pool.sync { "y" } else { "n" }).map_err(|_| EINVAL),
+        b"chunk_size" => writeln!(w, "{}", pool.chunk_size).map_err(|_| EINVAL),
+        b"queue_depth" => writeln!(w, "{}", pool.queue_depth).map_err(|_| EINVAL),
+        b"map_summary" => {
+            let mut buf = KVec::<u8>::from_elem(0u8, kernel::page::PAGE_SIZE, GFP_KERNEL)?;
+            let n = pool.lock().maps.render_summary(&mut buf);
+            let text = core::str::from_utf8(buf.get(..n).unwrap_or(&[])).map_err(|_| EINVAL)?;
+            w.write_str(text).map_err(|_| EINVAL)
+        }
+        _ => Err(EINVAL),
+    }
 }
 
 pub(crate) fn store(id: u64, attr: &[u8], input: &[u8]) -> Result {

@@ -126,9 +126,11 @@ pub(super) fn finish_sync(pool: &Arc<SrvPool>, chunk: u64, r: core::result::Resu
         let done = inner.core.finish_sync(chunk, read_errno, &mut waiters);
         if thread {
             let was_running = inner.sched.running;
-            if inner.sched.done(&inner.core, done.cleared) && was_running {
+            if inner.sched.done(&inner.core, done.cleared, now_ms()) && was_running {
                 ended = true;
             }
+        } else {
+            inner.sched.on_demand_done(done.cleared);
         }
         (done, inner.sync_pool.clone())
     };
@@ -191,7 +193,7 @@ pub(super) fn pump(pool: &Arc<SrvPool>) {
                     None => break,
                 }
             }
-            let ended = inner.sched.check_end(&inner.core);
+            let ended = inner.sched.check_end(&inner.core, now_ms());
             if !ended && n == 0 && inner.sched.in_flight == 0 {
                 inner.dw_sync.queue(SYNC_RETRY_MS);
             }

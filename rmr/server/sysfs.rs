@@ -75,6 +75,13 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
             let running = pool.inner.lock().sched.running;
             writeln!(w, "{}", if running { "running" } else { "stopped" }).map_err(|_| EINVAL)
         }
+        b"sync_progress" => {
+            let p = {
+                let g = pool.inner.lock();
+                g.sched.progress(&g.core, now_ms())
+            };
+            writeln!(w, "{} {} {}", p.done, p.total, p.elapsed_ms).map_err(|_| EINVAL)
+        }
         b"map_summary" => summary(&pool, w),
         b"map" => {
             dump_maps(&pool);
@@ -226,7 +233,7 @@ pub(super) fn sync_store(id: u64, input: &[u8]) -> Result {
                 let mut g = pool.inner.lock();
                 let have = g.sync_pool.is_some();
                 let inner = &mut *g;
-                inner.sched.start(&inner.core, sqd, have).map(|()| inner.sched.cap)
+                inner.sched.start(&inner.core, sqd, have, now_ms()).map(|()| inner.sched.cap)
             };
             match r {
                 Ok(cap) => {

@@ -109,7 +109,22 @@ impl SyncTable {
     }
 }
 
+/// Progress of the current or last sync run, as `sync_progress` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Own-map chunks cleared by syncs since the run started: the sync thread's requests
+    /// and the on-demand syncs of IO that met a dirty chunk while the run went on.
+    pub done: u64,
+    /// `done` plus the chunks still dirty in the own map: the chunks the run had to sync
+    /// (own map count at start plus chunks dirtied since). Frozen when the run ends.
+    pub total: u64,
+    /// Milliseconds since the run started, frozen when it ends.
+    pub elapsed_ms: u64,
+}
+
 /// The sync thread's scheduler (§7): walks the own map, at most `cap` requests in flight.
+/// It also counts the progress of the run (`sync_progress`); times are the caller's clock
+/// in milliseconds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyncSched {
     /// Thread running.
@@ -120,15 +135,25 @@ pub struct SyncSched {
     pub cap: u32,
     pub(super) cursor: u64,
     pub(super) failed: bool,
+    /// A run was ever started.
+    pub(super) ran: bool,
+    /// Own chunks cleared during the run.
+    pub(super) synced: u64,
+    /// `synced` plus the own map count when the run ended.
+    pub(super) total_at_end: u64,
+    pub(super) started_ms: u64,
+    pub(super) ended_ms: u64,
 }
 
 impl SyncSched {
-    /// `sync start`: -EPERM unless NORMAL, -EBUSY if running.
+    /// `sync start` at time `now_ms`: -EPERM unless NORMAL, -ENOENT without a sync pool,
+    /// -EBUSY if running. Resets the progress counters.
     pub fn start<S: MapStorage + Default>(
         &mut self,
         pool: &ServerPool<S>,
         sync_queue_depth: u16,
         have_sync_pool: bool,
+        now_ms: u64,
     ) -> Result<()> {
         if pool.state != SrvState::Normal {
             return Err(Error::Perm);
@@ -140,7 +165,18 @@ impl SyncSched {
             return Err(Error::Busy);
         }
         let cap = core::cmp::min(sync_queue_depth, pool.md.queue_depth).max(1);
-        *self = SyncSched { running: true, in_flight: 0, cap: u32::from(cap), cursor: 0, failed: false };
+        *self = SyncSched {
+            running: true,
+            in_flight: 0,
+            cap: u32::from(cap),
+            cursor: 0,
+            failed: false,
+            ran: true,
+            synced: 0,
+            total_at_end: 0,
+            started_ms: now_ms,
+            ended_ms: now_ms,
+        };
         Ok(())
     }
     /// `sync stop`: no new requests; the thread ends when in-flight ones drain.
@@ -162,30 +198,150 @@ impl SyncSched {
             }
         }
     }
-    /// A request finished. Returns true when the thread has ended (`stopped`).
-    pub fn done<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>, ok: bool) -> bool {
+    /// A sync-thread request finished at `now_ms`; `ok`: it cleared its chunk in the own
+    /// map. Returns true when the thread has ended (`stopped`).
+    pub fn done<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>, ok: bool, now_ms: u64) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if ok && self.running {
+            self.synced = self.synced.saturating_add(1);
+        }
         if !ok || pool.state != SrvState::Normal {
             self.failed = true;
         }
-        self.check_end(pool)
+        self.check_end(pool, now_ms)
     }
-    /// Whether the thread has ended (map walked and clean, or failed and drained).
-    pub fn check_end<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>) -> bool {
+    /// An on-demand sync (IO that met a dirty chunk) finished; `cleared`: it cleared its
+    /// chunk in the own map. Counted as progress while a run goes on.
+    pub fn on_demand_done(&mut self, cleared: bool) {
+        if cleared && self.running {
+            self.synced = self.synced.saturating_add(1);
+        }
+    }
+    /// Whether the thread has ended (map walked and clean, or failed and drained). The end
+    /// is stamped `now_ms`, which freezes the progress.
+    pub fn check_end<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>, now_ms: u64) -> bool {
         if !self.running {
             return true;
         }
-        let own_clean = pool.maps.get(pool.member_id).is_none_or(|m| m.is_empty());
-        let walked = pool
-            .maps
-            .get(pool.member_id)
-            .is_none_or(|m| m.next_dirty(self.cursor).is_none());
+        let own = pool.maps.get(pool.member_id);
+        let own_clean = own.is_none_or(|m| m.is_empty());
+        let walked = own.is_none_or(|m| m.next_dirty(self.cursor).is_none());
         if self.in_flight == 0 && (self.failed || own_clean || pool.state != SrvState::Normal) {
             self.running = false;
+            self.ended_ms = now_ms;
+            self.total_at_end = self.synced.saturating_add(own.map_or(0, |m| m.count()));
         } else if self.in_flight == 0 && walked {
             // Rescan: bits may have been set behind the cursor.
             self.cursor = 0;
         }
         !self.running
+    }
+    /// Progress of the current run at `now_ms`, or of the last one (frozen at its end);
+    /// all zero before the first run.
+    pub fn progress<S: MapStorage + Default>(&self, pool: &ServerPool<S>, now_ms: u64) -> SyncProgress {
+        if !self.ran {
+            return SyncProgress::default();
+        }
+        if self.running {
+            let left = pool.maps.get(pool.member_id).map_or(0, |m| m.count());
+            SyncProgress {
+                done: self.synced,
+                total: self.synced.saturating_add(left),
+                elapsed_ms: now_ms.saturating_sub(self.started_ms),
+            }
+        } else {
+            SyncProgress {
+                done: self.synced,
+                total: self.total_at_end,
+                elapsed_ms: self.ended_ms.saturating_sub(self.started_ms),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::normal_pool;
+    use super::*;
+
+    fn prog(done: u64, total: u64, elapsed_ms: u64) -> SyncProgress {
+        SyncProgress { done, total, elapsed_ms }
+    }
+
+    /// Runs one sync-thread request to completion at `now`: the chunk the scheduler hands
+    /// out is "read" and cleared through the pool's `finish_sync`.
+    fn one<S: MapStorage + Default>(s: &mut SyncSched, p: &mut ServerPool<S>, now: u64) -> (u64, bool) {
+        let c = s.next(p).expect("a chunk to sync");
+        let mut w = [0u16; 4];
+        let d = p.finish_sync(c, 0, &mut w);
+        (c, s.done(p, d.cleared, now))
+    }
+
+    #[test]
+    fn progress_counts_a_run_and_freezes_at_its_end() {
+        let mut p = normal_pool();
+        let mut s = SyncSched::default();
+        assert_eq!(s.progress(&p, 5000), prog(0, 0, 0), "no run yet");
+        for c in [1u64, 2, 3, 4, 5] {
+            p.maps.get_mut(42).unwrap().set(c, 0).unwrap();
+        }
+        s.start(&p, 1, true, 1000).unwrap();
+        assert_eq!(s.progress(&p, 1000), prog(0, 5, 0));
+        assert_eq!(one(&mut s, &mut p, 1200), (1, false));
+        assert_eq!(s.progress(&p, 1500), prog(1, 5, 500));
+        // IO meeting dirty chunk 3 syncs it on demand: progress too.
+        let mut w = [0u16; 4];
+        p.sync.start(3, p.epoch).unwrap();
+        let d = p.finish_sync(3, 0, &mut w);
+        assert!(d.cleared);
+        s.on_demand_done(d.cleared);
+        assert_eq!(s.progress(&p, 1600), prog(2, 5, 600));
+        // A write that failed on a peer meanwhile dirties a new chunk: the total grows.
+        p.maps.get_mut(42).unwrap().set(9, 0).unwrap();
+        assert_eq!(s.progress(&p, 1700), prog(2, 6, 700));
+        assert_eq!(one(&mut s, &mut p, 1800), (2, false));
+        assert_eq!(one(&mut s, &mut p, 1900), (4, false));
+        assert_eq!(one(&mut s, &mut p, 2000), (5, false));
+        assert_eq!(one(&mut s, &mut p, 2100), (9, true), "own map clean: the run ends");
+        assert!(!s.running);
+        assert_eq!(s.progress(&p, 2100), prog(6, 6, 1100));
+        // Frozen: later reads, dirt and on-demand syncs after the end change nothing.
+        p.maps.get_mut(42).unwrap().set(11, 0).unwrap();
+        s.on_demand_done(true);
+        assert_eq!(s.progress(&p, 90_000), prog(6, 6, 1100));
+        // A new run starts from zero.
+        s.start(&p, 4, true, 100_000).unwrap();
+        assert_eq!(s.progress(&p, 100_250), prog(0, 1, 250));
+    }
+
+    #[test]
+    fn progress_of_a_stopped_or_failed_run() {
+        let mut p = normal_pool();
+        let mut s = SyncSched::default();
+        for c in 0u64..4 {
+            p.maps.get_mut(42).unwrap().set(c, 0).unwrap();
+        }
+        assert_eq!(s.start(&p, 2, false, 0), Err(Error::NoEnt));
+        assert_eq!(s.progress(&p, 10), prog(0, 0, 0), "a refused start is no run");
+        s.start(&p, 2, true, 10).unwrap();
+        assert_eq!(s.start(&p, 2, true, 20), Err(Error::Busy));
+        let (a, b) = (s.next(&mut p).unwrap(), s.next(&mut p).unwrap());
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(s.next(&mut p), None, "cap 2 reached");
+        let mut w = [0u16; 4];
+        let d = p.finish_sync(a, 0, &mut w);
+        assert!(!s.done(&p, d.cleared, 30));
+        s.stop();
+        // The second request in flight drains; the run ends with 2 of 4 done.
+        let d = p.finish_sync(b, 0, &mut w);
+        assert!(s.done(&p, d.cleared, 40));
+        assert_eq!(s.progress(&p, 1000), prog(2, 4, 30));
+        // A failed read ends the next run without counting.
+        s.start(&p, 1, true, 2000).unwrap();
+        let c = s.next(&mut p).unwrap();
+        let d = p.finish_sync(c, Error::Io.errno(), &mut w);
+        assert!(!d.cleared);
+        assert!(s.done(&p, d.cleared, 2500));
+        assert_eq!(s.progress(&p, 3000), prog(0, 2, 500));
     }
 }

@@ -113,9 +113,10 @@ impl Sim {
     }
 
     pub(super) fn sync_start(&mut self, i: usize) {
+        let now = self.now;
         let s = &mut self.srvs[i];
         if let Some(pool) = s.pool.as_ref() {
-            if s.sched.start(pool, 4, true).is_ok() {
+            if s.sched.start(pool, 4, true, now).is_ok() {
                 self.count("sync");
                 self.log(format!("srv {i} sync start"));
             }

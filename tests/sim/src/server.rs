@@ -366,9 +366,10 @@ impl Sim {
         if !was_thread {
             return;
         }
+        let now = self.now;
         let s = &mut self.srvs[i];
         if let Some(pool) = s.pool.as_ref() {
-            if s.sched.done(pool, ok) {
+            if s.sched.done(pool, ok, now) {
                 self.log(format!("srv {i} sync thread stopped"));
             }
         }
@@ -490,9 +491,10 @@ impl Sim {
                         self.start_sync_read(i, c, true, MemberList::new());
                     }
                     None => {
+                        let now = self.now;
                         let s = &mut self.srvs[i];
                         if let Some(pool) = s.pool.as_ref() {
-                            if s.sched.check_end(pool) {
+                            if s.sched.check_end(pool, now) {
                                 self.log(format!("srv {i} sync thread stopped"));
                             }
                         }

@@ -182,11 +182,14 @@ fn server_rows(p: &ServerPool, rows: &mut Vec<Row>) {
     }
 }
 
-/// The resync line: shown while the sync thread runs, or whenever the kernel reports
-/// progress.
+/// The resync line: shown while the sync thread runs, or when the kernel reports a past
+/// run (`sync_progress` other than `0 0 0`), which is then marked `(ended)`.
 fn resync(p: &ServerPool) -> Option<Vec<String>> {
     let running = p.sync.as_deref() == Some("running");
-    if !running && p.progress.is_none() {
+    let ran = p
+        .progress
+        .is_some_and(|g| g.done > 0 || g.total > 0 || g.elapsed_ms.is_some_and(|ms| ms > 0));
+    if !running && !ran {
         return None;
     }
     let mut cells = vec!["resync".to_string()];
@@ -208,6 +211,9 @@ fn resync(p: &ServerPool) -> Option<Vec<String>> {
         None => "rate:-".into(),
     });
     cells.push(format!("eta:{}", opt(p.eta_s.map(duration))));
+    if !running {
+        cells.push("(ended)".into());
+    }
     Some(cells)
 }
 
@@ -348,6 +354,49 @@ pub fn render(st: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::Progress;
+
+    #[test]
+    fn resync_line_by_run() {
+        let mut p = ServerPool {
+            sync: Some("stopped".into()),
+            progress: Some(Progress {
+                done: 0,
+                total: 0,
+                elapsed_ms: Some(0),
+            }),
+            ..ServerPool::default()
+        };
+        assert_eq!(resync(&p), None, "never ran");
+        p.progress = Some(Progress {
+            done: 312,
+            total: 312,
+            elapsed_ms: Some(4000),
+        });
+        (p.rate, p.eta_s) = crate::model::rate_of(p.progress.unwrap());
+        assert_eq!(
+            resync(&p).unwrap(),
+            [
+                "resync",
+                "done:312/312",
+                "100.0%",
+                "rate:78.0/s",
+                "eta:0:00",
+                "(ended)"
+            ]
+        );
+        p.sync = Some("running".into());
+        p.progress = Some(Progress {
+            done: 0,
+            total: 0,
+            elapsed_ms: Some(0),
+        });
+        (p.rate, p.eta_s) = (None, None);
+        assert_eq!(
+            resync(&p).unwrap(),
+            ["resync", "done:0/0", "100.0%", "rate:-", "eta:-"]
+        );
+    }
 
     #[test]
     fn previews() {

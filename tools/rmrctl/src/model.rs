@@ -2,8 +2,8 @@
 //! What rmr and brmr hold on this host, read from sysfs into plain data.
 //!
 //! Attributes the kernel prints today are read as documented in Documentation/ABI. A few
-//! attributes are *proposed* (not in the kernel yet, see Documentation/rmrctl-json.md):
-//! they are read when present and are `None` otherwise.
+//! attributes were added to the kernel for rmrctl (Documentation/rmrctl-json.md, "Attributes
+//! added for rmrctl"): they are read when present and are `None` with older modules.
 
 use crate::parse::{self, MemberMap, Progress, StatLeg, StatTotal};
 use crate::sysfs::{self, Sysfs, BRMR_CLIENT, BRMR_SERVER, RMR_CLIENT, RMR_SERVER};
@@ -51,13 +51,13 @@ impl Classes {
 pub struct ClientPool {
     /// Pool name.
     pub name: String,
-    /// Proposed `sync` attribute: a sync pool (storage node to storage node).
+    /// `sync` attribute (newer modules): a sync pool (storage node to storage node).
     pub sync: Option<bool>,
-    /// Proposed `chunk_size` attribute, bytes.
+    /// `chunk_size` attribute (newer modules), bytes.
     pub chunk_size: Option<u64>,
-    /// Proposed `queue_depth` attribute.
+    /// `queue_depth` attribute (newer modules).
     pub queue_depth: Option<u64>,
-    /// Proposed `map_summary` attribute: the client's map per member.
+    /// `map_summary` attribute (newer modules): the client's map per member.
     pub maps: Option<Vec<MemberMap>>,
     /// Legs, by name.
     pub legs: Vec<Leg>,
@@ -76,7 +76,7 @@ pub struct Leg {
     pub maintenance: Option<bool>,
     /// `member_id`.
     pub member_id: Option<u32>,
-    /// The client's map of this leg's member (from the proposed pool `map_summary`).
+    /// The client's map of this leg's member (from the pool's `map_summary`, newer modules).
     pub dirty: Option<MemberMap>,
     /// Reads and writes of this leg, from the mapping device's `stats`.
     pub io: Option<LegIo>,
@@ -106,7 +106,7 @@ pub struct ServerPool {
     pub sync: Option<String>,
     /// `map_summary`, one entry per member map held.
     pub maps: Option<Vec<MemberMap>>,
-    /// Proposed `sync_progress` attribute.
+    /// `sync_progress` attribute (newer modules).
     pub progress: Option<Progress>,
     /// Resync rate in chunks per second (from `sync_progress`, or measured by `watch`).
     pub rate: Option<f64>,
@@ -140,7 +140,7 @@ pub struct Store {
 /// How a device's pool was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolSource {
-    /// The proposed `pool` attribute.
+    /// The `pool` attribute (newer modules).
     Attribute,
     /// The legs in `stats` are exactly one client pool's legs.
     Inferred,

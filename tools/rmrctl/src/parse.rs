@@ -161,7 +161,7 @@ pub fn flags(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The proposed `sync_progress` attribute: `<done> <total>` or `<done> <total> <elapsed_ms>`.
+/// The server pool `sync_progress` attribute (the kernel prints three fields): `<done> <total>` or `<done> <total> <elapsed_ms>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// Chunks synced by the current (or last) run.
@@ -187,7 +187,7 @@ pub fn progress(text: &str) -> Option<Progress> {
     })
 }
 
-/// The proposed client pool `sync` attribute: `y` or `n`.
+/// The client pool `sync` attribute: `y` or `n`.
 pub fn yes_no(text: &str) -> Option<bool> {
     match text.trim() {
         "y" | "Y" | "1" => Some(true),

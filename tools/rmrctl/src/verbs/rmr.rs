@@ -143,7 +143,7 @@ pub(super) fn leg_add(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage> {
     let leg = name(t, "leg (session) name", &pos[1])?;
     let path = ip_path(required(t, p, "path")?);
     let mode = p.val("mode");
-    // The proposed pool `sync` attribute, when the kernel has it, tells whether mode is due.
+    // The pool `sync` attribute, when the module has it, tells whether mode is due.
     let pdir = fs.path(RMR_CLIENT, &format!("pools/{pool}"));
     let sync_pool = sysfs::read(&pdir.join("sync")).and_then(|v| crate::parse::yes_no(&v));
     match (sync_pool, mode) {
