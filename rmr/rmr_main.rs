@@ -99,6 +99,8 @@ pub(crate) fn err(e: Errno) -> Error {
 
 // Fields drop in order after `drop`: the registry, then the state, each unpublished first.
 struct RmrModule {
+    /// The client recovery worker (§6.8), stopped first at unload.
+    recover: Option<wrap::dwork::Dwork>,
     _registry: Owner<server::Registry>,
     state: Owner<Mutex<State>>,
 }
@@ -130,13 +132,27 @@ impl kernel::Module for RmrModule {
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
         }
+        let recover = match wrap::dwork::Dwork::new_module(wrap::dwork::DW_CLT_RECOVER) {
+            Ok(d) => d,
+            Err(e) => {
+                server::exit();
+                sysfs::exit();
+                pr_err!("cannot set up the recovery worker: {:?}\n", e);
+                return Err(e);
+            }
+        };
+        recover.queue(rmr_core::consts::RMR_RECOVER_INTERVAL_MS as u32);
         pr_info!("loaded (classes rmr-client, rmr-server)\n");
-        Ok(RmrModule { _registry: registry, state })
+        Ok(RmrModule { recover: Some(recover), _registry: registry, state })
     }
 }
 
 impl Drop for RmrModule {
     fn drop(&mut self) {
+        // The recovery worker first (it walks the client pools and sends commands).
+        if let Some(d) = self.recover.take() {
+            d.free();
+        }
         // The server role first: close the RTRS server (every session goes), then shut down
         // its pools, detaching their sync pools before the client pools go.
         let nsrv = self.state.get().lock().srv.iter().flatten().count();

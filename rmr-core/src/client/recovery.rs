@@ -138,3 +138,113 @@ pub enum TryEnable {
         legs: LegMask,
     },
 }
+
+/// What one tick of the recovery worker does (§6.8), decided by the core; the shells (the
+/// kernel's worker, the simulator's tick) only send the commands and feed the replies back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryPlan {
+    /// MAP_CHECK (carrying [`Self::map_ver`]) to these NORMAL legs whose client map is not
+    /// empty; sent without the control lock, answers to [`ClientPool::on_map_check_reply`].
+    pub map_check: LegMask,
+    /// The pool's `map_ver` for the MAP_CHECKs.
+    pub map_ver: u64,
+    /// STORE_CHECK to these FAILED legs whose transport is up; answers to
+    /// [`ClientPool::on_store_check_reply`].
+    pub store_check: LegMask,
+    /// SEND_MD_BUF of [`Self::md`] to these legs (non-sync pools: every leg not FAILED or
+    /// REMOVING).
+    pub md_push: LegMask,
+    /// `pool_md` with the pool's current `map_ver`.
+    pub md: Option<PoolMd>,
+    /// Try-enable candidates wait: run try-enable after the store checks.
+    pub try_enable: bool,
+}
+
+/// What a STORE_CHECK answer means for its FAILED leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreCheck {
+    /// The store serves IO again: the leg left FAILED (non-sync: RECONNECTING, the caller runs
+    /// try-enable).
+    Revived(Option<Transition>),
+    /// The server does not know the session in this pool (it restarted): rejoin instead.
+    Rejoin,
+    /// Still failed, or the check did not get through.
+    Nothing,
+}
+
+impl ClientPool {
+    /// The commands of one recovery tick (§6.8).
+    pub fn recovery_plan<S: MapStorage + Default>(&self, maps: &MapSet<S>) -> RecoveryPlan {
+        let md = (!self.sync).then_some(self.md).flatten().map(|mut md| {
+            md.map_ver = self.map_ver;
+            md
+        });
+        let md_push = if md.is_some() {
+            self.legs()
+                .filter(|(_, l)| !matches!(l.state, LegState::Failed | LegState::Removing))
+                .fold(0, |m, (i, _)| m | (1 << i))
+        } else {
+            0
+        };
+        RecoveryPlan {
+            map_check: self.map_check_targets(maps),
+            map_ver: self.map_ver,
+            store_check: self.store_check_targets(),
+            md_push,
+            md,
+            try_enable: self.candidates() != 0,
+        }
+    }
+
+    /// A STORE_CHECK answer (`errno`, and whether the store allows IO) for leg `slot`.
+    pub fn on_store_check_reply(&mut self, slot: usize, errno: i32, io_allowed: bool) -> StoreCheck {
+        if errno == Error::NoEnt.errno() {
+            return StoreCheck::Rejoin;
+        }
+        if errno != 0 || !io_allowed || self.leg(slot).is_none_or(|l| l.state != LegState::Failed) {
+            return StoreCheck::Nothing;
+        }
+        match self.on_store_ok(slot) {
+            Ok(t) => StoreCheck::Revived(t),
+            Err(_) => StoreCheck::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests_recovery_plan {
+    use super::super::super::dirtymap::vecstore::VecStorage;
+    use super::*;
+
+    #[test]
+    fn plan_and_store_check() {
+        let mut p = ClientPool::new(false, 100);
+        let mut maps: MapSet<VecStorage> = MapSet::new();
+        let a = p.add_leg(42, false).unwrap();
+        let b = p.add_leg(43, false).unwrap();
+        p.set_state(a, LegState::Normal).unwrap();
+        p.set_state(b, LegState::Normal).unwrap();
+        maps.ensure(42, 100).unwrap().set(3, 0).unwrap();
+        maps.ensure(43, 100).unwrap();
+        let plan = p.recovery_plan(&maps);
+        assert_eq!(plan.map_check, 1 << a, "only legs whose client map is dirty are checked");
+        assert_eq!((plan.store_check, plan.md_push, plan.try_enable), (0, 0, false), "no pool_md, nothing to push");
+        p.md = Some(PoolMd::BLANK);
+        p.fail_leg(b);
+        let plan = p.recovery_plan(&maps);
+        assert_eq!(plan.md_push, 1 << a, "a FAILED leg gets no push");
+        assert_eq!(plan.md.map(|m| m.map_ver), Some(p.map_ver()));
+        assert_eq!(plan.store_check, 1 << b, "a FAILED leg with its transport up is store-checked");
+        assert_eq!(p.on_store_check_reply(b, 0, false), StoreCheck::Nothing);
+        assert_eq!(p.on_store_check_reply(b, Error::NoEnt.errno(), false), StoreCheck::Rejoin);
+        match p.on_store_check_reply(b, 0, true) {
+            StoreCheck::Revived(Some(t)) => assert_eq!((t.from, t.to), (LegState::Failed, LegState::Reconnecting)),
+            s => panic!("unexpected {s:?}"),
+        }
+        assert!(p.recovery_plan(&maps).try_enable);
+        assert_eq!(p.on_store_check_reply(b, 0, true), StoreCheck::Nothing, "only a FAILED leg is revived");
+        p.set_connected(a, false);
+        assert_eq!(p.recovery_plan(&maps).store_check, 0, "no check over a transport that is down");
+    }
+}
+

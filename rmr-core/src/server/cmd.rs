@@ -246,6 +246,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 // [choice] Merge, never drop: membership shrinks only by POOL_INFO(REMOVE,
                 // DELETE) or LEAVE_POOL(delete); a client pushing a partial view (it is still
                 // assembling) must not make this node forget a member (seed 34222).
+                let before = self.md;
                 for m in md.srv_md.iter().filter(|m| m.member_id != 0) {
                     self.md.add_member(m.member_id)?;
                     for s in self.md.srv_md.iter_mut().filter(|s| s.member_id == m.member_id) {
@@ -256,7 +257,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 // picks the node with the highest version as the one with the newest maps, so
                 // a NO_IO node with stale maps must not be lifted by the periodic push
                 // (seed 78). map_ver moves only with IO, MAP_ADD, MAP_DONE and MAP_SET_VER.
-                fx.persist_md = true;
+                // The push comes every second: only a change is written to the store.
+                fx.persist_md = self.md != before;
                 Ok(RspBody::Empty)
             }
             Cmd::MapAdd { chunk, member_id, map_ver, recovery } => {

@@ -7,7 +7,7 @@ use super::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BCmd {
     StoreCheck,
-    SendMd,
+    SendMd(PoolMd),
     Maint(bool),
 }
 
@@ -168,13 +168,14 @@ impl Sim {
     }
 
     pub(super) fn recovery_tick(&mut self) {
-        // Map checks run outside the control lock (recover_work does not hold it), so their
-        // replies can race with map updates and new dirty bits: that race is what the clean
-        // delay protects against.
-        let map_ver = self.client.as_ref().map_or(0, |c| c.pool.map_ver());
+        // The core plans the tick (the kernel's recover_once runs the same plan). Map checks
+        // run outside the control lock (recover_work does not hold it), so their replies can
+        // race with map updates and new dirty bits: that race is what the clean delay
+        // protects against.
+        let Some(plan) = self.client.as_ref().map(|c| c.pool.recovery_plan(&c.maps)) else { return };
         let targets: Vec<(usize, usize)> = match self.client.as_ref() {
             Some(c) => (0..4)
-                .filter(|s| c.pool.map_check_targets(&c.maps) & (1 << s) != 0)
+                .filter(|s| plan.map_check & (1 << s) != 0)
                 .filter(|s| !c.checks.values().any(|x| x == s))
                 .map(|s| (s, c.slot_srv[s]))
                 .collect(),
@@ -182,7 +183,7 @@ impl Sim {
         };
         for (s, srv) in targets {
             let tag = self.tag();
-            if self.send(CLIENT, srv + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver })), 0, tag) {
+            if self.send(CLIENT, srv + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver: plan.map_ver })), 0, tag) {
                 if let Some(c) = self.client.as_mut() {
                     c.checks.insert(tag, s);
                 }
@@ -193,14 +194,12 @@ impl Sim {
             return;
         }
         let mut items = VecDeque::new();
-        for s in 0..4 {
-            if c.pool.store_check_targets() & (1 << s) != 0 {
-                items.push_back((s, BCmd::StoreCheck));
-            }
+        for s in (0..4).filter(|s| plan.store_check & (1 << s) != 0) {
+            items.push_back((s, BCmd::StoreCheck));
         }
-        for (s, l) in c.pool.legs() {
-            if l.state != LegState::Failed && l.state != LegState::Removing {
-                items.push_back((s, BCmd::SendMd));
+        if let Some(md) = plan.md {
+            for s in (0..4).filter(|s| plan.md_push & (1 << s) != 0) {
+                items.push_back((s, BCmd::SendMd(md)));
             }
         }
         if !self.chaos {
@@ -212,7 +211,7 @@ impl Sim {
             }
         }
         // [choice] also retry try-enable every tick while candidates wait.
-        if c.pool.candidates() != 0 {
+        if plan.try_enable {
             c.want_te = true;
         }
         if !items.is_empty() {
@@ -229,17 +228,9 @@ impl Sim {
             return;
         };
         *cur = Some((slot, b));
-        let map_ver = c.pool.map_ver();
-        let md = c.pool.md;
         let cmd = match b {
             BCmd::StoreCheck => Cmd::StoreCheck,
-            BCmd::SendMd => match md {
-                Some(mut md) => {
-                    md.map_ver = map_ver;
-                    Cmd::SendMdBuf(md)
-                }
-                None => Cmd::StoreCheck,
-            },
+            BCmd::SendMd(md) => Cmd::SendMdBuf(md),
             BCmd::Maint(on) => Cmd::EnablePool { enable: !on },
         };
         self.op_send(slot, &cmd);
@@ -270,17 +261,18 @@ impl Sim {
                 let ok = rsp.errno == 0;
                 match b {
                     BCmd::StoreCheck => {
-                        if rsp.errno == Error::NoEnt.errno() {
+                        let allowed = matches!(rsp.body, RspBody::Bool(true));
+                        match c.pool.on_store_check_reply(s, rsp.errno, allowed) {
                             // The session is gone on the server: rejoin instead.
-                            c.rejoin_wanted[s] = true;
-                        }
-                        if ok && matches!(rsp.body, RspBody::Bool(true)) {
-                            let r = c.pool.on_store_ok(s);
-                            if !self.cfg.bugs.promote_failed {
-                                c.want_te = true;
+                            StoreCheck::Rejoin => c.rejoin_wanted[s] = true,
+                            StoreCheck::Revived(t) => {
+                                if !self.cfg.bugs.promote_failed {
+                                    c.want_te = true;
+                                }
+                                self.log(format!("store check ok slot {s}: {t:?}"));
+                                self.bug_promote_enable(s);
                             }
-                            self.log(format!("store check ok slot {s}: {r:?}"));
-                            self.bug_promote_enable(s);
+                            StoreCheck::Nothing => {}
                         }
                     }
                     BCmd::Maint(on) => {
@@ -289,7 +281,7 @@ impl Sim {
                             c.want_te = true;
                         }
                     }
-                    BCmd::SendMd => {}
+                    BCmd::SendMd(_) => {}
                 }
                 self.batch_next();
             }

@@ -24,7 +24,7 @@ use server::*;
 
 pub mod store;
 
-use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, WriteReq, WriteStep};
+use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, StoreCheck, WriteReq, WriteStep};
 
 use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
 

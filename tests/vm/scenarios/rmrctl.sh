@@ -168,6 +168,10 @@ f=$(sample_sync resync)
 out=$($CHECK progress "$f" 192) || fail "B's resync: $out"
 log "B's resync: $out"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+# The client's recovery worker (SPEC §6.8) clears its map of B once B answered MAP_CHECK
+# "empty" twice and the map's last bit is 5 s old (before the compare: the map stays put).
+wait_for -t 40 clt "[ -s $C/pools/$P/map_summary ] && ! grep -v '\[\] 0/' $C/pools/$P/map_summary"
+log "client maps cleared by the recovery worker: $(on clt "cat $C/pools/$P/map_summary" | tr '\n' '|')"
 compare_all synced
 for off in 0 64; do
 	sums=$(on_each -t 120 "stg0 stg1" "/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$((AREA_BYTES + off * 1048576)) count=12 status=none | /usr/bin/sha256sum | cut -d' ' -f1")
