@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# A disk failure and its recovery without an administrator (SPEC §6.8 store check, §10
+# backend-error case), on clt (P), stg0 = A (member 42), stg1 = B (member 43, its store on a
+# device-mapper target over /dev/sda that the scenario switches to "error" and back):
+#  1. both legs created before either is enabled, so B needs no initial sync; sync pools;
+#     brmr0 mapped; 4 MiB written and read back.
+#  2. B's disk fails: 8 MiB written through brmr0 still succeed (A takes them, B's leg
+#     fails, A records what B misses); B's server leaves NORMAL.
+#  3. B's disk heals. Without any admin step the client's recovery worker sees B's store
+#     serve IO (STORE_CHECK), the leg goes back through reconnecting to normal by a map
+#     update, and B's own map holds what it missed.
+#  4. B's sync thread copies the missed chunks from A; every map is clean on both nodes and
+#     B's data equals A's over the written ranges.
+TIMEOUT=600
+NSTG=2
+
+. "$VM_LIB/pool.sh"
+BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
+AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
+leg() { on clt "head -1 $C/pools/$P/sessions/$1/state"; }
+
+vm_boot clt stg0 stg1
+
+# ---- 1. bring-up with B's store on a device-mapper target ----------------------------------
+log "bring-up, B's store on /dev/mapper/bdisk"
+on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
+on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+on stg1 'modprobe dm-flakey; n=$(cat /sys/block/sda/size); dmsetup create bdisk --table "0 $n linear /dev/sda 0"'
+wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
+wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
+wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
+wr stg0 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
+wr stg1 $BS/ctl/create_store "device=/dev/mapper/bdisk pool=$P mapped_size=$SIZE"
+wr clt $C/pools/$P/add_sess "sessname=$LEG_A path=ip:$A_IP mode=create"
+wr clt $C/pools/$P/add_sess "sessname=$LEG_B path=ip:$B_IP mode=create"
+wr clt $C/pools/$P/sessions/$LEG_A/enable 1
+wait_for clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
+wr clt $C/pools/$P/sessions/$LEG_B/enable 1
+wait_for -t 60 clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
+for n in stg0 stg1; do
+	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps: B joined before any leg was normal"
+done
+wr stg0 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+wr stg1 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+wr stg0 $C/pools/$P/add_sess "sessname=$SYNC_A path=ip:$B_IP"
+wr stg1 $C/pools/$P/add_sess "sessname=$SYNC_B path=ip:$A_IP"
+wr stg0 $S/pools/$P/add_clt "$P"
+wr stg1 $S/pools/$P/add_clt "$P"
+wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
+wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
+wait_for clt '[ -b /dev/brmr0 ]'
+brmr0_qd_cap
+on clt 'dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null; dd if=/dev/urandom of=/tmp/b bs=1M count=8 2>/dev/null'
+on clt 'dd if=/tmp/a of=/dev/brmr0 bs=1M oflag=direct 2>/dev/null'
+
+# ---- 2. B's disk fails ---------------------------------------------------------------------
+log "B's disk fails"
+on stg1 'n=$(cat /sys/block/sda/size); dmsetup suspend bdisk && dmsetup load bdisk --table "0 $n error" && dmsetup resume bdisk'
+on -t 120 clt 'dd if=/tmp/b of=/dev/brmr0 bs=1M seek=16 oflag=direct 2>/dev/null'
+expect_eq "$(on clt 'cmp /tmp/b /dev/brmr0 -i 0:16M -n 8M && echo same')" same "pattern b reads back while B's disk fails"
+on stg1 'dmesg | grep -q "backend IO failed"' || fail "B's store saw no backend error"
+log "while failing: leg B $(leg $LEG_B), B $(on stg1 "cat $S/pools/$P/state"), A's map of 43: $(on stg0 "head -1 $S/pools/$P/map_summary" | cut -c1-80)"
+
+# ---- 3. B's disk heals: the recovery worker brings the leg back ----------------------------
+log "B's disk heals; no admin step from here"
+on stg1 'n=$(cat /sys/block/sda/size); dmsetup suspend bdisk && dmsetup load bdisk --table "0 $n linear /dev/sda 0" && dmsetup resume bdisk'
+t0=$EPOCHSECONDS
+wait_for -t 90 clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
+wait_for -t 30 stg1 "[ \"\$(cat $S/pools/$P/state)\" = normal ]"
+log "leg B normal again after $((EPOCHSECONDS - t0)) s: $(on clt 'dmesg | grep -E "psrv0@stg-rmr1.*(store serves IO again|-> )" | tail -4' | tr '\n' '|')"
+on clt 'dmesg | grep -q "psrv0@stg-rmr1: store serves IO again, failed -> reconnecting"' ||
+	fail "the leg did not come back through the store check: $(on clt 'dmesg | grep rmr | tail -5' | tr '\n' '|')"
+own=$(on stg1 "grep '^member 43:' $S/pools/$P/map_summary")
+log "B's own map after the recovery: $(echo "$own" | cut -c1-100)"
+expect_match "$own" ' [1-9][0-9]*/800 dirty$' "B's own map holds what it missed"
+
+# ---- 4. B resyncs from A -------------------------------------------------------------------
+wr stg1 $S/pools/$P/sync start
+wait_for -t 300 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
+expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
+wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
+sums=$(on_each -t 120 "stg0 stg1" "/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=24 status=none | /usr/bin/sha256sum | cut -d' ' -f1")
+expect_eq "$(echo "$sums" | sed -n 2p)" "$(echo "$sums" | sed -n 1p)" "B's first 24 MiB of data vs A's after the resync"
+expect_eq "$(on clt 'cmp /tmp/a /dev/brmr0 -n 4M && cmp /tmp/b /dev/brmr0 -i 0:16M -n 8M && echo same')" same "brmr0 reads both patterns back"
