@@ -6,9 +6,12 @@
 #     brmr0 mapped; 4 MiB written and read back.
 #  2. B's disk fails: 8 MiB written through brmr0 still succeed (A takes them, B's leg
 #     fails, A records what B misses); B's server leaves NORMAL.
-#  3. B's disk heals. Without any admin step the client's recovery worker sees B's store
-#     serve IO (STORE_CHECK), the leg goes back through reconnecting to normal by a map
-#     update, and B's own map holds what it missed.
+#  3. B's disk heals. Without any admin step the client's recovery worker has brought the
+#     leg back: STORE_CHECK says B's store serves IO (brmr's io_allowed is OPEN and MAPPED,
+#     it does not track IO errors), the leg goes failed -> reconnecting -> normal by a map
+#     update. While the disk still fails this repeats with every failing write (the leg flaps
+#     about once a second); after the heal it stays normal, and B's own map holds what it
+#     missed. Without the worker the leg stays failed and the wait below times out.
 #  4. B's sync thread copies the missed chunks from A; every map is clean on both nodes and
 #     B's data equals A's over the written ranges.
 TIMEOUT=600
@@ -57,7 +60,7 @@ on clt 'dd if=/tmp/a of=/dev/brmr0 bs=1M oflag=direct 2>/dev/null'
 log "B's disk fails"
 on stg1 'n=$(cat /sys/block/sda/size); dmsetup suspend bdisk && dmsetup load bdisk --table "0 $n error" && dmsetup resume bdisk'
 on -t 120 clt 'dd if=/tmp/b of=/dev/brmr0 bs=1M seek=16 oflag=direct 2>/dev/null'
-expect_eq "$(on clt 'cmp /tmp/b /dev/brmr0 -i 0:16M -n 8M && echo same')" same "pattern b reads back while B's disk fails"
+expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M skip=16 count=8 iflag=direct status=none | sha256sum')" "$(on clt 'sha256sum </tmp/b')" "pattern b read back while B's disk fails"
 on stg1 'dmesg | grep -q "backend IO failed"' || fail "B's store saw no backend error"
 log "while failing: leg B $(leg $LEG_B), B $(on stg1 "cat $S/pools/$P/state"), A's map of 43: $(on stg0 "head -1 $S/pools/$P/map_summary" | cut -c1-80)"
 
@@ -81,4 +84,5 @@ expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after it
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 sums=$(on_each -t 120 "stg0 stg1" "/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=24 status=none | /usr/bin/sha256sum | cut -d' ' -f1")
 expect_eq "$(echo "$sums" | sed -n 2p)" "$(echo "$sums" | sed -n 1p)" "B's first 24 MiB of data vs A's after the resync"
-expect_eq "$(on clt 'cmp /tmp/a /dev/brmr0 -n 4M && cmp /tmp/b /dev/brmr0 -i 0:16M -n 8M && echo same')" same "brmr0 reads both patterns back"
+expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M count=4 iflag=direct status=none | sha256sum')" "$(on clt 'sha256sum </tmp/a')" "pattern a read back after the resync"
+expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M skip=16 count=8 iflag=direct status=none | sha256sum')" "$(on clt 'sha256sum </tmp/b')" "pattern b read back after the resync"
