@@ -51,7 +51,7 @@ use crate::rmr_core::{
     error::Error as CoreError,
     jhash,
     params::{self, Name, SyncCmd},
-    server::{self as srvcore, IoDecision, SrvState, SyncSched},
+    server::{self as srvcore, IoDecision, SessionPools, SrvState, SyncSched},
     store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
     wire::{
         Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,
@@ -73,7 +73,6 @@ use core::pin::Pin;
 
 use core::sync::atomic::{AtomicI32, Ordering};
 
-use kernel::alloc::flags::GFP_ATOMIC;
 
 use kernel::prelude::*;
 

@@ -5,19 +5,15 @@
 
 use super::*;
 
-pub(super) struct Joined {
-    pool: Arc<SrvPool>,
-    sync: bool,
-}
-
 /// Our private data of one RTRS server session (`rmr_srv_sess`).
 #[pin_data]
 pub(crate) struct SrvSess {
     name: [u8; 64],
     name_len: usize,
-    /// Pools this session joined (one entry per accepted JOIN/REJOIN).
+    /// Pools this session joined, by group_id (one entry per accepted JOIN/REJOIN); the
+    /// core's table decides which commands the session may send.
     #[pin]
-    joined: Mutex<KVec<Option<Joined>>>,
+    joined: Mutex<SessionPools<u32>>,
 }
 
 impl SrvSess {
@@ -34,7 +30,7 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
         pin_init!(SrvSess {
             name,
             name_len,
-            joined <- new_mutex!(KVec::new(), "rmr_srv_sess_joined"),
+            joined <- new_mutex!(SessionPools::default(), "rmr_srv_sess_joined"),
         }),
         GFP_KERNEL,
     );
@@ -51,10 +47,15 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
 /// `RTRS_SRV_LINK_EV_DISCONNECTED`: every operation of the session has been answered; the
 /// session leaves every pool it joined.
 pub(crate) fn on_disconnected(s: Pin<KBox<SrvSess>>) {
-    let list = core::mem::take(&mut *s.joined.lock());
-    for j in list.into_iter().flatten() {
-        session_gone(&j.pool, j.sync, "link lost");
+    // `joined` is taken before a pool's lock (the documented order), so the pools are told
+    // while it is held.
+    let mut joined = s.joined.lock();
+    for (group_id, sync) in joined.take_all() {
+        if let Some(pool) = lookup(group_id) {
+            session_gone(&pool, sync, "link lost");
+        }
     }
+    drop(joined);
     pr_info!("session {} disconnected\n", s.name());
 }
 
@@ -174,23 +175,16 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         return user_cmd(&pool, req, out);
     }
     let mut joined = sess.joined.lock();
-    let join_sync = match cmd {
-        Cmd::JoinPool(j) | Cmd::RejoinPool(j) => Some(j.sync),
-        _ => None,
-    };
-    if join_sync.is_some() && joined.reserve(1, GFP_KERNEL).is_err() {
-        return reply(out, group_id, CmdRsp::err(ty, CoreError::NoMem));
-    }
-    let slot = joined.iter().position(|j| j.as_ref().is_some_and(|j| Arc::ptr_eq(&j.pool, &pool)));
-    let sync = slot.and_then(|i| joined.get(i)).and_then(|j| j.as_ref()).is_some_and(|j| j.sync);
-    let leave = matches!(cmd, Cmd::LeavePool { .. });
-    if leave && slot.is_none() {
-        drop(joined);
-        if ratelimit() {
-            pr_err!("server pool {}: LEAVE_POOL from session {} that did not join (ENOENT)\n", pool.name(), sess.name());
+    let sync = match joined.admit(group_id, cmd) {
+        Ok(sync) => sync,
+        Err(e) => {
+            drop(joined);
+            if ratelimit() {
+                pr_err!("server pool {}: {:?} from session {} that did not join ({})\n", pool.name(), ty, sess.name(), e.to_errno().name());
+            }
+            return reply(out, group_id, CmdRsp::err(ty, e));
         }
-        return reply(out, group_id, CmdRsp::err(ty, CoreError::NoEnt));
-    }
+    };
     if matches!(cmd, Cmd::StoreCheck) {
         let allowed = match pool.store_get() {
             Some(s) => {
@@ -218,30 +212,16 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         let md = (fx.persist_md && inner.store.is_some() && !inner.unregistering).then(|| to_abi(&inner.core));
         (errno, ret, md, old, inner.core.state)
     };
-    if errno == 0 {
-        if let Some(s) = join_sync {
-            let j = Some(Joined { pool: pool.clone(), sync: s });
-            match joined.iter_mut().find(|x| x.is_none()) {
-                Some(free) => *free = j,
-                // Capacity was reserved above: this does not allocate.
-                None => {
-                    let _ = joined.push(j, GFP_ATOMIC);
-                }
-            }
-        } else if leave {
-            let gone = slot.and_then(|i| joined.get_mut(i)).and_then(|j| j.take());
-            drop(gone);
-        }
-    }
+    joined.on_answer(group_id, cmd, errno);
     drop(joined);
     if let Some(md) = md {
         pool.persist(&md);
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({:?} from {})\n", pool.name(), old.name(), new.name(), ty, sess.name());
-    } else if join_sync.is_some() && errno == 0 {
+    } else if matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) && errno == 0 {
         pr_info!("server pool {}: {}{:?} from {} accepted\n", pool.name(),
-            if join_sync == Some(true) { "sync " } else { "" }, ty, sess.name());
+            if sync { "sync " } else { "" }, ty, sess.name());
     }
     if errno != 0 && ratelimit() {
         let name = Errno::from_raw(-errno).map(|e| e.name()).unwrap_or("error");

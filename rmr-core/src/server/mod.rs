@@ -8,8 +8,10 @@ mod intent;
 mod io;
 mod pool;
 mod recovery;
+mod session;
 mod sync;
 pub use intent::*;
+pub use session::*;
 pub use sync::*;
 
 use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RMR_PROTO_VERSION};

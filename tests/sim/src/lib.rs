@@ -38,7 +38,7 @@ use rmr_core::dirtymap::MapSet;
 
 use rmr_core::error::Error;
 
-use rmr_core::server::{IoDecision, RegMode, ServerPool, SrvState, SyncSched};
+use rmr_core::server::{IoDecision, RegMode, ServerPool, SessionPools, SrvState, SyncSched};
 
 use rmr_core::wire::{
     Cmd, CmdRsp, CmdType, IoMsg, IoRsp, MemberList, Msg, PoolMd, PoolName,
@@ -246,7 +246,7 @@ impl Sim {
                 sched: SyncSched::default(),
                 next_clear: RMR_SRV_CHECK_MAPS_INTERVAL_MS,
                 clear_checks: BTreeMap::new(),
-                client_joined: false,
+                client_sess: SessionPools::default(),
             });
         }
         let n = s.cfg.servers;

@@ -205,7 +205,7 @@ impl Sim {
         s.syncs.clear();
         s.sched = SyncSched::default();
         s.clear_checks.clear();
-        s.client_joined = false;
+        s.client_sess = SessionPools::default();
     }
 
     pub(super) fn restart_server(&mut self, i: usize) {

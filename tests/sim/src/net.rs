@@ -109,7 +109,7 @@ impl Sim {
             let s = &mut self.srvs[srv];
             // The RTRS session survives a link loss (it reconnects; SPEC §10.1/§10.4 expect
             // no_io): the pool only leaves NORMAL. A rejoin replaces the session.
-            if s.alive && s.client_joined {
+            if s.alive && s.client_sess.sync_of(0).is_some() {
                 if let Some(p) = s.pool.as_mut() {
                     let fx = p.on_fault();
                     if fx.stop_sync {

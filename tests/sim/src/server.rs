@@ -121,7 +121,8 @@ pub(super) struct Srv {
     pub(super) sched: SyncSched,
     pub(super) next_clear: u64,
     pub(super) clear_checks: BTreeMap<u64, (u32, u64)>,
-    pub(super) client_joined: bool,
+    /// The client's session to this server and the pool it joined (the core's table).
+    pub(super) client_sess: SessionPools<u8>,
 }
 
 impl Sim {
@@ -145,18 +146,25 @@ impl Sim {
                     self.send(p.to, p.from, b, 0, p.tag);
                     return;
                 };
-                // Commands need a joined session (the kernel has no srv_pool_sess before).
-                let joins = matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_));
-                if from_client && !s.client_joined && !joins {
-                    let r = CmdRsp::err(cmd.ty(), Error::NoEnt);
-                    let b = enc(&Msg::CmdRsp(r));
-                    self.send(p.to, p.from, b, 0, p.tag);
-                    return;
-                }
+                // Commands need a joined session (the core's SessionPools decides; peers' sync
+                // sessions are not modelled as joins).
+                let sync = if from_client {
+                    match s.client_sess.admit(0, &cmd) {
+                        Ok(sync) => sync,
+                        Err(e) => {
+                            let r = CmdRsp::err(cmd.ty(), e);
+                            let b = enc(&Msg::CmdRsp(r));
+                            self.send(p.to, p.from, b, 0, p.tag);
+                            return;
+                        }
+                    }
+                } else {
+                    true
+                };
                 let mut buf = [0u8; PIECE_BYTES];
                 let before = pool.state;
                 let own_ver = pool.md.map_ver;
-                let (rsp, fx) = pool.handle_cmd(&cmd, !from_client, now, &mut buf);
+                let (rsp, fx) = pool.handle_cmd(&cmd, sync, now, &mut buf);
                 let after = pool.state;
                 // A peer's MAP_CLEAR (refused when older than this node's map_ver).
                 let clear_note = match cmd {
@@ -166,12 +174,13 @@ impl Sim {
                     )),
                     _ => None,
                 };
-                if from_client && rsp.errno == 0 && matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) {
-                    if s.client_joined {
-                        // The old session is replaced by the new one.
+                if from_client {
+                    if rsp.errno == 0 && matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) && s.client_sess.sync_of(0).is_some() {
+                        // The old session is replaced by the new one (RTRS reconnected it).
+                        let _ = s.client_sess.take_all().count();
                         pool.sessions = pool.sessions.saturating_sub(1);
                     }
-                    s.client_joined = true;
+                    s.client_sess.on_answer(0, &cmd, rsp.errno);
                 }
                 if fx.stop_sync {
                     s.sched.stop();
