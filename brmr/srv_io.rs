@@ -31,7 +31,7 @@ use crate::store::{from_abi, write_sb};
 use crate::sysfs::ename;
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
@@ -125,6 +125,11 @@ pub(crate) struct Shared {
     pub(crate) flags: AtomicU32,
     /// Bios started and not yet completed.
     inflight: AtomicUsize,
+    /// A data bio failed since the device last proved to work (see [`Shared::io_allowed`]).
+    failed: AtomicBool,
+    /// When the last probe of a failed device ran (ms), and whether one runs.
+    last_probe: AtomicU64,
+    probing: AtomicBool,
     /// Where exported IO goes (immutable).
     pub(crate) area: DataArea,
     /// Bio set of this store's data path; freed before the device.
@@ -150,6 +155,9 @@ impl Shared {
             pool,
             flags: AtomicU32::new(flags),
             inflight: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+            last_probe: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
             area,
             bioset,
             bdev,
@@ -200,14 +208,51 @@ unsafe fn shared<'a>(priv_: *mut c_void) -> &'a Shared {
     unsafe { &*(priv_ as *const Shared) }
 }
 
-/// `io_allowed` op: OPEN and MAPPED.
+/// Milliseconds between two probes of a device whose IO failed.
+const PROBE_INTERVAL_MS: u64 = 1000;
+
+impl Shared {
+    /// OPEN and MAPPED, and the device works: after a data bio failed, IO is allowed again
+    /// only once a probe (the superblock rewritten and flushed) succeeded. Without that, rmr's
+    /// store check revived a leg whose disk still failed, and the leg flapped with every
+    /// write. A probe runs at most every [`PROBE_INTERVAL_MS`], by one caller; the others see
+    /// `false` meanwhile. Sleeps (process context: rmr's command and IO work).
+    fn io_allowed(&self) -> bool {
+        if self.flags.load(Ordering::Acquire) != OPEN | MAPPED {
+            return false;
+        }
+        if !self.failed.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = u64::try_from(kernel::time::Ktime::ktime_get().to_ms()).unwrap_or(0);
+        if now.saturating_sub(self.last_probe.load(Ordering::Acquire)) < PROBE_INTERVAL_MS
+            || self.probing.swap(true, Ordering::AcqRel)
+        {
+            return false;
+        }
+        self.last_probe.store(now, Ordering::Release);
+        let ok = {
+            let md = self.md.lock();
+            write_sb(&self.bdev, &md.sb).is_ok()
+        };
+        if ok {
+            self.failed.store(false, Ordering::Release);
+            pr_info!("store {}: the device works again (probe write succeeded)\n", self.pool.as_str());
+        }
+        self.probing.store(false, Ordering::Release);
+        ok
+    }
+}
+
+/// `io_allowed` op: OPEN and MAPPED, and no data bio failed since the device last proved to
+/// work ([`Shared::io_allowed`]).
 ///
 /// # Safety
 /// See [`shared`].
 unsafe extern "C" fn op_io_allowed(priv_: *mut c_void) -> bool {
     // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
     let s = unsafe { shared(priv_) };
-    s.flags.load(Ordering::Acquire) == OPEN | MAPPED
+    s.io_allowed()
 }
 
 /// `submit` op: starts one bio for `io`; 0 = `rmr_srv_io_done(io, ..)` follows.
@@ -291,6 +336,9 @@ pub(crate) unsafe extern "C" fn brmr_srv_bio_done(owner: *mut c_void, io: *mut c
     {
         // SAFETY: the `Shared` outlives its bios (drop waits for `inflight`).
         let s = unsafe { shared(owner) };
+        if err != 0 {
+            s.failed.store(true, Ordering::Release);
+        }
         if err != 0 && ratelimit() {
             // SAFETY: `io` stays valid until `rmr_srv_io_done` below.
             let (flags, offset, len) = unsafe { ((*io).flags, (*io).offset, (*io).len) };

@@ -6,12 +6,12 @@
 #     brmr0 mapped; 4 MiB written and read back.
 #  2. B's disk fails: 8 MiB written through brmr0 still succeed (A takes them, B's leg
 #     fails, A records what B misses); B's server leaves NORMAL.
-#  3. B's disk heals. Without any admin step the client's recovery worker has brought the
-#     leg back: STORE_CHECK says B's store serves IO (brmr's io_allowed is OPEN and MAPPED,
-#     it does not track IO errors), the leg goes failed -> reconnecting -> normal by a map
-#     update. While the disk still fails this repeats with every failing write (the leg flaps
-#     about once a second); after the heal it stays normal, and B's own map holds what it
-#     missed. Without the worker the leg stays failed and the wait below times out.
+#     While the disk keeps failing the leg stays failed: B's store answers STORE_CHECK "no IO"
+#     until a probe (its superblock rewritten and flushed, at most once a second) succeeds.
+#  3. B's disk heals. Without any admin step the client's recovery worker brings the leg
+#     back: the probe succeeds, STORE_CHECK says B's store serves IO, the leg goes failed ->
+#     reconnecting -> normal by a map update, and B's own map holds what it missed. Without
+#     the worker the leg stays failed and the wait below times out.
 #  4. B's sync thread copies the missed chunks from A; every map is clean on both nodes and
 #     B's data equals A's over the written ranges.
 TIMEOUT=600
@@ -62,7 +62,14 @@ on stg1 'n=$(cat /sys/block/sda/size); dmsetup suspend bdisk && dmsetup load bdi
 on -t 120 clt 'dd if=/tmp/b of=/dev/brmr0 bs=1M seek=16 oflag=direct 2>/dev/null'
 expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M skip=16 count=8 iflag=direct status=none | sha256sum')" "$(on clt 'sha256sum </tmp/b')" "pattern b read back while B's disk fails"
 on stg1 'dmesg | grep -q "backend IO failed"' || fail "B's store saw no backend error"
-log "while failing: leg B $(leg $LEG_B), B $(on stg1 "cat $S/pools/$P/state"), A's map of 43: $(on stg0 "head -1 $S/pools/$P/map_summary" | cut -c1-80)"
+# While the disk keeps failing, B's store does not claim to serve IO (brmr probes it at most
+# once a second by rewriting its superblock): the leg stays failed, it does not flap.
+sleep 4
+expect_eq "$(leg $LEG_B)" failed "leg B while B's disk still fails"
+expect_eq "$(on stg1 "cat $S/pools/$P/state")" no_io "B's server pool while its disk still fails"
+on clt 'dmesg | grep -q "psrv0@stg-rmr1: store serves IO again"' &&
+	fail "the leg was revived while B's disk still failed"
+log "while failing: leg B failed, B no_io, A's map of 43: $(on stg0 "head -1 $S/pools/$P/map_summary" | cut -c1-80)"
 
 # ---- 3. B's disk heals: the recovery worker brings the leg back ----------------------------
 log "B's disk heals; no admin step from here"
@@ -73,6 +80,7 @@ wait_for -t 30 stg1 "[ \"\$(cat $S/pools/$P/state)\" = normal ]"
 log "leg B normal again after $((EPOCHSECONDS - t0)) s: $(on clt 'dmesg | grep -E "psrv0@stg-rmr1.*(store serves IO again|-> )" | tail -4' | tr '\n' '|')"
 on clt 'dmesg | grep -q "psrv0@stg-rmr1: store serves IO again, failed -> reconnecting"' ||
 	fail "the leg did not come back through the store check: $(on clt 'dmesg | grep rmr | tail -5' | tr '\n' '|')"
+on stg1 'dmesg | grep -q "store ionos_pool: the device works again"' || fail "B's store did not probe its device"
 own=$(on stg1 "grep '^member 43:' $S/pools/$P/map_summary")
 log "B's own map after the recovery: $(echo "$own" | cut -c1-100)"
 expect_match "$own" ' [1-9][0-9]*/800 dirty$' "B's own map holds what it missed"
