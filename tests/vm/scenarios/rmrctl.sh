@@ -119,6 +119,9 @@ wait_for clt '[ -b /dev/brmr0 ]'
 brmr0_qd_cap
 
 # ---- 3. B0: status --json against sysfs ---------------------------------------------------
+# The client's recovery worker clears its map of B (fully dirty since B joined next to a
+# NORMAL A) once B is in sync; wait for that, so the compare reads a map that stays put.
+wait_for -t 40 clt "! grep -v '\[\] 0/' $C/pools/$P/map_summary"
 compare_all b0
 f=$VM_DIR/status-b0-clt.txt
 expect_eq "$(jget "$f" "[(l['name'], l['state'], l['member_id']) for l in d['client_pools'][0]['legs']]")" \
@@ -170,7 +173,7 @@ log "B's resync: $out"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 # The client's recovery worker (SPEC §6.8) clears its map of B once B answered MAP_CHECK
 # "empty" twice and the map's last bit is 5 s old (before the compare: the map stays put).
-wait_for -t 40 clt "[ -s $C/pools/$P/map_summary ] && ! grep -v '\[\] 0/' $C/pools/$P/map_summary"
+wait_for -t 40 clt "! grep -v '\[\] 0/' $C/pools/$P/map_summary"
 log "client maps cleared by the recovery worker: $(on clt "cat $C/pools/$P/map_summary" | tr '\n' '|')"
 compare_all synced
 for off in 0 64; do
