@@ -32,7 +32,8 @@ fn count_atomic_page() {
 #[derive(Default)]
 pub(crate) struct KMapStorage {
     pages: KVec<Option<KBox<Page>>>,
-    /// Pages allocated at creation (all of them); 0 = allocate on demand.
+    /// Pages allocated at creation (all of them); 0 = allocate on demand (and zero pages are
+    /// never a spare: `MapSet::add_spare` refuses them).
     prepared: usize,
 }
 
@@ -50,7 +51,7 @@ impl KMapStorage {
         for _ in 0..npages {
             pages.push(Some(zeroed_page(GFP_KERNEL)?), GFP_KERNEL).map_err(|_| NoMem)?;
         }
-        Ok(KMapStorage { pages, prepared: npages.max(1) })
+        Ok(KMapStorage { pages, prepared: npages })
     }
 }
 

@@ -139,14 +139,14 @@ impl CltPool {
             let (errno, allowed) = self.send(&leg.sess, &Cmd::StoreCheck, |r| (r.errno, matches!(r.body, RspBody::Bool(true))));
             let outcome = self.lock().core.on_store_check_reply(s, errno, allowed);
             match outcome {
-                StoreCheck::Revived(t) => {
-                    if let Some(t) = t {
+                StoreCheck::Revived { transition, try_enable } => {
+                    if let Some(t) = transition {
                         pr_info!(
                             "client pool {}: session {}: store serves IO again, {} -> {}\n",
                             self.name.as_str(), leg.name.as_str(), t.from.name(), t.to.name()
                         );
                     }
-                    te |= !self.sync;
+                    te |= try_enable;
                 }
                 StoreCheck::Rejoin => {
                     let _ = rejoin_leg(self, s);

@@ -72,8 +72,7 @@ want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 # ---- (a) brmr0: SPEC §12.1, both legs normal, B synced ------------------------------------
 if want brmr; then
-on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
-on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+modules_load
 wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
 wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
 wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
@@ -85,12 +84,7 @@ wait_for clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
 wr clt $C/pools/$P/add_sess "sessname=$LEG_B path=ip:$B_IP mode=create"
 wr clt $C/pools/$P/sessions/$LEG_B/enable 1
 wait_for -t 60 clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
-wr stg0 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
-wr stg1 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
-wr stg0 $C/pools/$P/add_sess "sessname=$SYNC_A path=ip:$B_IP"
-wr stg1 $C/pools/$P/add_sess "sessname=$SYNC_B path=ip:$A_IP"
-wr stg0 $S/pools/$P/add_clt "$P"
-wr stg1 $S/pools/$P/add_clt "$P"
+sync_pools_attach
 # the benchmark starts when every map is clean
 wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'

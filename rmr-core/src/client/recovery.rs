@@ -163,9 +163,14 @@ pub struct RecoveryPlan {
 /// What a STORE_CHECK answer means for its FAILED leg.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreCheck {
-    /// The store serves IO again: the leg left FAILED (non-sync: RECONNECTING, the caller runs
-    /// try-enable).
-    Revived(Option<Transition>),
+    /// The store serves IO again: the leg left FAILED. `try_enable`: the leg waits in
+    /// RECONNECTING for a map update, so the caller runs try-enable (non-sync legs).
+    Revived {
+        /// The leg's transition, for the log.
+        transition: Option<Transition>,
+        /// Run try-enable now.
+        try_enable: bool,
+    },
     /// The server does not know the session in this pool (it restarted): rejoin instead.
     Rejoin,
     /// Still failed, or the check did not get through.
@@ -205,7 +210,10 @@ impl ClientPool {
             return StoreCheck::Nothing;
         }
         match self.on_store_ok(slot) {
-            Ok(t) => StoreCheck::Revived(t),
+            Ok(transition) => StoreCheck::Revived {
+                transition,
+                try_enable: self.leg(slot).is_some_and(|l| l.state == LegState::Reconnecting),
+            },
             Err(_) => StoreCheck::Nothing,
         }
     }
@@ -238,7 +246,9 @@ mod tests_recovery_plan {
         assert_eq!(p.on_store_check_reply(b, 0, false), StoreCheck::Nothing);
         assert_eq!(p.on_store_check_reply(b, Error::NoEnt.errno(), false), StoreCheck::Rejoin);
         match p.on_store_check_reply(b, 0, true) {
-            StoreCheck::Revived(Some(t)) => assert_eq!((t.from, t.to), (LegState::Failed, LegState::Reconnecting)),
+            StoreCheck::Revived { transition: Some(t), try_enable: true } => {
+                assert_eq!((t.from, t.to), (LegState::Failed, LegState::Reconnecting))
+            }
             s => panic!("unexpected {s:?}"),
         }
         assert!(p.recovery_plan(&maps).try_enable);

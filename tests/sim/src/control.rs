@@ -265,11 +265,9 @@ impl Sim {
                         match c.pool.on_store_check_reply(s, rsp.errno, allowed) {
                             // The session is gone on the server: rejoin instead.
                             StoreCheck::Rejoin => c.rejoin_wanted[s] = true,
-                            StoreCheck::Revived(t) => {
-                                if !self.cfg.bugs.promote_failed {
-                                    c.want_te = true;
-                                }
-                                self.log(format!("store check ok slot {s}: {t:?}"));
+                            StoreCheck::Revived { transition, try_enable } => {
+                                c.want_te |= try_enable;
+                                self.log(format!("store check ok slot {s}: {transition:?}"));
                                 self.bug_promote_enable(s);
                             }
                             StoreCheck::Nothing => {}

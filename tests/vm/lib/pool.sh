@@ -31,6 +31,21 @@ wr() {
 need() {
 	on_try "$1" "[ -e $2 ]" >/dev/null || fail "not implemented yet: $1 has no $2"
 }
+# modules_load: the modules of every role on clt, stg0 and stg1 (SPEC §12.1 steps 1-2).
+modules_load() {
+	on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
+	on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+}
+# sync_pools_attach: each storage node's sync pool with its leg to the other, attached to its
+# server pool (SPEC §12.1 steps 11-14).
+sync_pools_attach() {
+	wr stg0 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+	wr stg1 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
+	wr stg0 $C/pools/$P/add_sess "sessname=$SYNC_A path=ip:$B_IP"
+	wr stg1 $C/pools/$P/add_sess "sessname=$SYNC_B path=ip:$A_IP"
+	wr stg0 $S/pools/$P/add_clt "$P"
+	wr stg1 $S/pools/$P/add_clt "$P"
+}
 # sync_b_clean: B (stg1) syncs everything it misses through its sync pool (SPEC §12.1 step 15;
 # the sync thread ends by itself, §7), then every map_summary line on both nodes is clean.
 sync_b_clean() {

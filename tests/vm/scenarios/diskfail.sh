@@ -26,8 +26,7 @@ vm_boot clt stg0 stg1
 
 # ---- 1. bring-up with B's store on a device-mapper target ----------------------------------
 log "bring-up, B's store on /dev/mapper/bdisk"
-on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
-on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+modules_load
 on stg1 'modprobe dm-flakey; n=$(cat /sys/block/sda/size); dmsetup create bdisk --table "0 $n linear /dev/sda 0"'
 wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
 wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
@@ -43,12 +42,7 @@ wait_for -t 60 clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_B/state)\" = normal
 for n in stg0 stg1; do
 	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps: B joined before any leg was normal"
 done
-wr stg0 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
-wr stg1 $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK sync=y"
-wr stg0 $C/pools/$P/add_sess "sessname=$SYNC_A path=ip:$B_IP"
-wr stg1 $C/pools/$P/add_sess "sessname=$SYNC_B path=ip:$A_IP"
-wr stg0 $S/pools/$P/add_clt "$P"
-wr stg1 $S/pools/$P/add_clt "$P"
+sync_pools_attach
 wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
 wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'
