@@ -8,7 +8,7 @@ TOOLCHAIN = source $(TOP)/scripts/toolchain.sh
 KMAKE = $(TOOLCHAIN) && $(MAKE) -C $(KDIR) M=$(TOP) $$KMAKE_RUST
 HOST_CARGO = $(HOME)/.cargo/bin/cargo
 
-.PHONY: all modules deps kernel clippy test vm check demo clean fmt rmrctl
+.PHONY: all modules deps kernel clippy test vm check demo demo-shell clean fmt rmrctl
 
 all: modules
 
@@ -63,6 +63,10 @@ check:
 
 demo: modules rmrctl
 	@VM_VERBOSE=1 $(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
+
+# The demo, then a prompt on the running cluster (tests/vm/lib/demo_shell.sh; `help` there).
+demo-shell: modules rmrctl
+	@DEMO_SHELL=1 VM_INTERACTIVE=1 $(TOP)/tests/vm/run $(TOP)/tests/vm/demo.sh
 
 fmt:
 	@$(HOST_CARGO) fmt --all

@@ -1,44 +1,70 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `make demo`: boot the three-guest cluster (clt, stg0 = stg-rmr0, stg1 = stg-rmr1), run the
-# admin guide's bring-up (SPEC §12.1) command for command, put ext4 on /dev/brmr0, and print
-# what the sysfs interface shows on every node.
+# `make demo`: boot the three-guest cluster (clt = compute client P, stg0 = A = stg-rmr0,
+# stg1 = B = stg-rmr1), run the admin guide's bring-up (SPEC §12.1) with rmrctl verbs, put
+# ext4 on /dev/brmr0, write some files, and show `rmrctl status` on every node.
+# `make demo-shell` (DEMO_SHELL=1) then leaves the cluster running and gives a prompt
+# (tests/vm/lib/demo_shell.sh): run commands on a guest, cut and restore a link, crash and
+# restart a node, watch the status of every node refresh while it fails and resyncs.
+# Without a terminal (stdin not a tty) the prompt reads its commands from stdin.
 TIMEOUT=400
+[ "${DEMO_SHELL:-0}" = 1 ] && TIMEOUT=86400
 NSTG=2
-P=ionos_pool
-C=/sys/class/rmr-client
-S=/sys/class/rmr-server
+. "$VM_LIB/pool.sh"
+T_START=$EPOCHREALTIME
 
-vm_boot clt stg0 stg1
-on clt 'modprobe rtrs-client && modprobe rmr && modprobe brmr'
-on_each "stg0 stg1" 'modprobe rtrs-server && modprobe rtrs-client && modprobe rmr && modprobe brmr'
-on clt "echo 'poolname=$P chunk_size=131072' >$C/ctl/join_pool"
-on stg0 "echo 'poolname=$P member_id=42' >$S/ctl/join_pool"
-on stg1 "echo 'poolname=$P member_id=43' >$S/ctl/join_pool"
-on_each "stg0 stg1" "echo 'device=/dev/sda pool=$P mapped_size=204800' >/sys/class/brmr-server/ctl/create_store"
-on clt "echo 'sessname=psrv0@stg-rmr0 path=ip:192.168.122.80 mode=create' >$C/pools/$P/add_sess"
-on clt "echo 1 >$C/pools/$P/sessions/psrv0@stg-rmr0/enable"
-on clt "echo 'sessname=psrv0@stg-rmr1 path=ip:192.168.122.84 mode=create' >$C/pools/$P/add_sess"
-on clt "echo 1 >$C/pools/$P/sessions/psrv0@stg-rmr1/enable"
-on_each "stg0 stg1" "echo 'poolname=$P chunk_size=131072 sync=y' >$C/ctl/join_pool"
-on stg0 "echo 'sessname=stg-rmr0@stg-rmr1 path=ip:192.168.122.84' >$C/pools/$P/add_sess"
-on stg1 "echo 'sessname=stg-rmr1@stg-rmr0 path=ip:192.168.122.80' >$C/pools/$P/add_sess"
-on_each "stg0 stg1" "echo $P >$S/pools/$P/add_clt"
-on stg1 "echo start >$S/pools/$P/sync"
-wait_for -t 300 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
-on clt "echo 'pool=$P size=204800' >/sys/class/brmr-client/ctl/map_device"
-# 32 requests in flight, not 256: see brmr0_qd_cap in tests/vm/lib/pool.sh.
-on clt 'echo 32 >/sys/block/brmr0/queue/nr_requests'
-on clt 'mkfs.ext4 -q /dev/brmr0 && mkdir -p /mnt && mount /dev/brmr0 /mnt &&
-	/usr/bin/dd if=/dev/urandom of=/mnt/demo bs=1M count=16 status=none && sync && umount /mnt'
-show() {
-	on "$1" "cd /sys/class; for f in \$(find rmr-client/pools/ rmr-server/pools/ brmr-server/stores/ \
-		brmr-client/ctl/devices/ -mindepth 2 -maxdepth 4 -type f -perm -0400 \
-		-not -name map -not -name uevent -not -path '*/block/*' 2>/dev/null | sort); do
-		printf '  %-58s %s\n' \"\$f\" \"\$(tr '\n' ' ' <\$f | cut -c1-100)\"; done"
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; log "demo: $*"; }
+# run NAME CMD: show the command as the user would type it, then run it on the guest
+run() {
+	printf '  %s# %s\n' "$1" "$2"
+	on "$1" "$2" | sed 's/^/    /'
+	[ "${PIPESTATUS[0]}" = 0 ] || exit 1
 }
+
+say "booting clt, stg0, stg1 (QEMU TCG)"
+vm_boot clt stg0 stg1
+
+say "SPEC §12.1 bring-up with rmrctl"
+on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
+on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+run clt "rmrctl pool join $P --chunk-size $CHUNK"
+run stg0 "rmrctl pool join $P --member-id 42"
+run stg1 "rmrctl pool join $P --member-id 43"
+run stg0 "rmrctl store create $P --device /dev/sda --mapped-size $SIZE"
+run stg1 "rmrctl store create $P --device /dev/sda --mapped-size $SIZE"
+run clt "rmrctl leg add $P $LEG_A --path $A_IP --mode create --wait"
+run clt "rmrctl leg enable $P $LEG_A --wait"
+run clt "rmrctl leg add $P $LEG_B --path $B_IP --mode create --wait"
+run clt "rmrctl leg enable $P $LEG_B --wait=60"
+run stg0 "rmrctl pool join $P --chunk-size $CHUNK --sync"
+run stg1 "rmrctl pool join $P --chunk-size $CHUNK --sync"
+run stg0 "rmrctl leg add $P $SYNC_A --path $B_IP --wait"
+run stg1 "rmrctl leg add $P $SYNC_B --path $A_IP --wait"
+run stg0 "rmrctl pool attach $P"
+run stg1 "rmrctl pool attach $P"
+say "B joined next to a NORMAL A, so it misses every chunk: B syncs them from A"
+run stg1 "rmrctl sync start $P --wait=300"
+run clt "rmrctl device map $P --size $SIZE"
+wait_for clt '[ -b /dev/brmr0 ]'
+# 32 requests in flight, not 256: see brmr0_qd_cap in tests/vm/lib/pool.sh.
+brmr0_qd_cap
+
+say "ext4 on /dev/brmr0"
+run clt 'mkfs.ext4 -q /dev/brmr0 && mkdir -p /mnt && mount /dev/brmr0 /mnt && df -h /mnt'
+MOUNTED=$(_since "$T_START")
+run clt 'seq 1 200000 >/mnt/numbers &&
+/usr/bin/dd if=/dev/urandom of=/mnt/random.bin bs=1M count=16 status=none && sync &&
+du -sh /mnt/*'
+on clt '/usr/bin/sha256sum /mnt/numbers /mnt/random.bin' | tee "$VM_DIR/demo.sums" | sed 's/^/    /'
+
+say "rmrctl status on every node"
 for n in clt stg0 stg1; do
-	echo "== $n ($(vm_ip "$n"))"
-	show $n
-	echo
+	printf '\n\033[1m-- %s (%s)\033[0m\n' "$n" "$(vm_ip "$n")"
+	on "$n" 'rmrctl status'
 done
-on clt "lsblk /dev/brmr0"
+say "/dev/brmr0 mounted ${MOUNTED}s after the start; demo complete after $(_since "$T_START")s"
+echo "MOUNTED ${MOUNTED}s" >>"$VM_DIR/timings"
+
+if [ "${DEMO_SHELL:-0}" = 1 ]; then
+	. "$VM_LIB/demo_shell.sh"
+	demo_shell
+fi

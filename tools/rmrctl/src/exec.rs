@@ -29,8 +29,8 @@ pub enum Wait {
     Leg {
         /// `sessions/<s>/`.
         dir: PathBuf,
-        /// State name; `None`: any state.
-        want: Option<&'static str>,
+        /// The state names that end the wait; empty: any state.
+        want: &'static [&'static str],
         /// Whether `Maintenance mode: 1` must be present.
         maintenance: bool,
     },
@@ -61,7 +61,13 @@ pub struct Plan {
     pub wait: Option<(Wait, Option<u64>)>,
     /// `device map`: the devices directory, to report the new `brmrN`.
     pub new_device_in: Option<PathBuf>,
+    /// Errnos of a write that mean "not yet" (e.g. the storage node still holds this
+    /// session from before a crash): with `--wait`, the write is repeated every
+    /// `RETRY` until it is taken or the wait's limit has passed.
+    pub retry: Vec<i32>,
 }
+
+const RETRY: Duration = Duration::from_secs(2);
 
 /// Quotes `s` for a POSIX shell when needed.
 pub fn shell_quote(s: &str) -> String {
@@ -91,7 +97,14 @@ fn describe_wait(w: &Wait, limit: Option<u64>) -> String {
             } else {
                 ""
             };
-            let st = want.map_or("any state".to_string(), |w| format!("'{w}'"));
+            let st = if want.is_empty() {
+                "any state".to_string()
+            } else {
+                want.iter()
+                    .map(|w| format!("'{w}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
             format!(
                 "# then wait {lim} until {} reads {st}{m}",
                 dir.join("state").display()
@@ -125,11 +138,10 @@ pub fn run(plan: &Plan, dry_run: bool) -> i32 {
         .new_device_in
         .as_ref()
         .map(|d| sysfs::subdirs(d).unwrap_or_default());
-    for w in &plan.writes {
-        if let Err(e) = sysfs::write(&w.path, &format!("{}\n", w.content)) {
-            report(plan, w, &e);
-            return exit::REFUSED;
-        }
+    let start = Instant::now();
+    let write = |w: &Write| sysfs::write(&w.path, &format!("{}\n", w.content));
+    if let Err(code) = do_writes(plan, write, start, RETRY) {
+        return code;
     }
     if let (Some(dir), Some(before)) = (&plan.new_device_in, before) {
         let after = sysfs::subdirs(dir).unwrap_or_default();
@@ -138,9 +150,56 @@ pub fn run(plan: &Plan, dry_run: bool) -> i32 {
         }
     }
     match &plan.wait {
-        Some((w, lim)) => wait(plan, w, *lim),
+        Some((w, lim)) => wait(plan, w, *lim, start),
         None => exit::OK,
     }
+}
+
+/// Does the plan's writes in order with `write`; a refusal in `plan.retry` is retried every
+/// `every` while the `--wait` limit (counted from `start`) allows. On a refusal, reports it
+/// and returns the exit code.
+fn do_writes(
+    plan: &Plan,
+    mut write: impl FnMut(&Write) -> Result<(), WriteError>,
+    start: Instant,
+    every: Duration,
+) -> Result<(), i32> {
+    for w in &plan.writes {
+        let mut told = false;
+        loop {
+            let e = match write(w) {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            let n = match &e {
+                WriteError::Write(io) => errno::of(io),
+                _ => None,
+            };
+            let again = match (&plan.wait, n) {
+                (Some((_, lim)), Some(n)) if plan.retry.contains(&n) => {
+                    lim.is_none_or(|l| start.elapsed() + every < Duration::from_secs(l))
+                }
+                _ => false,
+            };
+            if !again {
+                report(plan, w, &e);
+                return Err(exit::REFUSED);
+            }
+            if !told {
+                let n = n.unwrap_or(0);
+                let specific = plan.meanings.iter().find(|m| m.0 == n).map(|m| m.1);
+                eprintln!(
+                    "rmrctl: {}: {}; retrying every {}s while --wait allows",
+                    plan.what,
+                    errno::describe(n, specific),
+                    every.as_secs()
+                );
+                told = true;
+            }
+            std::thread::sleep(every);
+        }
+    }
+    Ok(())
 }
 
 fn report(plan: &Plan, w: &Write, e: &WriteError) {
@@ -212,7 +271,7 @@ fn poll(w: &Wait) -> Poll {
             } else {
                 st.clone()
             };
-            if want.is_none_or(|w| st == w) && m == *maintenance {
+            if (want.is_empty() || want.contains(&st.as_str())) && m == *maintenance {
                 Poll::Done
             } else if st == "removing" {
                 Poll::Failed(format!("the leg is {now}"))
@@ -263,8 +322,7 @@ fn sync_poll(dir: &Path) -> Poll {
     }
 }
 
-fn wait(plan: &Plan, w: &Wait, limit: Option<u64>) -> i32 {
-    let start = Instant::now();
+fn wait(plan: &Plan, w: &Wait, limit: Option<u64>, start: Instant) -> i32 {
     let show = matches!(w, Wait::Sync { .. }) && std::io::stderr().is_terminal();
     let mut last_shown = Instant::now();
     loop {
@@ -308,6 +366,81 @@ fn wait(plan: &Plan, w: &Wait, limit: Option<u64>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(n: i32) -> WriteError {
+        WriteError::Write(std::io::Error::from_raw_os_error(n))
+    }
+
+    fn plan(wait: Option<Option<u64>>) -> Plan {
+        Plan {
+            what: "leg add p/l".into(),
+            writes: vec![Write {
+                path: PathBuf::from("/nonexistent/add_sess"),
+                content: "sessname=l path=ip:10.0.0.1".into(),
+            }],
+            wait: wait.map(|lim| {
+                (
+                    Wait::Gone {
+                        dir: PathBuf::from("/nonexistent"),
+                    },
+                    lim,
+                )
+            }),
+            retry: vec![104],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_retryable_refusal_is_retried_under_wait() {
+        let mut calls = 0;
+        let r = do_writes(
+            &plan(Some(Some(60))),
+            |_| {
+                calls += 1;
+                if calls < 3 {
+                    Err(refused(104))
+                } else {
+                    Ok(())
+                }
+            },
+            Instant::now(),
+            Duration::from_millis(1),
+        );
+        assert_eq!((r, calls), (Ok(()), 3));
+    }
+
+    #[test]
+    fn a_retryable_refusal_without_wait_or_past_the_limit_is_final() {
+        for p in [plan(None), plan(Some(Some(0)))] {
+            let mut calls = 0;
+            let r = do_writes(
+                &p,
+                |_| {
+                    calls += 1;
+                    Err(refused(104))
+                },
+                Instant::now(),
+                Duration::from_millis(1),
+            );
+            assert_eq!((r, calls), (Err(exit::REFUSED), 1));
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_final_under_wait() {
+        let mut calls = 0;
+        let r = do_writes(
+            &plan(Some(None)),
+            |_| {
+                calls += 1;
+                Err(refused(16))
+            },
+            Instant::now(),
+            Duration::from_millis(1),
+        );
+        assert_eq!((r, calls), (Err(exit::REFUSED), 1));
+    }
 
     #[test]
     fn quoting() {

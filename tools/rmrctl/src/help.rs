@@ -110,7 +110,11 @@ Usage:
 
 A leg is a session of a client pool to one storage node. add writes add_sess (--mode is
 required on a compute client's pool and not allowed on a sync pool); --wait waits for
-'created' (mode create) or 'normal'. enable writes 1 to enable and waits for 'normal'.
+'created' (mode create), 'reconnecting' or 'normal' (mode assemble: the legs wait in
+'reconnecting' until every member's leg exists, then all go 'normal') or 'normal' (sync
+pool); under --wait, an add the storage node resets (ECONNRESET: it still holds the
+session from before a crash) or refuses (ECONNREFUSED) is retried every 2 s within the
+same limit. enable writes 1 to enable and waits for 'normal'.
 maintenance on writes 0 (waits for 'Maintenance mode: 1'), off writes 1 (waits for 'normal').
 remove writes del_sess and waits until the leg is gone. --wait alone means 60 s, --wait=0
 no limit.

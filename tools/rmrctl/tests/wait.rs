@@ -116,3 +116,32 @@ fn wait_for_a_sync() {
     ok(&t, &["sync", "start", P, "--wait=30"]);
     h.join().unwrap();
 }
+
+#[test]
+fn wait_for_an_assembled_leg() {
+    // A leg added in assemble mode waits in reconnecting until every member's leg exists:
+    // --wait ends there (or at normal), not only at normal.
+    let t = copy_fixture("healthy", "clt");
+    let leg = "rmr-client/pools/ionos_pool/sessions/psrv0@stg-rmr0";
+    let args = [
+        "leg",
+        "add",
+        P,
+        "psrv0@stg-rmr0",
+        "--path",
+        "192.168.122.80",
+        "--mode",
+        "assemble",
+        "--wait=1",
+    ];
+    t.write(&format!("{leg}/state"), "created\n");
+    let e = fails(&t, &args, 3);
+    assert!(e.contains("timed out after 1s (state is created)"), "{e}");
+    t.write(&format!("{leg}/state"), "reconnecting\n");
+    ok(&t, &args);
+    t.write(&format!("{leg}/state"), "normal\n");
+    ok(&t, &args);
+    // --dry-run names both goals.
+    let out = ok(&t, &[&["--dry-run"], &args[..]].concat());
+    assert!(out.contains("reads 'reconnecting' or 'normal'"), "{out}");
+}

@@ -161,11 +161,13 @@ pub(super) fn leg_add(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage> {
         content.push_str(&format!(" mode={m}"));
     }
     check(t, params::add_sess(content.as_bytes(), mode.is_none()))?;
-    let want = Some(if mode == Some("create") {
-        "created"
-    } else {
-        "normal"
-    });
+    // A leg assembled before the other members' legs exist waits in reconnecting: the pool
+    // enables (last-IO update, SPEC §6.6) once every member has one.
+    let want: &'static [&'static str] = match mode {
+        Some("create") => &["created"],
+        Some(_) => &["reconnecting", "normal"],
+        None => &["normal"],
+    };
     let wait = cli::wait(t, p)?.map(|lim| {
         (
             Wait::Leg {
@@ -188,8 +190,11 @@ pub(super) fn leg_add(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage> {
             (1, "the storage node refused this join mode: its store was registered the other way (create_store needs --mode create, add_store needs --mode assemble)"),
             (16, "the storage node's server pool is busy (created, waiting for enable, or already joined by a create)"),
             (2, "the storage node has no server pool of this name"),
+            (104, "the storage node reset the connection: it may still hold a session of this name from before a crash or link loss, until RTRS times it out (tens of seconds); with --wait rmrctl retries"),
+            (111, "the storage node refused the connection: its rmr server is not up (modules not loaded?); with --wait rmrctl retries"),
         ],
         wait,
+        retry: vec![104, 111],
         ..Plan::default()
     })
 }
@@ -200,7 +205,7 @@ fn leg_trigger(
     fs: &Sysfs,
     pos: &[String],
     value: &str,
-    want: Option<&'static str>,
+    want: &'static [&'static str],
     maint: bool,
 ) -> Result<Plan, Usage> {
     let pool = name(t, "pool name", &pos[0])?;
@@ -241,14 +246,14 @@ fn leg_trigger(
 
 pub(super) fn leg_enable(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage> {
     let pos = cli::positional(t, p, &["pool", "leg"])?;
-    leg_trigger(t, p, fs, pos, "1", Some("normal"), false)
+    leg_trigger(t, p, fs, pos, "1", &["normal"], false)
 }
 
 pub(super) fn leg_maintenance(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage> {
     let pos = cli::positional(t, p, &["pool", "leg", "on|off"])?;
     match pos[2].as_str() {
-        "on" => leg_trigger(t, p, fs, pos, "0", None, true),
-        "off" => leg_trigger(t, p, fs, pos, "1", Some("normal"), false),
+        "on" => leg_trigger(t, p, fs, pos, "0", &[], true),
+        "off" => leg_trigger(t, p, fs, pos, "1", &["normal"], false),
         x => Err(Usage::new(t, format!("expected on or off, not '{x}'"))),
     }
 }

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# The prompt of `make demo-shell`: sourced by tests/vm/demo.sh after the bring-up, in the
+# scenario process, so the harness (tests/vm/lib/harness.sh) and pool.sh are loaded and the
+# guests are running. demo_shell reads commands (see DEMO_HELP) until `exit` or end of input;
+# each runs in a subshell, so an error ends that command, not the cluster.
+
+DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
+  on NAME CMD...       run a shell command on a guest, e.g.  on clt ls -l /mnt
+  status [NAME...]     rmrctl status on the guests (default: every running guest)
+  watch [-c N] [NAME...]
+                       status of the guests every second, changed lines highlighted; Ctrl-C
+                       (or N frames) stops
+  write [MIB]          write a new file of MIB (default 32) MiB of random data to /mnt on clt,
+                       sync, print and remember its sha256
+  files                check every file written by 'write' against its sha256
+  cut A B              cut the link between guests A and B (both ends lose carrier)
+  restore A B          restore it
+  crash NAME           power a guest off hard (its disk stays)
+  boot NAME            power it on again and load the modules (the pools are gone)
+  rebuild stg0|stg1    the 'storage node crash' runbook of Documentation/admin-guide.md on
+                       a rebooted storage node: pool join, store add, its sync pool
+  reassemble           the 'compute client crash' runbook on a rebooted clt: pool join, both
+                       legs in assemble mode, device map, mount /mnt
+  sync stg0|stg1       start that node's resync and wait for it
+  verify               compare the data areas of stg0's and stg1's disks (/mnt frozen meanwhile)
+  wait_normal [SECS]   wait (default 120 s) until every leg on clt is normal
+  help                 this text
+  exit                 stop the cluster and end the demo
+Try: watch (in a second terminal: none needed, Ctrl-C returns here), then
+  cut clt stg1; write 16; status; restore clt stg1; sync stg1; verify"
+
+# Data area of a store (Documentation/on-disk-format.md): exported byte b is at b + AREA_BYTES.
+_DEMO_BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
+_DEMO_AREA_BYTES=$(((16384 + 4 * _DEMO_BITMAP_BYTES + 1048575) / 1048576 * 1048576))
+
+_demo_running() { # the running guests of the topology
+	local n out=""
+	for n in $(_topology); do vm_running "$n" && out="$out $n"; done
+	echo "${out# }"
+}
+
+_demo_on() { # NAME CMD: run, print stdout and stderr, return the exit code (no scenario failure)
+	local n=$1
+	shift
+	vm_running "$n" || { echo "$n is not running (boot $n)" >&2; return 1; }
+	_run 600 "$n" "$*"
+	local rc=$_rc
+	_emit
+	return "$rc"
+}
+
+_demo_status() { # NAME...: rmrctl status of each, under a header line
+	local n
+	for n in "$@"; do
+		printf '\033[1m-- %s (%s)\033[0m\n' "$n" "$(vm_ip "$n")"
+		if vm_running "$n"; then
+			_run 30 "$n" 'rmrctl status'
+			_emit 2>&1
+		else
+			echo "  (powered off)"
+		fi
+	done
+}
+
+_demo_watch() { # COUNT NAME...: redraw the status every second (COUNT times, 0: until Ctrl-C);
+	# lines that changed since the previous frame in inverse video
+	local count=$1 k=0 prev=() cur=() i line
+	shift
+	trap 'printf "\n"; exit 0' INT
+	while [ "$count" = 0 ] || [ "$k" -lt "$count" ]; do
+		k=$((k + 1))
+		mapfile -t cur < <(_demo_status "$@")
+		printf '\033[H\033[2J\033[1mrmr demo: %s   every 1 s, Ctrl-C stops\033[0m\n\n' "$(date '+%T')"
+		for i in "${!cur[@]}"; do
+			line=${cur[$i]}
+			if [ "${#prev[@]}" -gt 0 ] && [ "${prev[$i]:-}" != "$line" ]; then
+				printf '\033[7m%s\033[0m\n' "$line"
+			else
+				printf '%s\n' "$line"
+			fi
+		done
+		prev=("${cur[@]}")
+		[ "$k" = "$count" ] || sleep 1
+	done
+}
+
+_demo_cmd() { # one command line, already split into words
+	local c=${1:-}
+	[ $# -gt 0 ] && shift
+	case $c in
+	'') ;;
+	help | '?') echo "$DEMO_HELP" ;;
+	on)
+		[ $# -ge 2 ] || { echo "usage: on NAME CMD..." >&2; return 2; }
+		_demo_on "$@" ;;
+	status)
+		# shellcheck disable=SC2046
+		[ $# -gt 0 ] || set -- $(_demo_running)
+		_demo_status "$@" ;;
+	watch)
+		local count=0
+		if [ "${1:-}" = -c ]; then
+			[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "usage: watch [-c N] [NAME...]" >&2; return 2; }
+			count=$2
+			shift 2
+		fi
+		# shellcheck disable=SC2046
+		[ $# -gt 0 ] || set -- $(_demo_running)
+		_demo_watch "$count" "$@" ;;
+	write)
+		local mib=${1:-32} out
+		[[ $mib =~ ^[1-9][0-9]*$ ]] || { echo "usage: write [MIB]" >&2; return 2; }
+		out=$(_demo_on clt "[ -d /mnt/lost+found ] || { echo '/mnt is not mounted' >&2; exit 1; }
+f=/mnt/new-\$(date +%s)-\$\$.bin
+/usr/bin/dd if=/dev/urandom of=\$f bs=1M count=$mib status=none && sync && /usr/bin/sha256sum \$f") || return 1
+		echo "$out"
+		echo "$out" >>"$VM_DIR/demo.sums" ;;
+	files)
+		[ -s "$VM_DIR/demo.sums" ] || { echo "no file written yet (write)" >&2; return 1; }
+		_demo_on clt "/usr/bin/sha256sum -c <<'EOF'
+$(cat "$VM_DIR/demo.sums")
+EOF" ;;
+	cut)
+		[ $# = 2 ] || { echo "usage: cut A B" >&2; return 2; }
+		link_down "$1" "$2" && echo "link $1-$2 cut" ;;
+	restore)
+		[ $# = 2 ] || { echo "usage: restore A B" >&2; return 2; }
+		link_up "$1" "$2" && echo "link $1-$2 restored" ;;
+	crash)
+		[ $# = 1 ] || { echo "usage: crash NAME" >&2; return 2; }
+		vm_running "$1" || { echo "$1 is not running" >&2; return 1; }
+		vm_kill "$1" && echo "$1 powered off" ;;
+	boot)
+		[ $# = 1 ] || { echo "usage: boot NAME" >&2; return 2; }
+		vm_start "$1" || return 1
+		case $1 in
+		clt) _demo_on clt 'modprobe rtrs-client && modprobe rmr && modprobe brmr' ;;
+		*) _demo_on "$1" 'modprobe rtrs-server && modprobe rtrs-client && modprobe rmr && modprobe brmr' ;;
+		esac && echo "$1 booted, modules loaded" ;;
+	rebuild)
+		local n=${1:-} id peer sync
+		case $n in
+		stg0) id=42 peer=$B_IP sync=$SYNC_A ;;
+		stg1) id=43 peer=$A_IP sync=$SYNC_B ;;
+		*) echo "usage: rebuild stg0|stg1" >&2; return 2 ;;
+		esac
+		_demo_on "$n" "set -x
+rmrctl pool join $P --member-id $id &&
+rmrctl store add $P --device /dev/sda --mapped-size $SIZE &&
+rmrctl pool join $P --chunk-size $CHUNK --sync &&
+rmrctl leg add $P $sync --path $peer --wait=90 &&
+rmrctl pool attach $P" ;;
+	reassemble)
+		_demo_on clt "set -x
+rmrctl pool join $P --chunk-size $CHUNK &&
+rmrctl leg add $P $LEG_A --path $A_IP --mode assemble --wait=90 &&
+rmrctl leg add $P $LEG_B --path $B_IP --mode assemble --wait=90 &&
+rmrctl device map $P --size $SIZE &&
+echo 32 >/sys/block/brmr0/queue/nr_requests &&
+mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
+	wait_normal)
+		local t=${1:-120}
+		[[ $t =~ ^[0-9]+$ ]] || { echo "usage: wait_normal [SECS]" >&2; return 2; }
+		_demo_on clt "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state; do
+	[ \$i -ge $t ] && { echo 'legs not normal after ${t}s:'; rmrctl status; exit 1; }
+	i=\$((i + 1)); sleep 1; done; echo \"every leg normal after \${i}s\"" ;;
+	sync)
+		[ $# = 1 ] || { echo "usage: sync stg0|stg1" >&2; return 2; }
+		_demo_on "$1" "rmrctl sync start $P --wait=600 && rmrctl status" ;;
+	verify)
+		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
+		# ext4 writes by itself (journal commits, lazy inode table init): freeze it meanwhile
+		if vm_running clt && _demo_on clt 'grep -q " /mnt " /proc/mounts' 2>/dev/null; then
+			_demo_on clt 'fsfreeze --freeze /mnt' && frozen=1 && echo "/mnt on clt frozen"
+		fi
+		echo "sha256 of the data area (${SIZE} sectors) of each storage node's disk:"
+		a=$(_demo_on stg0 "$sum") && b=$(_demo_on stg1 "$sum")
+		[ "$frozen" = 1 ] && _demo_on clt 'fsfreeze --unfreeze /mnt' && echo "/mnt on clt thawed"
+		[ -n "$a" ] && [ -n "$b" ] || return 1
+		echo "  stg0 $a"
+		echo "  stg1 $b"
+		if [ "$a" = "$b" ]; then echo "identical"; else echo "DIFFERENT (a resync pending? see status)"; return 1; fi ;;
+	*) echo "unknown command '$c' (help lists them)" >&2; return 2 ;;
+	esac
+}
+
+# demo_shell: the prompt. DEMO_INPUT=FILE reads the commands from FILE instead of stdin;
+# DEMO_STRICT=1 (tests/vm/scenarios/demo_shell.sh) fails the scenario at the first command
+# that exits non-zero.
+demo_shell() {
+	local line words rc interactive=0
+	exec 3<"${DEMO_INPUT:-/dev/stdin}"
+	[ -t 3 ] && interactive=1
+	trap 'echo' INT
+	echo
+	echo "$DEMO_HELP"
+	while :; do
+		if [ "$interactive" = 1 ]; then
+			read -r -e -p 'rmr-demo> ' line <&3 || break
+			history -s "$line"
+		else
+			read -r line <&3 || break
+			echo "rmr-demo> $line"
+			case $line in '#'*) continue ;; esac
+		fi
+		read -r -a words <<<"$line"
+		case ${words[0]:-} in exit | quit) break ;; esac
+		log "demo-shell: $line"
+		# In a subshell, with a fail() that ends only that subshell: an error ends the command,
+		# not the demo (the harness's fail() ends the scenario).
+		(
+			fail() {
+				echo "error: $*" >&2
+				exit 1
+			}
+			if [ "${words[0]:-}" = on ] && [ "${#words[@]}" -ge 3 ]; then
+				# the guest's shell parses the rest of the line, quotes and redirections included
+				_demo_on "${words[1]}" "$(sed -E 's/^[[:space:]]*on[[:space:]]+[^[:space:]]+[[:space:]]+//' <<<"$line")"
+			else
+				_demo_cmd "${words[@]}"
+			fi
+		)
+		rc=$?
+		if [ "$rc" != 0 ]; then
+			echo "(exit $rc)"
+			[ "${DEMO_STRICT:-0}" = 1 ] && fail "demo-shell: '$line' exited $rc"
+		fi
+	done
+	exec 3<&-
+	trap - INT
+	echo "stopping the cluster"
+}
