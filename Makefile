@@ -8,7 +8,7 @@ TOOLCHAIN = source $(TOP)/scripts/toolchain.sh
 KMAKE = $(TOOLCHAIN) && $(MAKE) -C $(KDIR) M=$(TOP) $$KMAKE_RUST
 HOST_CARGO = $(HOME)/.cargo/bin/cargo
 
-.PHONY: all modules deps kernel clippy test vm check demo demo-shell clean fmt rmrctl
+.PHONY: all modules modules-kdir deps kernel clippy test vm check demo demo-shell clean fmt rmrctl
 
 all: modules
 
@@ -18,7 +18,12 @@ deps:
 kernel: deps
 	@$(TOP)/scripts/kernel.sh
 
-rtrs-sys/rtrs_generated.rs: scripts/kernel.config rtrs-sys/gen.sh rtrs-sys/rtrs_wrapper.h
+# The bindings belong to the kernel tree they were generated from: .rtrs-kdir names it, so
+# building against another tree (modules-kdir) regenerates them, and so does coming back.
+.rtrs-kdir: FORCE
+	@echo "$(KDIR)" | cmp -s - $@ || echo "$(KDIR)" >$@
+
+rtrs-sys/rtrs_generated.rs: .rtrs-kdir scripts/kernel.config rtrs-sys/gen.sh rtrs-sys/rtrs_wrapper.h
 	@$(TOP)/rtrs-sys/gen.sh $(KDIR) $@
 
 # Kbuild tracks a Rust crate by the files rustc read last time: a source file that was added,
@@ -40,6 +45,17 @@ modules: kernel rtrs-sys/rtrs_generated.rs .rs-srcs
 	  rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
 	  if grep -qiE '(^|[^a-z])(warning|error)(:|\[)' build.log; then touch $(RS_ROOTS); echo "modules: the build printed warnings (see build.log)"; exit 1; fi
 	@echo "modules: built rmr/rmr.ko brmr/brmr.ko without warnings"
+
+# Both modules against any kernel tree built with Rust and RTRS, given as KDIR=...: what
+# dkms.conf runs. Needs neither the cached kernel nor `make deps`, and does not fail on warnings
+# (another kernel's config may bring some; `make modules` is the warning gate).
+ifneq ($(filter modules-kdir,$(MAKECMDGOALS)),)
+ifneq ($(origin KDIR),command line)
+$(error modules-kdir: give the kernel tree as KDIR=DIR)
+endif
+endif
+modules-kdir: rtrs-sys/rtrs_generated.rs .rs-srcs
+	+@$(KMAKE) modules
 
 clippy: kernel rtrs-sys/rtrs_generated.rs .rs-srcs
 	@$(KMAKE) CLIPPY=1 modules 2>&1 | tee clippy.log | grep -v '^  \(RUSTC\|CC\|LD\|MODPOST\|BTF\|CLIPPY\)' ; \
@@ -73,4 +89,4 @@ fmt:
 
 clean:
 	-@$(KMAKE) clean
-	rm -f rtrs-sys/rtrs_generated.rs build.log clippy.log .rs-srcs
+	rm -f rtrs-sys/rtrs_generated.rs build.log clippy.log .rs-srcs .rtrs-kdir

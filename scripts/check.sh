@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `make check`: dependencies, the kernel (cached), host tests, the modules, clippy and every VM
-# scenario. Each host test, build step and scenario counts once; the last line is
-# `N passed, N failed`. Logs of the steps go to results/check-<time>/.
+# `make check`: dependencies, the kernel (cached), host tests, the modules, the DKMS package,
+# clippy and every VM scenario. Each host test, build step and scenario counts once; the last
+# line is `N passed, N failed`. Logs of the steps go to results/check-<time>/.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
@@ -65,6 +65,8 @@ echo "host tests took $(($(date +%s) - s))s"
 add_counts "$LOG/host-tests.log"
 
 step modules make -s modules || finish
+# the DKMS package, built and installed into a temporary tree against the test kernel
+step dkms scripts/dkms-check.sh
 step clippy make -s clippy
 # clippy rebuilt the objects with clippy-driver; rebuild them with rustc for the guests
 step modules-rebuild make -s modules

@@ -12,7 +12,7 @@ KSRC_TAR=/usr/src/linux-source-6.12.tar.xz
 # Cache key: kernel source version + config fragment + toolchain versions.
 kernel_key() {
 	{
-		dpkg-query -W -f='${Version}\n' linux-source-6.12
+		dpkg-query -W -f='${Version}\n' linux-source-6.12 2>/dev/null
 		cat "$RMR_TOP/scripts/kernel.config"
 		/usr/bin/rustc --version
 		"$BINDGEN" --version
