@@ -10,6 +10,7 @@ TIMEOUT=400
 [ "${DEMO_SHELL:-0}" = 1 ] && TIMEOUT=86400
 NSTG=2
 . "$VM_LIB/pool.sh"
+. "$VM_LIB/capture.sh"
 T_START=$EPOCHREALTIME
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; log "demo: $*"; }

@@ -26,6 +26,9 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
   sync stg0|stg1       start that node's resync and wait for it
   verify               compare the data areas of stg0's and stg1's disks (/mnt frozen meanwhile)
   wait_normal [SECS]   wait (default 120 s) until every leg on clt is normal
+  wait_failed [SECS]   wait (default 60 s) until a leg on clt is failed
+  capture TAG          copy the rmr/brmr sysfs classes of the running guests to the results
+                       folder (capture/TAG/NAME), for rmrctl --sysfs DIR status
   help                 this text
   exit                 stop the cluster and end the demo
 Try: watch (in a second terminal: none needed, Ctrl-C returns here), then
@@ -160,6 +163,12 @@ rmrctl leg add $P $LEG_B --path $B_IP --mode assemble --wait=90 &&
 rmrctl device map $P --size $SIZE &&
 echo 32 >/sys/block/brmr0/queue/nr_requests &&
 mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
+	wait_failed)
+		local t=${1:-60}
+		[[ $t =~ ^[0-9]+$ ]] || { echo "usage: wait_failed [SECS]" >&2; return 2; }
+		_demo_on clt "i=0; until grep -q '^failed' $C/pools/$P/sessions/*/state; do
+	[ \$i -ge $t ] && { echo 'no leg failed after ${t}s:'; rmrctl status; exit 1; }
+	i=\$((i + 1)); sleep 1; done; echo \"a leg failed after \${i}s\"" ;;
 	wait_normal)
 		local t=${1:-120}
 		[[ $t =~ ^[0-9]+$ ]] || { echo "usage: wait_normal [SECS]" >&2; return 2; }
@@ -182,6 +191,10 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 		echo "  stg0 $a"
 		echo "  stg1 $b"
 		if [ "$a" = "$b" ]; then echo "identical"; else echo "DIFFERENT (a resync pending? see status)"; return 1; fi ;;
+	capture)
+		[[ ${1:-} =~ ^[A-Za-z0-9_-]+$ ]] || { echo "usage: capture TAG" >&2; return 2; }
+		# shellcheck disable=SC2046
+		sysfs_capture "$1" $(_demo_running) && echo "in $VM_DIR/capture/$1" ;;
 	*) echo "unknown command '$c' (help lists them)" >&2; return 2 ;;
 	esac
 }

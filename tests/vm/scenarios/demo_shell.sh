@@ -19,6 +19,8 @@ verify
 # 1. link failure
 cut clt stg1
 write 8
+wait_failed
+capture leg-failed
 watch -c 2 clt stg0
 restore clt stg1
 wait_normal

@@ -17,6 +17,7 @@ TIMEOUT=420
 NSTG=2
 
 . "$VM_LIB/pool.sh"
+. "$VM_LIB/capture.sh"
 CHECK="/usr/bin/python3 -I -S $VM_LIB/rmrctl_check.py"
 
 # Data area of a store (Documentation/on-disk-format.md): exported byte b is at b + AREA_BYTES.
@@ -61,12 +62,18 @@ compare_all() {
 jget() { $CHECK get "$1" "$2" || fail "cannot evaluate $2 on $1"; }
 
 # sample_sync TAG: on B, start the sync and sample sync_progress + status --json every 0.3 s
-# until the thread stops, plus one sample after; the samples go to $VM_DIR/progress-TAG.txt
+# until the thread stops, plus one sample after; the samples go to $VM_DIR/progress-TAG.txt.
+# The 4th sample, if the sync still runs then, also copies B's sysfs classes to /tmp/capture
+# (sysfs_capture_fetch takes it).
 sample_sync() {
 	local f=$VM_DIR/progress-$1.txt
-	on -t 200 stg1 "rmrctl sync start $P
+	on -t 200 stg1 "rm -rf /tmp/capture
+rmrctl sync start $P
 i=0
 while :; do
+	if [ \$i = 3 ] && [ \"\$(cat $S/pools/$P/sync)\" = running ]; then
+		$CAPTURE_GUEST
+	fi
 	s=\$(cat $S/pools/$P/sync)
 	echo \"@@@ sample \$i\"
 	cat $S/pools/$P/sync_progress
@@ -108,8 +115,12 @@ expect_eq "$(jget "$f" "d['server_pools'][0]['sync_progress']")" \
 	'{"done": 0, "total": 0, "elapsed_ms": 0, "rate_chunks_per_s": null, "eta_s": null}' \
 	"B's sync_progress before its first run"
 expect_eq "$(jget "$f" "d['server_pools'][0]['own_dirty']")" 800 "B's own dirty count before its sync"
+# tools/rmrctl/tests/fixtures/sync-in-progress: clt and A as B's sync starts, B during it
+sysfs_capture sync-in-progress clt stg0
 log "B syncs (step 15), sampling status --json"
 f=$(sample_sync first)                                                                        # 15
+on stg1 '[ -d /tmp/capture/class ]' || fail "B's sync ended before the 4th sample: no capture"
+sysfs_capture_fetch sync-in-progress stg1
 out=$($CHECK progress "$f" 800 --moving) || fail "B's first sync: $out"
 log "B's first sync: $out"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
@@ -123,6 +134,7 @@ brmr0_qd_cap
 # NORMAL A) once B is in sync; wait for that, so the compare reads a map that stays put.
 wait_for -t 40 clt "! grep -v '\[\] 0/' $C/pools/$P/map_summary"
 compare_all b0
+sysfs_capture healthy clt stg0 stg1
 f=$VM_DIR/status-b0-clt.txt
 expect_eq "$(jget "$f" "[(l['name'], l['state'], l['member_id']) for l in d['client_pools'][0]['legs']]")" \
 	"[[\"$LEG_A\", \"normal\", 42], [\"$LEG_B\", \"normal\", 43]]" "clt legs at B0"
@@ -146,6 +158,7 @@ wait_for stg1 "[ \"\$(head -1 $S/pools/$P/state)\" = no_io ]"
 on -t 120 clt '/usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=1M count=12 oflag=direct status=none &&
 /usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=1M count=12 seek=64 oflag=direct status=none'
 compare_all maint
+sysfs_capture maintenance clt stg0 stg1
 f=$VM_DIR/status-maint-clt.txt
 expect_eq "$(jget "$f" "[(l['state'], l['maintenance']) for l in d['client_pools'][0]['legs']]")" \
 	'[["normal", false], ["reconnecting", true]]' "clt legs in maintenance"

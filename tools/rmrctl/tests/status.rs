@@ -14,7 +14,7 @@ const SCENARIOS: &[&str] = &[
     "leg-failed",
     "sync-in-progress",
     "maintenance",
-    "proposed-attrs",
+    "older-modules",
 ];
 const HOSTS: &[&str] = &["clt", "stg0", "stg1"];
 
@@ -192,7 +192,13 @@ fn failed_leg_and_maintenance_are_visible() {
     let p = j.get("server_pools").at(0);
     assert_eq!(p.get("state").str(), Some("no_io"));
     assert_eq!(p.get("maintenance"), &J::Bool(true));
+    // Captured while B's first sync ran: the kernel's progress, and B's own map shrinking.
     let r = run(&["--sysfs", &fixture("sync-in-progress", "stg1"), "status"]);
+    assert!(r.stdout.contains("sync:running"), "{}", r.stdout);
+    assert!(r.stdout.contains("resync  done:288/800  36.0%"), "{}", r.stdout);
+    assert!(r.stdout.contains("dirty:538/800  own"), "{}", r.stdout);
+    // Modules without sync_progress: the left count comes from the own map.
+    let r = run(&["--sysfs", &fixture("older-modules", "stg1"), "status"]);
     assert!(r.stdout.contains("resync  left:280/800"), "{}", r.stdout);
 }
 
@@ -203,6 +209,7 @@ fn missing_attributes_are_dashes_and_nulls() {
         "rmr-server/pools/ionos_pool/state",
         "rmr-server/pools/ionos_pool/member_id",
         "rmr-server/pools/ionos_pool/map_summary",
+        "rmr-server/pools/ionos_pool/sync_progress",
         "rmr-client/pools/ionos_pool/sessions/stg-rmr0@stg-rmr1/member_id",
         "rmr-client/pools/ionos_pool/sessions/stg-rmr0@stg-rmr1/state",
         "brmr-server/stores/ionos_pool/dev_size",

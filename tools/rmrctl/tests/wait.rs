@@ -97,7 +97,7 @@ fn wait_for_a_sync() {
     let e = fails(&t, &["sync", "start", P, "--wait=30"], 4);
     h.join().unwrap();
     assert!(
-        e.contains("stopped with 280/800 chunks still dirty for member 43"),
+        e.contains("stopped with 538/800 chunks still dirty for member 43"),
         "{e}"
     );
     // The thread finishes: the own map is clean.
