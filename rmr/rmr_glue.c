@@ -7,6 +7,7 @@
 #include <linux/moduleparam.h>
 #include <linux/atomic.h>
 #include <linux/sysfs.h>
+#include <linux/spinlock.h>
 
 ssize_t rmr_rs_show(u32 kind, u64 id, const char *attr, char *buf);
 ssize_t rmr_rs_store(u32 kind, u64 id, const char *attr, const char *buf, size_t count);
@@ -180,6 +181,78 @@ void rmr_glue_map_atomic_page(void);
 void rmr_glue_map_atomic_page(void)
 {
 	atomic64_inc(&map_atomic_pages);
+}
+
+/*
+ * debug_sg_audit: record the scatterlist of every in-flight client IO request and count one
+ * handed to a request while another in-flight request holds it (two legs sharing a list:
+ * each HCA would DMA-map it over the other's mapping). For tests; off by default.
+ */
+static bool debug_sg_audit;
+module_param(debug_sg_audit, bool, 0644);
+MODULE_PARM_DESC(debug_sg_audit, "Audit the scatterlists of in-flight IO requests (debug, default off)");
+
+static atomic64_t sg_audit_requests = ATOMIC64_INIT(0);
+static atomic64_t sg_audit_shared = ATOMIC64_INIT(0);
+
+static int sg_audit_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read((atomic64_t *)kp->arg));
+}
+
+static const struct kernel_param_ops sg_audit_ops = {
+	.get = sg_audit_get,
+};
+module_param_cb(sg_audit_requests, &sg_audit_ops, &sg_audit_requests, 0444);
+MODULE_PARM_DESC(sg_audit_requests, "IO requests audited by debug_sg_audit (read-only)");
+module_param_cb(sg_audit_shared, &sg_audit_ops, &sg_audit_shared, 0444);
+MODULE_PARM_DESC(sg_audit_shared, "IO requests given a scatterlist already in flight (read-only)");
+
+#define SG_AUDIT_MAX 4096
+static const void *sg_audit_tab[SG_AUDIT_MAX];
+static DEFINE_SPINLOCK(sg_audit_lock);
+
+bool rmr_sg_audit_submit(const void *sg);
+bool rmr_sg_audit_submit(const void *sg)
+{
+	unsigned long flags;
+	int i, free = -1;
+	bool shared = false;
+
+	if (!READ_ONCE(debug_sg_audit) || !sg)
+		return false;
+	spin_lock_irqsave(&sg_audit_lock, flags);
+	for (i = 0; i < SG_AUDIT_MAX; i++) {
+		if (sg_audit_tab[i] == sg)
+			shared = true;
+		else if (!sg_audit_tab[i] && free < 0)
+			free = i;
+	}
+	if (free >= 0)
+		sg_audit_tab[free] = sg;
+	spin_unlock_irqrestore(&sg_audit_lock, flags);
+	atomic64_inc(&sg_audit_requests);
+	if (shared) {
+		atomic64_inc(&sg_audit_shared);
+		pr_warn_ratelimited("rmr: debug_sg_audit: scatterlist %p handed to a second in-flight request\n", sg);
+	}
+	return free >= 0;
+}
+
+void rmr_sg_audit_done(const void *sg);
+void rmr_sg_audit_done(const void *sg)
+{
+	unsigned long flags;
+	int i;
+
+	spin_lock_irqsave(&sg_audit_lock, flags);
+	for (i = 0; i < SG_AUDIT_MAX; i++) {
+		if (sg_audit_tab[i] == sg) {
+			sg_audit_tab[i] = NULL;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&sg_audit_lock, flags);
 }
 
 MODULE_ALIAS("rmr-client");

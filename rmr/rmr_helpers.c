@@ -9,6 +9,26 @@ void rmr_sg_init_one(struct scatterlist *sg, const void *buf, unsigned int len)
 	sg_init_one(sg, buf, len);
 }
 
+/*
+ * Copies nents entries of src (page, offset, length) into dst, a table of cap entries, and
+ * marks its end; the DMA fields of dst start zeroed. Returns nents, or -EINVAL.
+ */
+int rmr_sg_copy(struct scatterlist *dst, unsigned int cap, struct scatterlist *src,
+		unsigned int nents);
+int rmr_sg_copy(struct scatterlist *dst, unsigned int cap, struct scatterlist *src,
+		unsigned int nents)
+{
+	struct scatterlist *s;
+	unsigned int i;
+
+	if (!dst || !src || !nents || nents > cap)
+		return -EINVAL;
+	sg_init_table(dst, nents);
+	for_each_sg(src, s, nents, i)
+		sg_set_page(&dst[i], sg_page(s), s->length, s->offset);
+	return nents;
+}
+
 size_t rmr_sg_size(void);
 size_t rmr_sg_size(void)
 {

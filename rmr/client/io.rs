@@ -150,22 +150,44 @@ impl CltPool {
         unit.permits = permits;
         unit.sess = sess;
         c.in_flight += 1;
-        // 4. Send to each target; a send failure counts as that leg's failed reply.
+        // 4. Send to each target, each with its own copy of the caller's scatterlist (RTRS
+        //    DMA-maps the list per device); a send failure counts as that leg's failed reply.
         let mut failed: u8 = 0;
         for i in 0..4 {
             if targets & (1 << i) == 0 {
                 continue;
             }
-            let unit = &c.units[u];
+            let (sgp, nents) = if r.len == 0 || r.sg.is_null() {
+                (core::ptr::null_mut(), 0)
+            } else {
+                // SAFETY: table `u * 4 + i` belongs to unit `u`, which this call set busy above
+                // (its previous requests were all confirmed before it was freed); the
+                // caller's list has `sg_cnt` entries and lives until `done`.
+                match unsafe { self.sgs.copy_into(u * 4 + i, r.sg, r.sg_cnt) } {
+                    Ok(x) => x,
+                    Err(_) => {
+                        if ratelimit() {
+                            pr_err!("client pool {}: IO of {} segments, at most {} (EINVAL)\n", self.name.as_str(), r.sg_cnt, sg::SEGS);
+                        }
+                        failed |= 1 << i;
+                        continue;
+                    }
+                }
+            };
+            let unit = &mut c.units[u];
+            if sg::audit_submit(sgp) {
+                unit.sg_audited[i] = sgp;
+            }
             let Some(s) = unit.sess[i].as_ref() else { continue };
             let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
             let tok = (tok as *const Token).cast_mut().cast::<c_void>();
             // SAFETY: the raw permit belongs to `s` and stays taken until `on_leg_reply` (the
-            // confirmation) or, on failure here, `finish_unit` returns it; the caller's
-            // scatterlist lives until `done`; the token lives in the pool, which outlives
-            // every unit in use (close drains).
+            // confirmation) or, on failure here, `finish_unit` returns it; the list is the
+            // unit's copy for this leg, left alone until the confirmation, and its pages are
+            // the caller's, which live until `done`; the token lives in the pool, which
+            // outlives every unit in use (close drains).
             let res = unsafe {
-                s.request_raw(flags & wire::IO_WRITE != 0, unit.permits[i], &unit.msg[..unit.msg_len], r.sg, r.sg_cnt, r.len as usize, io_conf, tok)
+                s.request_raw(flags & wire::IO_WRITE != 0, unit.permits[i], &unit.msg[..unit.msg_len], sgp, nents, r.len as usize, io_conf, tok)
             };
             if res.is_err() {
                 failed |= 1 << i;
@@ -202,6 +224,10 @@ impl CltPool {
         if let (false, Some(s)) = (p.is_null(), unit.sess[slot].as_ref()) {
             // SAFETY: the unit's permit of this session, returned once.
             unsafe { s.put_raw_permit(p) };
+        }
+        let sgp = core::mem::replace(&mut unit.sg_audited[slot], core::ptr::null_mut());
+        if !sgp.is_null() {
+            sg::audit_done(sgp);
         }
         let leg = c.legs.get(slot).and_then(|l| l.clone());
         if !unit.write {
@@ -326,6 +352,10 @@ impl CltPool {
             if let (false, Some(s)) = (p.is_null(), unit.sess[i].as_ref()) {
                 // SAFETY: the unit's permit of this session, returned once.
                 unsafe { s.put_raw_permit(p) };
+            }
+            let sgp = core::mem::replace(&mut unit.sg_audited[i], core::ptr::null_mut());
+            if !sgp.is_null() {
+                sg::audit_done(sgp);
             }
         }
         let sess = core::mem::take(&mut unit.sess);

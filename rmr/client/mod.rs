@@ -51,6 +51,7 @@ use crate::sysfs::{Dir, PageWriter, Parent};
 use crate::rtrs_sys::clt::{CltSess, RSP_BUF_LEN};
 
 use crate::wrap::bh::{lock_bh, BhGuard};
+use crate::wrap::sg::{self, SgTables};
 
 use crate::wrap::time::{ratelimit, sleep_ms, sleep_ms_interruptible};
 
@@ -104,6 +105,9 @@ struct Unit {
     sess: [Option<Arc<CltSess>>; 4],
     msg: [u8; 128],
     msg_len: usize,
+    /// Per slot: the scatterlist recorded by `debug_sg_audit` for the request in flight
+    /// (null if none).
+    sg_audited: [*mut c_void; 4],
 }
 
 /// What the IO path needs, behind the pool spinlock.
@@ -133,6 +137,9 @@ pub(crate) struct CltPool {
     mapped_size: AtomicU64,
     /// RTRS tokens: `unit * 4 + slot`.
     tokens: KVec<Token>,
+    /// Scatterlist tables, `unit * 4 + slot`: each leg's request gets its own copy of the
+    /// caller's list (none on a sync pool, which carries no block IO).
+    sgs: SgTables,
     #[pin]
     pub(crate) ctl: Mutex<()>,
     #[pin]

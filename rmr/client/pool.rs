@@ -24,6 +24,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
                 sess: [None, None, None, None],
                 msg: [0; 128],
                 msg_len: 0,
+                sg_audited: [core::ptr::null_mut(); 4],
             },
             GFP_KERNEL,
         )?;
@@ -35,6 +36,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
             tokens.push(Token { pool: AtomicPtr::new(core::ptr::null_mut()), unit, slot }, GFP_KERNEL)?;
         }
     }
+    let sgs = SgTables::new(if j.sync { 0 } else { units.len() * 4 })?;
     let mut st = state().ok_or(ENODEV)?;
     if st.clt.iter().flatten().any(|p| p.pool.name == name || p.pool.group_id == group_id) {
         pr_err!("client pool {}: join_pool: pool or group_id {:#x} exists (EEXIST)\n", name.as_str(), group_id);
@@ -54,6 +56,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
             in_use: AtomicBool::new(false),
             mapped_size: AtomicU64::new(0),
             tokens,
+            sgs,
             ctl <- new_mutex!((), "rmr_clt_pool_ctl"),
             core <- new_spinlock!(
                 Core {
@@ -198,7 +201,8 @@ impl CltPool {
             chunk_size: self.chunk_size,
             queue_depth: qd,
             max_io_size: mio,
-            max_segments: if segs == u32::MAX { 1 } else { segs },
+            // Each leg's request gets a copy of the caller's list in a table of sg::SEGS.
+            max_segments: if segs == u32::MAX { 1 } else { segs.min(sg::SEGS) },
             nr_legs: n,
             mapped_size: self.mapped_size.load(Ordering::Acquire),
         }

@@ -8,5 +8,6 @@ pub(crate) mod blank;
 pub(crate) mod completion;
 pub(crate) mod dwork;
 pub(crate) mod global;
+pub(crate) mod sg;
 pub(crate) mod store_ops;
 pub(crate) mod time;

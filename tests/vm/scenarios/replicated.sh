@@ -6,7 +6,8 @@
 #     /dev/brmr0 appears with 204800 sectors.
 #  2. ext4 on brmr0: 64 MiB of random files, checksums, e2fsck -fn, checksums after remount.
 #  3. fio random writes (2 jobs, QD16, 4k-64k blocks, some crossing chunk boundaries) with
-#     md5 verification, then a verify-only pass.
+#     md5 verification, then a verify-only pass; under debug_sg_audit no scatterlist was
+#     handed to two in-flight RTRS requests (each leg gets its own copy, issue 12).
 #  4. The data areas of both backing disks (after the metadata area of
 #     Documentation/on-disk-format.md) are byte-identical, and equal to what brmr0 reads; that
 #     read is spread over both legs (brmr0 `stats`); no dirty-map page was allocated
@@ -125,8 +126,18 @@ FIO="fio --filename=/dev/brmr0 --direct=1 --ioengine=libaio --iodepth=16 --numjo
 --size=32M --offset_increment=32M --rw=randwrite --bsrange=4k-64k --blockalign=4k \
 --verify=md5 --verify_fatal=1 --randrepeat=1 --group_reporting --output-format=terse --terse-version=3"
 # (terse lines start with "3;"; fio also warns about several writers, whose areas do not overlap)
+# debug_sg_audit records the scatterlist of every in-flight IO request: a list handed to a
+# second request while the first is in flight (two legs sharing one, which two HCAs would
+# DMA-map over each other) counts in sg_audit_shared.
+on clt 'echo 1 >/sys/module/rmr/parameters/debug_sg_audit'
 log "fio write+verify: $(on -t 600 clt "$FIO --name=w --do_verify=1" | grep '^3;' | cut -d';' -f3,5,49)"
 log "fio verify-only: $(on -t 600 clt "$FIO --name=w --verify_only" | grep '^3;' | cut -d';' -f3,5,6)"
+on clt 'echo 0 >/sys/module/rmr/parameters/debug_sg_audit'
+audited=$(on clt 'cat /sys/module/rmr/parameters/sg_audit_requests')
+log "debug_sg_audit: $audited requests audited"
+# 64 MiB written to two legs in blocks of at most 64 KiB: at least 2048 requests
+[ "$audited" -ge 2048 ] || fail "debug_sg_audit audited only $audited requests"
+expect_eq "$(on clt 'cat /sys/module/rmr/parameters/sg_audit_shared')" 0 "requests given a scatterlist already in flight"
 for n in stg0 stg1; do
 	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps after the IO (no leg failed)"
 done
