@@ -176,6 +176,9 @@ pub struct ServerPool<S: MapStorage + Default> {
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.
     pub epoch: u64,
+    /// Incremented whenever the pool enters NORMAL (an admin `sync stop` holds the automatic
+    /// sync start until the next entry, [`SyncSched::stop_by_admin`]).
+    pub normal_entries: u64,
     /// [improvement] Write-intent record (power-loss protection).
     pub intent: IntentRecord<S>,
     /// [improvement] Per member: chunks it may have lost in a power loss (its suspect

@@ -25,6 +25,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         sync: SyncTable::new(),
         bug_last_io_no_skip: false,
         epoch: 0,
+        normal_entries: 0,
         intent: IntentRecord::new(),
         lost: MapSet::new(),
         staging_lost: MapSet::new(),
@@ -51,6 +52,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 self.epoch = self.epoch.wrapping_add(1);
             }
             if to == SrvState::Normal {
+                self.normal_entries = self.normal_entries.wrapping_add(1);
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
                 // Suspects are resolved by the control path before a node serves (SUSPECT_TO_MAP,
                 // LAST_IO_TO_MAP); resolving again here is a no-op then and a safety net else.

@@ -143,6 +143,28 @@ pub struct SyncSched {
     pub(super) total_at_end: u64,
     pub(super) started_ms: u64,
     pub(super) ended_ms: u64,
+    /// `sync stop` by the admin (the pool's `normal_entries` then): no automatic start until
+    /// the pool enters NORMAL again, or `sync start`.
+    pub(super) admin_stop_at: Option<u64>,
+}
+
+/// Least time between the end of a run and an automatic start (a run that ended with chunks
+/// left, e.g. no peer could provide one, is retried at this pace, not in a loop).
+pub const SYNC_AUTO_RETRY_MS: u64 = 5000;
+
+/// Why [`SyncSched::auto_start`] did not start a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoSync {
+    /// Started: the caller pumps the thread and logs it.
+    Started,
+    /// Nothing to do: a run is going on, or the own map is clean.
+    Idle,
+    /// Not now: the pool is not NORMAL and serving, or has no sync pool attached.
+    NotReady,
+    /// The admin stopped the sync during this NORMAL period.
+    AdminStopped,
+    /// The last run ended less than [`SYNC_AUTO_RETRY_MS`] ago.
+    Backoff,
 }
 
 impl SyncSched {
@@ -176,12 +198,53 @@ impl SyncSched {
             total_at_end: 0,
             started_ms: now_ms,
             ended_ms: now_ms,
+            admin_stop_at: None,
         };
         Ok(())
     }
-    /// `sync stop`: no new requests; the thread ends when in-flight ones drain.
+    /// Stops the run (the pool left NORMAL, a request failed, the pool goes away): no new
+    /// requests; the thread ends when in-flight ones drain.
     pub fn stop(&mut self) {
         self.failed = true;
+    }
+    /// `sync stop` written by the admin: [`Self::stop`], and no automatic start until the
+    /// pool next enters NORMAL (or the admin writes `start`). Written while the pool is not
+    /// NORMAL, it therefore holds nothing back beyond the current run.
+    pub fn stop_by_admin<S: MapStorage + Default>(&mut self, pool: &ServerPool<S>) {
+        self.stop();
+        self.admin_stop_at = Some(pool.normal_entries);
+    }
+    /// SPEC §11 [improvement], called by the shell's periodic tick and when the pool enters
+    /// NORMAL: a pool that is NORMAL and serving, with an attached sync pool and a non-empty
+    /// own map, starts its sync thread by itself, unless a run is going on, the admin
+    /// stopped the sync since the pool last entered NORMAL, or the last run ended less than
+    /// [`SYNC_AUTO_RETRY_MS`] ago.
+    pub fn auto_start<S: MapStorage + Default>(
+        &mut self,
+        pool: &ServerPool<S>,
+        sync_queue_depth: u16,
+        have_sync_pool: bool,
+        now_ms: u64,
+    ) -> AutoSync {
+        if self.running {
+            return AutoSync::Idle;
+        }
+        if !pool.serving() || !have_sync_pool {
+            return AutoSync::NotReady;
+        }
+        if pool.maps.get(pool.member_id).is_none_or(|m| m.is_empty()) {
+            return AutoSync::Idle;
+        }
+        if self.admin_stop_at == Some(pool.normal_entries) {
+            return AutoSync::AdminStopped;
+        }
+        if self.ran && now_ms < self.ended_ms.saturating_add(SYNC_AUTO_RETRY_MS) {
+            return AutoSync::Backoff;
+        }
+        match self.start(pool, sync_queue_depth, have_sync_pool, now_ms) {
+            Ok(()) => AutoSync::Started,
+            Err(_) => AutoSync::NotReady,
+        }
     }
     /// The next chunk to sync (locked in the pool's sync table), or None (wait / done).
     pub fn next<S: MapStorage + Default>(&mut self, pool: &mut ServerPool<S>) -> Option<u64> {
@@ -343,5 +406,59 @@ mod tests {
         assert!(!d.cleared);
         assert!(s.done(&p, d.cleared, 2500));
         assert_eq!(s.progress(&p, 3000), prog(0, 2, 500));
+    }
+
+    #[test]
+    fn auto_start_when_normal_with_a_dirty_own_map() {
+        let mut p = normal_pool();
+        let mut s = SyncSched::default();
+        assert_eq!(s.auto_start(&p, 4, true, 0), AutoSync::Idle, "own map clean");
+        p.maps.get_mut(42).unwrap().set(7, 0).unwrap();
+        assert_eq!(s.auto_start(&p, 4, false, 0), AutoSync::NotReady, "no sync pool");
+        p.io_allowed = false;
+        assert_eq!(s.auto_start(&p, 4, true, 0), AutoSync::NotReady, "store not serving");
+        p.io_allowed = true;
+        assert_eq!(s.auto_start(&p, 4, true, 100), AutoSync::Started);
+        assert!(s.running);
+        assert_eq!(s.auto_start(&p, 4, true, 200), AutoSync::Idle, "already running");
+        // A run that ends with the chunk still dirty (the read failed) is retried, at the
+        // backoff's pace.
+        let c = s.next(&mut p).unwrap();
+        let mut w = [0u16; 4];
+        let d = p.finish_sync(c, Error::Io.errno(), &mut w);
+        assert!(s.done(&p, d.cleared, 1000));
+        assert_eq!(s.auto_start(&p, 4, true, 1000 + SYNC_AUTO_RETRY_MS - 1), AutoSync::Backoff);
+        assert_eq!(s.auto_start(&p, 4, true, 1000 + SYNC_AUTO_RETRY_MS), AutoSync::Started);
+    }
+
+    #[test]
+    fn admin_stop_holds_until_normal_is_entered_again() {
+        let mut p = normal_pool();
+        let mut s = SyncSched::default();
+        p.maps.get_mut(42).unwrap().set(3, 0).unwrap();
+        assert_eq!(s.auto_start(&p, 4, true, 0), AutoSync::Started);
+        s.stop_by_admin(&p);
+        assert!(s.check_end(&p, 10), "nothing in flight: the run ends");
+        assert_eq!(s.auto_start(&p, 4, true, 60_000), AutoSync::AdminStopped);
+        // A fault stop (not the admin's) does not hold the automatic start back.
+        s.start(&p, 4, true, 60_000).unwrap();
+        s.stop();
+        assert!(s.check_end(&p, 60_010));
+        assert_eq!(s.auto_start(&p, 4, true, 70_000), AutoSync::Started, "admin start cleared the hold");
+        s.stop_by_admin(&p);
+        assert!(s.check_end(&p, 70_010));
+        // The pool leaves NORMAL and comes back: the hold is over.
+        let mut fx = SrvEffects::default();
+        p.set_state(SrvState::NoIo, &mut fx);
+        assert_eq!(s.auto_start(&p, 4, true, 80_000), AutoSync::NotReady, "not normal");
+        p.set_state(SrvState::Normal, &mut fx);
+        assert_eq!(s.auto_start(&p, 4, true, 80_000), AutoSync::Started);
+        // A stop written while the pool is not NORMAL holds nothing past the next entry.
+        s.stop_by_admin(&p);
+        assert!(s.check_end(&p, 80_010));
+        p.set_state(SrvState::NoIo, &mut fx);
+        s.stop_by_admin(&p);
+        p.set_state(SrvState::Normal, &mut fx);
+        assert_eq!(s.auto_start(&p, 4, true, 90_000), AutoSync::Started);
     }
 }

@@ -400,7 +400,9 @@ impl Sim {
         if let Some(f) = self.fail.take() {
             return Err(self.failure(f));
         }
-        Ok(RunStats { steps: self.step, nemesis: self.nemesis_count.values().sum() })
+        let auto_syncs = self.nemesis_count.get("sync-auto").copied().unwrap_or(0);
+        let nemesis = self.nemesis_count.iter().filter(|(k, _)| **k != "sync-auto").map(|(_, v)| v).sum();
+        Ok(RunStats { steps: self.step, nemesis, auto_syncs })
     }
 
     /// One-line state summary for traces.

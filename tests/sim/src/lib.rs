@@ -38,7 +38,7 @@ use rmr_core::dirtymap::MapSet;
 
 use rmr_core::error::Error;
 
-use rmr_core::server::{IoDecision, RegMode, ServerPool, SessionPools, SrvState, SyncSched};
+use rmr_core::server::{AutoSync, IoDecision, RegMode, ServerPool, SessionPools, SrvState, SyncSched};
 
 use rmr_core::wire::{
     Cmd, CmdRsp, CmdType, IoMsg, IoRsp, MemberList, Msg, PoolMd, PoolName,
@@ -275,6 +275,8 @@ pub struct RunStats {
     pub steps: usize,
     /// Nemesis actions.
     pub nemesis: u64,
+    /// Sync runs started by a node itself (SPEC §11 [improvement], `SyncSched::auto_start`).
+    pub auto_syncs: u64,
 }
 
 /// Run one seed with its default configuration.

@@ -74,6 +74,10 @@ impl Sim {
                 }
             }
             7 => self.maintenance_toggle(),
+            9 if self.rng.permille(200) => {
+                let i = self.rng.below(n as u64) as usize;
+                self.sync_stop_admin(i);
+            }
             8 | 9 => {
                 let i = self.rng.below(n as u64) as usize;
                 self.sync_start(i);
@@ -119,6 +123,30 @@ impl Sim {
             if s.sched.start(pool, 4, true, now).is_ok() {
                 self.count("sync");
                 self.log(format!("srv {i} sync start"));
+            }
+        }
+    }
+
+    /// The admin writes `stop` to a node's `sync`: no automatic start until the node leaves
+    /// NORMAL and enters it again (or an admin `start`).
+    pub(super) fn sync_stop_admin(&mut self, i: usize) {
+        let s = &mut self.srvs[i];
+        if let Some(pool) = s.pool.as_ref() {
+            s.sched.stop_by_admin(pool);
+            self.count("sync-stop");
+            self.log(format!("srv {i} sync stop (admin)"));
+        }
+    }
+
+    /// The server's periodic tick (SPEC §11 [improvement]): a NORMAL node with a dirty own map
+    /// starts its sync by itself, as the kernel's map-clear tick does.
+    pub(super) fn srv_auto_sync(&mut self, i: usize) {
+        let now = self.now;
+        let s = &mut self.srvs[i];
+        if let Some(pool) = s.pool.as_ref() {
+            if s.sched.auto_start(pool, 4, true, now) == AutoSync::Started {
+                self.count("sync-auto");
+                self.log(format!("srv {i} sync started automatically"));
             }
         }
     }

@@ -276,6 +276,7 @@ impl Sim {
             if self.srvs[i].alive && now >= self.srvs[i].next_clear {
                 self.srvs[i].next_clear = now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
                 self.srv_map_clear_worker(i);
+                self.srv_auto_sync(i);
             }
         }
     }

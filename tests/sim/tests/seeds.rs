@@ -57,3 +57,16 @@ fn regression_seeds() {
         }
     }
 }
+
+/// The automatic sync start (SPEC §11 [improvement]) runs in the simulated nodes' ticks: in
+/// 200 seeds some node starts its sync by itself, and every seed still converges.
+#[test]
+fn nodes_start_their_sync_by_themselves() {
+    let mut auto = 0;
+    for seed in 0..200 {
+        let st = rmr_sim::run_seed(seed).unwrap_or_else(|f| panic!("{f}"));
+        auto += st.auto_syncs;
+    }
+    assert!(auto > 0, "no automatic sync start in 200 seeds");
+    eprintln!("automatic sync starts in 200 seeds: {auto}");
+}
