@@ -51,7 +51,7 @@ use crate::rmr_core::{
     error::Error as CoreError,
     jhash,
     params::{self, Name, SyncCmd},
-    server::{self as srvcore, IoDecision, SessionPools, SrvState, SyncSched},
+    server::{self as srvcore, AutoSync, IoDecision, SessionPools, SrvState, SyncSched},
     store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
     wire::{
         Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,
@@ -115,6 +115,7 @@ pub(crate) fn dwork_run(pool: &Arc<SrvPool>, kind: u32) -> u32 {
     match kind {
         DW_CLEAR => {
             map_clear_tick(pool);
+            auto_sync(pool);
             RMR_SRV_CHECK_MAPS_INTERVAL_MS as u32
         }
         DW_SYNC => {

@@ -219,6 +219,9 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({:?} from {})\n", pool.name(), old.name(), new.name(), ty, sess.name());
+        if new == SrvState::Normal {
+            auto_sync(&pool);
+        }
     } else if matches!(cmd, Cmd::JoinPool(_) | Cmd::RejoinPool(_)) && errno == 0 {
         pr_info!("server pool {}: {}{:?} from {} accepted\n", pool.name(),
             if sync { "sync " } else { "" }, ty, sess.name());

@@ -211,6 +211,29 @@ pub(super) fn pump(pool: &Arc<SrvPool>) {
     }
 }
 
+/// SPEC §11 [improvement]: a NORMAL pool with a dirty own map and an attached sync pool starts
+/// its sync thread by itself (the core decides: `SyncSched::auto_start`). Called by the
+/// map-clear tick and when the pool enters NORMAL. Process context.
+pub(super) fn auto_sync(pool: &Arc<SrvPool>) {
+    let sqd = u16::try_from(crate::sync_queue_depth()).unwrap_or(32);
+    let (r, cap, own) = {
+        let mut g = pool.inner.lock();
+        if g.dead {
+            return;
+        }
+        let have = g.sync_pool.is_some();
+        let inner = &mut *g;
+        let r = inner.sched.auto_start(&inner.core, sqd, have, now_ms());
+        let own = inner.core.maps.get(pool.member_id).map_or(0, |m| m.count());
+        (r, inner.sched.cap, own)
+    };
+    if r == AutoSync::Started {
+        pr_info!("server pool {}: sync started automatically ({} chunks dirty, {} in flight at most)\n",
+            pool.name(), own, cap);
+        pump(pool);
+    }
+}
+
 pub(super) fn log_sync_end(pool: &SrvPool) {
     let (clean, st) = {
         let g = pool.inner.lock();

@@ -250,7 +250,13 @@ pub(super) fn sync_store(id: u64, input: &[u8]) -> Result {
             }
         }
         SyncCmd::Stop => {
-            pool.inner.lock().sched.stop();
+            {
+                let mut g = pool.inner.lock();
+                let inner = &mut *g;
+                // Also holds the automatic start back until the pool enters NORMAL again.
+                inner.sched.stop_by_admin(&inner.core);
+            }
+            pr_info!("server pool {}: sync stop (no automatic start until the pool enters normal again or sync start)\n", pool.name());
             pump(&pool);
             Ok(())
         }

@@ -42,7 +42,7 @@ run stg0 "rmrctl leg add $P $SYNC_A --path $B_IP --wait"
 run stg1 "rmrctl leg add $P $SYNC_B --path $A_IP --wait"
 run stg0 "rmrctl pool attach $P"
 run stg1 "rmrctl pool attach $P"
-say "B joined next to a NORMAL A, so it misses every chunk: B syncs them from A"
+say "B joined next to a NORMAL A, so it misses every chunk: B syncs them from A (by itself)"
 run stg1 "rmrctl sync start $P --wait=300"
 run clt "rmrctl device map $P --size $SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'

@@ -23,7 +23,8 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
                        a rebooted storage node: pool join, store add, its sync pool
   reassemble           the 'compute client crash' runbook on a rebooted clt: pool join, both
                        legs in assemble mode, device map, mount /mnt
-  sync stg0|stg1       start that node's resync and wait for it
+  sync stg0|stg1       wait for that node's resync (it starts by itself when the node enters
+                       normal with chunks to sync; this starts one if none runs)
   verify               compare the data areas of stg0's and stg1's disks (/mnt frozen meanwhile)
   wait_normal [SECS]   wait (default 120 s) until every leg on clt is normal
   wait_failed [SECS]   wait (default 60 s) until a leg on clt is failed

@@ -73,10 +73,10 @@ expect_eq "$(on stg1 "cat $C/pools/$P/sessions/$SYNC_B/member_id")" 42 "B's sync
 step15() { # B: sync start; every map_summary line on both nodes reads "[] 0/800 dirty"
 	need stg1 $S/pools/$P/map_summary
 	log "maps before sync: A: $(on stg0 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|') B: $(on stg1 "cat $S/pools/$P/map_summary" | cut -c1-200 | tr '\n' '|')"
-	wr stg1 $S/pools/$P/sync start
+	sync_start stg1
 	# B syncs all 800 chunks (100 MiB) from A; A's peer map for 43 clears by MAP_CLEAR or its
 	# map-clear worker (5 s). The thread ends by itself (SPEC §7): wait for that, then check.
-	wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ]"
+	wait_for -t 400 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ] && grep -q '^member 43: \[\] 0/' $S/pools/$P/map_summary"
 	local m
 	m=$(on stg1 "cat $S/pools/$P/map_summary")
 	[ "$m" = "$CLEAN" ] || fail "B's sync thread stopped with B's maps '$(echo "$m" | cut -c1-120 | tr '\n' '|')'; B's log: $(on stg1 'dmesg | grep -E "rmr|brmr" | tail -3' | tr '\n' '|')"

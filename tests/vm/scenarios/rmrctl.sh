@@ -9,8 +9,10 @@
 #     stores, device): at B0, with B in maintenance and dirty maps, and after the resync.
 #  4. Maintenance on B's leg (rmrctl leg maintenance on), 24 MiB written to brmr0 (192
 #     chunks), maintenance off (--wait for normal, map update), then B resyncs the chunks it
-#     missed: progress sampled again, done == total == B's own dirty count; the written
-#     ranges of both backing disks are identical afterwards.
+#     missed by itself (SPEC §11 [improvement]; `rmrctl sync start --wait` finds the run and
+#     waits): done == total == 192; the written ranges of both disks are identical afterwards.
+#     (In step 2, `sync stop` before attaching B's sync pool holds the automatic start back:
+#     still no run 6 s later.)
 #  5. Teardown with rmrctl (device unmap, leg remove, store delete, pool leave); modules
 #     unload.
 TIMEOUT=420
@@ -107,7 +109,15 @@ on clt "rmrctl leg enable $P $LEG_B --wait=60"                                  
 on_each "stg0 stg1" "rmrctl pool join $P --chunk-size $CHUNK --sync"                           # 11
 on stg0 "rmrctl leg add $P $SYNC_A --path $B_IP --wait"                                        # 12
 on stg1 "rmrctl leg add $P $SYNC_B --path $A_IP --wait"                                        # 13
+# B is normal with all 800 chunks in its own map: attached to its sync pool it would start its
+# sync by itself (SPEC §11 [improvement]). `sync stop` holds that back until B next enters
+# normal, so that this scenario samples a run from its start.
+on stg1 "rmrctl sync stop $P"
 on_each "stg0 stg1" "rmrctl pool attach $P"                                                    # 14
+# one map-clear tick (5 s) later: still no run
+sleep 6
+on stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ] && [ \"\$(cat $S/pools/$P/sync_progress)\" = '0 0 0' ]" ||
+	fail "B started a sync after sync stop: $(on stg1 "cat $S/pools/$P/sync $S/pools/$P/sync_progress" | tr '\n' ' ')"
 
 # ---- 2. B's first sync: progress sampled --------------------------------------------------
 f=$(snap stg1 before-sync)
@@ -175,14 +185,14 @@ expect_eq "$(jget "$f" "[(m['member_id'], m['dirty']) for m in d['server_pools']
 	'[[43, 192], [42, 0]]' "A's maps after the writes in maintenance"
 on clt "rmrctl leg maintenance $P $LEG_B off --wait=60"
 wait_for stg1 "[ \"\$(cat $S/pools/$P/state)\" = normal ]"
+# B entered normal with the 192 chunks it missed in its own map: it starts its sync by itself
+# (SPEC §11 [improvement]); `rmrctl sync start --wait` finds it running and waits for it.
+wait_for -t 30 stg1 'dmesg | grep -q "server pool ionos_pool: sync started automatically (192 chunks dirty"'
+log "B resyncs what it missed by itself: $(on stg1 'dmesg | grep "sync started automatically" | tail -1')"
+on -t 200 stg1 "rmrctl sync start $P --wait=180"
 f=$(snap stg1 resync)
-expect_eq "$(jget "$f" "d['server_pools'][0]['own_dirty']")" 192 "B's own dirty count after the map update"
-expect_eq "$(jget "$f" "[d['server_pools'][0]['sync_progress'][k] for k in ('done', 'total')]")" \
-	'[800, 800]' "B's sync_progress still shows the first run"
-log "B resyncs what it missed, sampling status --json"
-f=$(sample_sync resync)
-out=$($CHECK progress "$f" 192) || fail "B's resync: $out"
-log "B's resync: $out"
+expect_eq "$(jget "$f" "[d['server_pools'][0][k] for k in ('sync', 'own_dirty')] + [d['server_pools'][0]['sync_progress'][k] for k in ('done', 'total')]")" \
+	'["stopped", 0, 192, 192]' "B's sync and sync_progress after its automatic resync"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 # The client's recovery worker (SPEC §6.8) clears its map of B once B answered MAP_CHECK
 # "empty" twice and the map's last bit is 5 s old (before the compare: the map stays put).

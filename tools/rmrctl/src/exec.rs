@@ -65,6 +65,9 @@ pub struct Plan {
     /// session from before a crash): with `--wait`, the write is repeated every
     /// `RETRY` until it is taken or the wait's limit has passed.
     pub retry: Vec<i32>,
+    /// Errnos of a write that mean the goal is reached already, with what to tell the user:
+    /// the write counts as done (and `--wait` still waits).
+    pub already: Vec<(i32, &'static str)>,
 }
 
 const RETRY: Duration = Duration::from_secs(2);
@@ -175,6 +178,10 @@ fn do_writes(
                 WriteError::Write(io) => errno::of(io),
                 _ => None,
             };
+            if let Some((_, note)) = plan.already.iter().find(|a| Some(a.0) == n) {
+                eprintln!("rmrctl: {}: {note}", plan.what);
+                break;
+            }
             let again = match (&plan.wait, n) {
                 (Some((_, lim)), Some(n)) if plan.retry.contains(&n) => {
                     lim.is_none_or(|l| start.elapsed() + every < Duration::from_secs(l))
@@ -425,6 +432,23 @@ mod tests {
             );
             assert_eq!((r, calls), (Err(exit::REFUSED), 1));
         }
+    }
+
+    #[test]
+    fn an_already_reached_goal_is_no_refusal() {
+        let mut p = plan(None);
+        p.already = vec![(16, "running already")];
+        let mut calls = 0;
+        let r = do_writes(
+            &p,
+            |_| {
+                calls += 1;
+                Err(refused(16))
+            },
+            Instant::now(),
+            Duration::from_millis(1),
+        );
+        assert_eq!((r, calls), (Ok(()), 1));
     }
 
     #[test]

@@ -153,7 +153,11 @@ Usage:
   rmrctl sync stop POOL
 
 start writes 'start' to the server pool's sync: the node copies the chunks it misses from
-its peers. --wait waits until the thread stops and fails (exit 4) if chunks are left dirty.
+its peers. A node also starts its sync by itself when it enters normal with chunks to
+sync (and every 5 s after a run that left some); start then finds it running (EBUSY),
+which rmrctl reports and takes as done. --wait waits until the thread stops and fails
+(exit 4) if chunks are left dirty. stop ends the run and keeps the node from starting
+one by itself until it enters normal again or start is written.
 
 Examples:
   rmrctl sync start ionos_pool --wait=600

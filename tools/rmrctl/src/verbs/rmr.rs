@@ -314,6 +314,9 @@ pub(super) fn sync_start(t: &str, p: &Parsed, fs: &Sysfs) -> Result<Plan, Usage>
             (2, "no sync pool is attached (rmrctl pool attach POOL)"),
             (16, "a sync is already running"),
         ],
+        // The node starts its sync by itself when it enters normal with a dirty own map:
+        // that run is what the admin asked for.
+        already: vec![(16, "a sync is already running (the node starts one by itself when it enters normal with chunks to sync)")],
         wait,
         ..Plan::default()
     })
