@@ -87,6 +87,10 @@ pub struct Config {
     /// Teeth hook: nodes keep no write-intent record although their disks have a volatile
     /// cache (the protocol as upstream has it).
     pub bug_no_write_intent: bool,
+    /// Nodes start their sync by themselves (SPEC §11 [improvement], as the kernel does).
+    /// Off in the scripted scenarios of tests/scenarios.rs, which inspect the marks a
+    /// recovery leaves before any resync and start the syncs themselves.
+    pub auto_sync: bool,
 }
 
 impl Config {
@@ -103,6 +107,7 @@ impl Config {
             power_loss: 250,
             write_through: false,
             bug_no_write_intent: false,
+            auto_sync: true,
         }
     }
 }

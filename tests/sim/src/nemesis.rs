@@ -141,6 +141,9 @@ impl Sim {
     /// The server's periodic tick (SPEC §11 [improvement]): a NORMAL node with a dirty own map
     /// starts its sync by itself, as the kernel's map-clear tick does.
     pub(super) fn srv_auto_sync(&mut self, i: usize) {
+        if !self.cfg.auto_sync {
+            return;
+        }
         let now = self.now;
         let s = &mut self.srvs[i];
         if let Some(pool) = s.pool.as_ref() {

@@ -10,6 +10,7 @@ impl Sim {
         let mut cfg = Config::for_seed(0);
         cfg.servers = servers;
         cfg.chunks = chunks;
+        cfg.auto_sync = false;
         Sim::scripted_cfg(cfg)
     }
 
@@ -18,6 +19,7 @@ impl Sim {
         let mut cfg = Config::for_seed(0);
         cfg.servers = servers;
         cfg.chunks = chunks;
+        cfg.auto_sync = false;
         cfg.write_through = true;
         Sim::scripted_cfg(cfg)
     }
@@ -155,6 +157,7 @@ impl Sim {
         let mut cfg = Config::for_seed(0);
         cfg.servers = servers;
         cfg.chunks = chunks;
+        cfg.auto_sync = false;
         cfg.bugs = bugs;
         Sim::scripted_cfg(cfg)
     }

@@ -396,6 +396,33 @@ fn s8_last_io_ordering() {
     assert_eq!(s.disk(A, 9), s.disk(B, 9));
 }
 
+/// Scenario 8 with the nodes starting their syncs by themselves, as the kernel does (SPEC §11
+/// [improvement]): after the reassembly nobody starts a sync, yet the node that missed 'b'
+/// gets it and every map ends clean.
+#[test]
+fn s8_resyncs_by_itself() {
+    let mut cfg = rmr_sim::Config::for_seed(0);
+    cfg.servers = 2;
+    cfg.chunks = CHUNKS;
+    assert!(cfg.auto_sync);
+    let mut s = Sim::scripted_cfg(cfg);
+    assert!(s.write(9).is_some()); // 'a' on both
+    s.write_start(9); // 'b'
+    s.deliver_to(A); // B misses 'b'
+    s.crash_p();
+    s.drain();
+    s.reassemble(&[A, B]);
+    s.settle(30_000);
+    ok(&s);
+    assert!(all_normal(&s, &[42, 43]));
+    for n in [A, B] {
+        for m in [42, 43] {
+            assert_eq!(line(&s, n, m), format!("member {m}: [] 0/800 dirty"), "{}", s.summary(n));
+        }
+    }
+    assert_eq!(s.disk(A, 9), s.disk(B, 9));
+}
+
 #[test]
 fn s9_maintenance() {
     let mut s = Sim::scripted(2, CHUNKS);
