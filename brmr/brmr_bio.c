@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * brmr.ko C side of the store's data path (brmr/srv_io.rs): bio allocation from a per-store
+ * brmr.ko C side of the store's data path (brmr/server/io.rs): bio allocation from a per-store
  * bio_set, one multi-page bvec over physically contiguous memory, the end_io trampoline, and
  * the static inlines/macros Rust cannot call. No decisions here: Rust plans every bio.
  */
@@ -13,7 +13,7 @@
 #include <linux/ratelimit.h>
 #include <linux/slab.h>
 
-/* Rust side (srv_io.rs): called once per bio, any context, after the bio is freed. */
+/* Rust side (server/io.rs): called once per bio, any context, after the bio is freed. */
 void brmr_srv_bio_done(void *owner, void *io, int err);
 
 /* Per-bio context in the bio_set's front pad. */

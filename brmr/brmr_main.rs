@@ -25,11 +25,8 @@ mod abi;
 #[path = "../rmr/sysfs.rs"]
 mod sysfs;
 
-mod bdev;
-mod blk;
 mod client;
-mod srv_io;
-mod store;
+mod server;
 
 module! {
     type: BrmrModule,
@@ -56,7 +53,7 @@ pub(crate) mod kind {
 /// Stores on this host, behind one lock. Lock order: this lock, then rmr's; rmr calls into
 /// brmr's store ops without taking this lock (they use per-store atomics only).
 pub(crate) struct State {
-    pub(crate) stores: KVec<Option<KBox<store::Store>>>,
+    pub(crate) stores: KVec<Option<KBox<server::store::Store>>>,
     next_id: u64,
 }
 
@@ -150,7 +147,7 @@ pub unsafe extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, b
     // SAFETY: forwarded unchanged from sysfs (see above).
     unsafe {
         sysfs::show(attr, buf, |name, w| match kind {
-            kind::STORE => store::show(id, name, w),
+            kind::STORE => server::store::show(id, name, w),
             kind::CLT_DEV => client::show(id, name, w),
             _ => Err(EINVAL),
         })
@@ -172,9 +169,9 @@ pub unsafe extern "C" fn brmr_rs_store(
     // SAFETY: forwarded unchanged from sysfs (see above).
     unsafe {
         sysfs::store(attr, buf, count, |name, input| match kind {
-            kind::SRV_CTL if name == b"create_store" => store::create_or_add(input, false),
-            kind::SRV_CTL if name == b"add_store" => store::create_or_add(input, true),
-            kind::STORE => store::store_attr(id, name, input),
+            kind::SRV_CTL if name == b"create_store" => server::store::create_or_add(input, false),
+            kind::SRV_CTL if name == b"add_store" => server::store::create_or_add(input, true),
+            kind::STORE => server::store::store_attr(id, name, input),
             kind::CLT_CTL if name == b"map_device" => client::map_device(input),
             kind::CLT_DEV => client::store_attr(id, name, input),
             _ => Err(EINVAL),

@@ -352,7 +352,8 @@ pub(crate) struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    /// Gives up ownership; the caller returns it with [`CltSess::put_raw_permit`].
+    /// Gives up ownership: the caller returns it (`rtrs_clt_put_permit`), as [`OwnedPermit`]
+    /// and `Call` do.
     pub(crate) fn into_raw(self) -> *mut c_void {
         let p = self.p;
         core::mem::forget(self);
@@ -360,21 +361,56 @@ impl Permit<'_> {
     }
 }
 
-impl CltSess {
-    /// Returns a permit taken with [`Permit::into_raw`].
-    ///
-    /// # Safety
-    /// `p` came from `into_raw` of a permit of this session and is returned once.
-    pub(crate) unsafe fn put_raw_permit(&self, p: *mut c_void) {
-        // SAFETY: per the contract.
-        unsafe { raw::rtrs_clt_put_permit(self.raw(), p.cast()) };
-    }
-}
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         // SAFETY: a live permit of this session, returned once.
         unsafe { raw::rtrs_clt_put_permit(self.sess.raw(), self.p) };
+    }
+}
+
+/// An RTRS permit held by an IO unit across contexts: it keeps its session alive and goes
+/// back to RTRS exactly once, when dropped (any context: `rtrs_clt_put_permit` does not
+/// sleep).
+///
+/// # Invariants
+/// `p` is a permit taken from `sess` and not returned yet.
+pub(crate) struct OwnedPermit {
+    sess: Arc<CltSess>,
+    p: core::ptr::NonNull<raw::rtrs_permit>,
+}
+
+// SAFETY: a permit is RTRS memory handed to its holder, usable and returnable from any thread;
+// the session is shared through `Arc`.
+unsafe impl Send for OwnedPermit {}
+// SAFETY: `&OwnedPermit` only reads the pointer value and the session.
+unsafe impl Sync for OwnedPermit {}
+
+impl OwnedPermit {
+    /// Takes a free permit of `sess` without sleeping.
+    pub(crate) fn take(sess: &Arc<CltSess>) -> Option<OwnedPermit> {
+        let p = sess.permit()?.into_raw();
+        let p = core::ptr::NonNull::new(p.cast::<raw::rtrs_permit>())?;
+        Some(OwnedPermit { sess: sess.clone(), p })
+    }
+
+    /// The session it belongs to.
+    pub(crate) fn sess(&self) -> &CltSess {
+        &self.sess
+    }
+
+    /// The raw permit, for [`CltSess::request_raw`] on [`Self::sess`]; it stays this
+    /// value's to return.
+    pub(crate) fn as_raw(&self) -> *mut c_void {
+        self.p.as_ptr().cast()
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant a permit of `sess` not returned yet; returned once,
+        // here.
+        unsafe { raw::rtrs_clt_put_permit(self.sess.raw(), self.p.as_ptr()) };
     }
 }
 

@@ -44,52 +44,35 @@ impl CltPool {
         if mask == 0 {
             return Err(Errno::EIO);
         }
-        // 2. Permits, without sleeping.
-        let mut permits: [*mut c_void; 4] = [core::ptr::null_mut(); 4];
-        let put_all = |permits: &[*mut c_void; 4], sess: &[Option<Arc<CltSess>>; 4]| {
-            for i in 0..4 {
-                if let (false, Some(s)) = (permits[i].is_null(), sess[i].as_ref()) {
-                    // SAFETY: taken from this session below, returned once.
-                    unsafe { s.put_raw_permit(permits[i]) };
-                }
-            }
-        };
+        // 2. Permits, without sleeping. Every early return below drops them, which gives
+        //    them back.
+        let mut permits: [Option<OwnedPermit>; 4] = [None, None, None, None];
         for i in 0..4 {
             if let Some(s) = sess[i].as_ref() {
-                match s.permit() {
-                    Some(p) => permits[i] = p.into_raw(),
-                    None => {
-                        put_all(&permits, &sess);
-                        return Err(Errno::EAGAIN);
-                    }
+                match OwnedPermit::take(s) {
+                    Some(p) => permits[i] = Some(p),
+                    None => return Err(Errno::EAGAIN),
                 }
             }
         }
+        drop(sess);
         // 3. Unit and routing under the lock.
         let now = now_ms();
         let mut guard = self.lock();
         let c = &mut *guard;
         let Some(u) = c.units.iter().position(|u| !u.busy) else {
-            put_all(&permits, &sess);
             return Err(Errno::EAGAIN);
         };
         let (targets, plan_ver, piggy, req) = if write {
             match c.core.plan_write(chunk, &mut c.maps, now) {
                 Ok(req) => (req.plan.targets, req.plan.map_ver, req.plan.piggyback, Some(req)),
-                Err(CoreError::Busy) => {
-                    put_all(&permits, &sess);
-                    return Err(Errno::EAGAIN);
-                }
-                Err(e) => {
-                    put_all(&permits, &sess);
-                    return Err(cerr(e));
-                }
+                Err(CoreError::Busy) => return Err(Errno::EAGAIN),
+                Err(e) => return Err(cerr(e)),
             }
         } else if c.core.read_still_routable(lowest_bit(mask)) {
             (mask, c.core.map_ver(), MemberList::new(), None)
         } else {
             // The leg left NORMAL (or IO froze) since it was chosen: try again.
-            put_all(&permits, &sess);
             return Err(Errno::EAGAIN);
         };
         if targets & !mask != 0 {
@@ -97,17 +80,12 @@ impl CltPool {
             if let Some(_r) = req {
                 c.core.io_finished();
             }
-            put_all(&permits, &sess);
             return Err(Errno::EAGAIN);
         }
         // Return the permits of legs this IO does not use.
-        for i in 0..4 {
-            if targets & (1 << i) == 0 && !permits[i].is_null() {
-                if let Some(s) = sess[i].as_ref() {
-                    // SAFETY: taken above from this session, returned once.
-                    unsafe { s.put_raw_permit(permits[i]) };
-                }
-                permits[i] = core::ptr::null_mut();
+        for (i, p) in permits.iter_mut().enumerate() {
+            if targets & (1 << i) == 0 {
+                *p = None;
             }
         }
         let mut flags = 0u16;
@@ -136,7 +114,6 @@ impl CltPool {
                 if write {
                     c.core.io_finished();
                 }
-                put_all(&permits, &sess);
                 return Err(cerr(e));
             }
         };
@@ -148,7 +125,6 @@ impl CltPool {
         unit.served = 0;
         unit.msg_len = n;
         unit.permits = permits;
-        unit.sess = sess;
         c.in_flight += 1;
         // 4. Send to each target, each with its own copy of the caller's scatterlist (RTRS
         //    DMA-maps the list per device); a send failure counts as that leg's failed reply.
@@ -175,19 +151,19 @@ impl CltPool {
                 }
             };
             let unit = &mut c.units[u];
+            let Some(p) = unit.permits[i].as_ref() else { continue };
+            let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
+            let tok = (tok as *const Token).cast_mut().cast::<c_void>();
             if sg::audit_submit(sgp) {
                 unit.sg_audited[i] = sgp;
             }
-            let Some(s) = unit.sess[i].as_ref() else { continue };
-            let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
-            let tok = (tok as *const Token).cast_mut().cast::<c_void>();
-            // SAFETY: the raw permit belongs to `s` and stays taken until `on_leg_reply` (the
-            // confirmation) or, on failure here, `finish_unit` returns it; the list is the
-            // unit's copy for this leg, left alone until the confirmation, and its pages are
-            // the caller's, which live until `done`; the token lives in the pool, which
-            // outlives every unit in use (close drains).
+            // SAFETY: the permit belongs to its session and stays held by the unit until
+            // `on_leg_reply` (the confirmation) or, on failure here, `finish_unit` drops it;
+            // the list is the unit's copy for this leg, left alone until the confirmation,
+            // and its pages are the caller's, which live until `done`; the token lives in the
+            // pool, which outlives every unit in use (close drains).
             let res = unsafe {
-                s.request_raw(flags & wire::IO_WRITE != 0, unit.permits[i], &unit.msg[..unit.msg_len], sgp, nents, r.len as usize, io_conf, tok)
+                p.sess().request_raw(flags & wire::IO_WRITE != 0, p.as_raw(), &unit.msg[..unit.msg_len], sgp, nents, r.len as usize, io_conf, tok)
             };
             if res.is_err() {
                 failed |= 1 << i;
@@ -219,11 +195,9 @@ impl CltPool {
         if !unit.busy {
             return None;
         }
-        // Return this leg's permit.
-        let p = core::mem::replace(&mut unit.permits[slot], core::ptr::null_mut());
-        if let (false, Some(s)) = (p.is_null(), unit.sess[slot].as_ref()) {
-            // SAFETY: the unit's permit of this session, returned once.
-            unsafe { s.put_raw_permit(p) };
+        // Return this leg's permit (RTRS confirmed the request).
+        if let Some(p) = unit.permits.get_mut(slot) {
+            *p = None;
         }
         let sgp = core::mem::replace(&mut unit.sg_audited[slot], core::ptr::null_mut());
         if !sgp.is_null() {
@@ -347,21 +321,16 @@ impl CltPool {
         unit.busy = false;
         unit.io = core::ptr::null_mut();
         unit.req = None;
-        for i in 0..4 {
-            let p = core::mem::replace(&mut unit.permits[i], core::ptr::null_mut());
-            if let (false, Some(s)) = (p.is_null(), unit.sess[i].as_ref()) {
-                // SAFETY: the unit's permit of this session, returned once.
-                unsafe { s.put_raw_permit(p) };
-            }
-            let sgp = core::mem::replace(&mut unit.sg_audited[i], core::ptr::null_mut());
+        // Return the permits still held (slots whose send failed); the sessions they keep
+        // alive are never released here for the last time: the legs hold theirs.
+        unit.permits = [None, None, None, None];
+        for sgp in unit.sg_audited.iter_mut() {
+            let sgp = core::mem::replace(sgp, core::ptr::null_mut());
             if !sgp.is_null() {
                 sg::audit_done(sgp);
             }
         }
-        let sess = core::mem::take(&mut unit.sess);
         c.in_flight = c.in_flight.saturating_sub(1);
-        // Never the last references: the legs hold theirs.
-        drop(sess);
         if io.is_null() {
             return None;
         }

@@ -48,7 +48,7 @@ use crate::server::free_slot;
 
 use crate::sysfs::{Dir, PageWriter, Parent};
 
-use crate::rtrs_sys::clt::{CltSess, RSP_BUF_LEN};
+use crate::rtrs_sys::clt::{CltSess, OwnedPermit, RSP_BUF_LEN};
 
 use crate::wrap::bh::{lock_bh, BhGuard};
 use crate::wrap::sg::{self, SgTables};
@@ -101,8 +101,9 @@ struct Unit {
     /// Read: the leg it went to.
     read_slot: usize,
     served: u32,
-    permits: [*mut c_void; 4],
-    sess: [Option<Arc<CltSess>>; 4],
+    /// Per slot: the RTRS permit of the request in flight to that leg (returned when the
+    /// slot's confirmation arrives or the unit is freed, by dropping it).
+    permits: [Option<OwnedPermit>; 4],
     msg: [u8; 128],
     msg_len: usize,
     /// Per slot: the scatterlist recorded by `debug_sg_audit` for the request in flight
@@ -119,8 +120,10 @@ pub(crate) struct Core {
     in_flight: u32,
 }
 
-// SAFETY: the raw pointers in `Unit` are only dereferenced under the spinlock or by the
-// completion that owns the unit; they point to objects that outlive the unit's use.
+// SAFETY: the raw pointers in `Unit` are the upper layer's IO, only dereferenced under the
+// spinlock or by the completion that owns the unit (it outlives the unit's use), and the
+// scatterlist addresses recorded for `debug_sg_audit`, never dereferenced; the permits are
+// `Send` themselves.
 unsafe impl Send for Core {}
 
 /// A client pool.

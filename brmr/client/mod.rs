@@ -3,7 +3,7 @@
 //!
 //! `ctl/map_device` opens the pool through rmr's C ABI, reads every store's metadata, lets
 //! `rmr_core::brmr_map` decide (first-time map, re-map or refusal), sends MAP_NEW/MAP_CHECK and
-//! creates the gendisk (brmr/blk.rs). `ctl/devices/brmrN/{state,unmap_device,stats,block}`.
+//! creates the gendisk (`blk`). `ctl/devices/brmrN/{state,unmap_device,stats,block}`.
 //!
 //! Locking: the devices sit behind their own mutex (`brmr_clt`), which may be held while
 //! calling rmr (never the other way round). The blk-mq path takes no lock. A device's sysfs
@@ -11,7 +11,9 @@
 //! device stays listed as dying so its number and name are not reused.
 
 use crate::abi::{self, RmrCltInfo, RmrLegStats, RMR_POOL_MAX_SESS};
-use crate::blk::{self, Disk, KDir, Shared, TagSet};
+pub(crate) mod blk;
+
+use blk::{Disk, KDir, Shared, TagSet};
 use crate::rmr_core::brmr_map::{self, Answer, MapKind, PoolInfo, Refusal};
 use crate::rmr_core::params::{self, Name};
 use crate::rmr_core::wire::BrmrMsg;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! brmr-server stores: `ctl/create_store`, `ctl/add_store` and `stores/<p>/...` (SPEC §2.5,
 //! §9.3). The on-disk format and every accept/refuse decision come from `rmr_core`. The ops
-//! rmr calls, and the per-store object they use, live in `srv_io`.
+//! rmr calls, and the per-store object they use, live in `server::io`.
 
 use crate::abi::{RmrPoolMd, RmrSrvMd, RmrSrvStoreOps};
-use crate::bdev::Bdev;
+use super::bdev::Bdev;
 use crate::rmr_core::{
     errno::Errno,
     jhash,
@@ -12,7 +12,7 @@ use crate::rmr_core::{
     params::{self, Name, StoreMode},
     store_reg::{self, RegMode, SrvPoolState},
 };
-use crate::srv_io::{BioSet, Shared, MAPPED, OPEN, OPS};
+use super::io::{BioSet, Shared, MAPPED, OPEN, OPS};
 use crate::sysfs::{ename, BStrDisplay, Dir, PageWriter, Parent};
 use crate::{err, kind, state};
 use core::ffi::c_void;

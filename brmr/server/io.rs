@@ -20,14 +20,14 @@
 //! under a bio.
 
 use crate::abi::{self, RmrPoolMd, RmrSrvIo, RmrSrvStoreOps};
-use crate::bdev::{Bdev, File};
+use super::bdev::{Bdev, File};
 use crate::rmr_core::{
     errno::Errno,
     ondisk::{self, DataArea, IoOp, Superblock},
     params::Name,
     wire::USER_MAX,
 };
-use crate::store::{from_abi, write_sb};
+use super::store::{from_abi, write_sb};
 use crate::sysfs::ename;
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
