@@ -171,5 +171,11 @@ int brmr_md_sync(struct file *f)
 	return vfs_fsync(f, 0);
 }
 
+int brmr_md_writeback(struct file *f);
+int brmr_md_writeback(struct file *f)
+{
+	return file_write_and_wait(f);
+}
+
 MODULE_ALIAS("brmr-client");
 MODULE_ALIAS("brmr-server");

@@ -23,7 +23,7 @@ use core::ffi::{c_int, c_void};
 
 /// Version of this ABI; brmr passes it in [`RmrSrvStoreOps::abi_version`] and
 /// `rmr_clt_open` checks [`RmrCltInfo::abi_version`].
-pub(crate) const RMR_ABI_VERSION: u32 = 2;
+pub(crate) const RMR_ABI_VERSION: u32 = 3;
 
 /// Legs per pool (`RMR_POOL_MAX_SESS`): slices of `cmd_with_rsp`, entries of leg stats.
 pub(crate) const RMR_POOL_MAX_SESS: usize = 4;
@@ -43,6 +43,13 @@ pub(crate) const RMR_IO_FLUSH: u32 = 1 << 1;
 pub(crate) const RMR_IO_FUA: u32 = 1 << 2;
 /// IO flag: discard (write).
 pub(crate) const RMR_IO_DISCARD: u32 = 1 << 3;
+
+/// Persisted metadata region of `md_write`/`md_read`: the dirty map in slot `index`.
+pub(crate) const RMR_MD_MAP: u32 = 0;
+/// Persisted metadata region: the `last_io` record (`index` 0).
+pub(crate) const RMR_MD_LAST_IO: u32 = 1;
+/// Bytes of one page of `md_write`/`md_read`.
+pub(crate) const RMR_MD_PAGE: usize = 4096;
 
 // ---------------------------------------------------------------------------------------
 // Client side
@@ -141,6 +148,17 @@ pub(crate) struct RmrSrvStoreOps {
     pub(crate) cmd: Option<
         unsafe extern "C" fn(priv_: *mut c_void, req: *const u8, req_len: usize, rsp: *mut u8, rsp_len: usize) -> c_int,
     >,
+    /// Write [`RMR_MD_PAGE`] bytes at `data` to page `page` of metadata region `region`
+    /// (`RMR_MD_*`) number `index`; durable only after `md_sync`. -EINVAL outside the
+    /// store's area. May sleep.
+    pub(crate) md_write:
+        Option<unsafe extern "C" fn(priv_: *mut c_void, region: u32, index: u32, page: u32, data: *const u8) -> c_int>,
+    /// Read such a page into `data` (for `add_store mode=add`). May sleep.
+    pub(crate) md_read:
+        Option<unsafe extern "C" fn(priv_: *mut c_void, region: u32, index: u32, page: u32, data: *mut u8) -> c_int>,
+    /// Make every page written so far reach the device; with `flush` also its volatile cache.
+    /// May sleep.
+    pub(crate) md_sync: Option<unsafe extern "C" fn(priv_: *mut c_void, flush: bool) -> c_int>,
 }
 
 /// One `srv_md` slot.
@@ -171,4 +189,6 @@ pub(crate) struct RmrPoolMd {
     pub(crate) mapped_size: u64,
     /// Storage members.
     pub(crate) srv_md: [RmrSrvMd; 4],
+    /// Member whose dirty map is in persisted map slot `i` (0 = free).
+    pub(crate) map_slots: [u32; 4],
 }

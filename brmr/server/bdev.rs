@@ -21,6 +21,7 @@ extern "C" {
     fn brmr_md_read(f: *mut File, buf: *mut c_void, len: usize, pos: u64) -> isize;
     fn brmr_md_write(f: *mut File, buf: *const c_void, len: usize, pos: u64) -> isize;
     fn brmr_md_sync(f: *mut File) -> i32;
+    fn brmr_md_writeback(f: *mut File) -> i32;
 }
 
 /// A block device opened read-write and claimed exclusively.
@@ -91,6 +92,12 @@ impl Bdev {
     pub(crate) fn sync(&self) -> Result {
         // SAFETY: `file` is live.
         kernel::error::to_result(unsafe { brmr_md_sync(self.file.as_ptr()) })
+    }
+
+    /// Writes back the page cache and waits, without flushing the device cache.
+    pub(crate) fn writeback(&self) -> Result {
+        // SAFETY: `file` is live.
+        kernel::error::to_result(unsafe { brmr_md_writeback(self.file.as_ptr()) })
     }
 
     fn check(n: isize, want: usize) -> Result {

@@ -23,7 +23,7 @@ use crate::abi::{self, RmrPoolMd, RmrSrvIo, RmrSrvStoreOps};
 use super::bdev::{Bdev, File};
 use crate::rmr_core::{
     errno::Errno,
-    ondisk::{self, DataArea, IoOp, Superblock},
+    ondisk::{self, DataArea, IoOp, Layout, Superblock},
     params::Name,
     wire::USER_MAX,
 };
@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     probing: AtomicBool,
     /// Where exported IO goes (immutable).
     pub(crate) area: DataArea,
+    /// Where the metadata area's regions are (immutable).
+    layout: Layout,
     /// Bio set of this store's data path; freed before the device.
     bioset: BioSet,
     /// The backing device: data bios and metadata IO.
@@ -151,6 +153,7 @@ impl Shared {
         sb: Superblock,
     ) -> impl PinInit<Shared> {
         let area = sb.data_area(bdev.logical_block_size());
+        let layout = sb.layout;
         pin_init!(Shared {
             pool,
             flags: AtomicU32::new(flags),
@@ -159,6 +162,7 @@ impl Shared {
             last_probe: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             area,
+            layout,
             bioset,
             bdev,
             md <- kernel::new_mutex!(MdState { sb, md_reported: false }, "brmr_store_md"),
@@ -466,6 +470,100 @@ unsafe extern "C" fn op_md_update(priv_: *mut c_void, md: *const RmrPoolMd) -> c
     }
 }
 
+// rmr's metadata regions and page size are the format's.
+const _: () = assert!(
+    abi::RMR_MD_MAP == ondisk::REGION_MAP
+        && abi::RMR_MD_LAST_IO == ondisk::REGION_LAST_IO
+        && abi::RMR_MD_PAGE as u64 == ondisk::MD_PAGE
+);
+
+/// Where `md_write`/`md_read` page (`region`, `index`, `page`) lives, or -EINVAL (logged).
+fn md_pos(s: &Shared, what: &str, region: u32, index: u32, page: u32) -> Result<u64, Errno> {
+    s.layout.md_page_offset(region, index, page).inspect_err(|_| {
+        if ratelimit() {
+            pr_err!(
+                "store {}: metadata {} of region {} index {} page {} outside the area (EINVAL)\n",
+                s.pool.as_str(), what, region, index, page
+            );
+        }
+    })
+}
+
+/// `md_write` op: one metadata page into the page cache (durable after `md_sync`).
+///
+/// # Safety
+/// See [`shared`]; `data` readable for `RMR_MD_PAGE` bytes during the call.
+unsafe extern "C" fn op_md_write(priv_: *mut c_void, region: u32, index: u32, page: u32, data: *const u8) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    if data.is_null() {
+        return Errno::EINVAL.to_kernel();
+    }
+    let pos = match md_pos(s, "write", region, index, page) {
+        Ok(p) => p,
+        Err(e) => return e.to_kernel(),
+    };
+    // SAFETY: rmr's contract: `data` readable for a page during the call.
+    let buf = unsafe { core::slice::from_raw_parts(data, abi::RMR_MD_PAGE) };
+    match s.bdev.write_at(buf, pos) {
+        Ok(()) => 0,
+        Err(e) => {
+            s.failed.store(true, Ordering::Release);
+            if ratelimit() {
+                pr_err!("store {}: metadata write at byte {} failed ({})\n", s.pool.as_str(), pos, ename(e));
+            }
+            e.to_errno()
+        }
+    }
+}
+
+/// `md_read` op: one metadata page.
+///
+/// # Safety
+/// See [`shared`]; `data` writable for `RMR_MD_PAGE` bytes during the call.
+unsafe extern "C" fn op_md_read(priv_: *mut c_void, region: u32, index: u32, page: u32, data: *mut u8) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    if data.is_null() {
+        return Errno::EINVAL.to_kernel();
+    }
+    let pos = match md_pos(s, "read", region, index, page) {
+        Ok(p) => p,
+        Err(e) => return e.to_kernel(),
+    };
+    // SAFETY: rmr's contract: `data` writable for a page, not aliased during the call.
+    let buf = unsafe { core::slice::from_raw_parts_mut(data, abi::RMR_MD_PAGE) };
+    match s.bdev.read_at(buf, pos) {
+        Ok(()) => 0,
+        Err(e) => {
+            if ratelimit() {
+                pr_err!("store {}: metadata read at byte {} failed ({})\n", s.pool.as_str(), pos, ename(e));
+            }
+            e.to_errno()
+        }
+    }
+}
+
+/// `md_sync` op: the pages written reach the device (`flush`: its cache too).
+///
+/// # Safety
+/// See [`shared`].
+unsafe extern "C" fn op_md_sync(priv_: *mut c_void, flush: bool) -> c_int {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    let r = if flush { s.bdev.sync() } else { s.bdev.writeback() };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            s.failed.store(true, Ordering::Release);
+            if ratelimit() {
+                pr_err!("store {}: metadata {} failed ({})\n", s.pool.as_str(), if flush { "flush" } else { "writeback" }, ename(e));
+            }
+            e.to_errno()
+        }
+    }
+}
+
 /// The ops every store registers; `priv` is its pinned [`Shared`].
 pub(crate) static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
     abi_version: abi::RMR_ABI_VERSION,
@@ -473,4 +571,7 @@ pub(crate) static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
     md_update: Some(op_md_update),
     submit: Some(op_submit),
     cmd: Some(op_cmd),
+    md_write: Some(op_md_write),
+    md_read: Some(op_md_read),
+    md_sync: Some(op_md_sync),
 };

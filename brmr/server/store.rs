@@ -81,6 +81,7 @@ pub(crate) fn to_abi(p: &PoolMd) -> RmrPoolMd {
         map_ver: p.map_ver,
         mapped_size: 0,
         srv_md,
+        map_slots: p.map_slots,
     }
 }
 
@@ -96,6 +97,7 @@ pub(crate) fn from_abi(m: &RmrPoolMd) -> PoolMd {
         own_member_id: m.own_member_id,
         map_ver: m.map_ver,
         srv_md,
+        map_slots: m.map_slots,
     }
 }
 

@@ -45,7 +45,17 @@ pub trait MapStorage {
     }
 }
 
+/// Pages a map remembers as changed since they were last persisted before it falls back to
+/// "every page" ([`DirtyMap::next_touched`]).
+pub const TOUCH_MAX: usize = 8;
+
 /// A per-member dirty map (`rmr_dirty_id_map`).
+///
+/// Besides its bits a map remembers what changed since the shell last persisted it: the pages
+/// whose bits changed (up to [`TOUCH_MAX`], else every page) and whether a bit was newly set
+/// (a set must be durable before the reply or write that depends on it; a clear may be
+/// persisted lazily). A new map counts as changed everywhere: the on-disk slot it gets may
+/// hold another map's bits.
 pub struct DirtyMap<S: MapStorage> {
     member_id: u32,
     total: u64,
@@ -53,6 +63,13 @@ pub struct DirtyMap<S: MapStorage> {
     ts: u64,
     gen: u64,
     storage: S,
+    touched: [u32; TOUCH_MAX],
+    ntouched: u8,
+    /// Every page from `all_next` on is to be persisted.
+    touched_all: bool,
+    all_next: u32,
+    /// A bit was set since [`DirtyMap::take_fresh`] last looked.
+    fresh: bool,
 }
 
 impl<S: MapStorage> DirtyMap<S> {
@@ -61,7 +78,81 @@ impl<S: MapStorage> DirtyMap<S> {
         if total > MAX_CHUNKS || member_id == 0 {
             return Err(Error::Range);
         }
-        Ok(DirtyMap { member_id, total, count: 0, ts: 0, gen: 0, storage })
+        Ok(DirtyMap {
+            member_id,
+            total,
+            count: 0,
+            ts: 0,
+            gen: 0,
+            storage,
+            touched: [0; TOUCH_MAX],
+            ntouched: 0,
+            touched_all: true,
+            all_next: 0,
+            fresh: false,
+        })
+    }
+
+    fn touch(&mut self, page: usize) {
+        let p = page as u32;
+        if self.touched_all && p >= self.all_next {
+            return;
+        }
+        let n = usize::from(self.ntouched);
+        if self.touched.get(..n).is_some_and(|t| t.contains(&p)) {
+            return;
+        }
+        match self.touched.get_mut(n) {
+            Some(slot) => {
+                *slot = p;
+                self.ntouched += 1;
+            }
+            None => self.touch_all(),
+        }
+    }
+
+    /// Mark every page as changed (a new on-disk slot, or a failed persist to redo).
+    pub fn touch_all(&mut self) {
+        self.touched_all = true;
+        self.all_next = 0;
+        self.ntouched = 0;
+    }
+
+    /// Whether a page changed since it was last handed out by [`Self::next_touched`].
+    pub fn has_touched(&self) -> bool {
+        self.touched_all || self.ntouched > 0
+    }
+
+    /// The next changed page to persist, forgetting it (the caller copies it under the same
+    /// lock). `None` when every change has been handed out.
+    pub fn next_touched(&mut self) -> Option<usize> {
+        if self.touched_all {
+            if (self.all_next as usize) < self.npages() {
+                let p = self.all_next;
+                self.all_next += 1;
+                return Some(p as usize);
+            }
+            self.touched_all = false;
+            self.all_next = 0;
+        }
+        if self.ntouched == 0 {
+            return None;
+        }
+        self.ntouched -= 1;
+        self.touched.get(usize::from(self.ntouched)).map(|p| *p as usize)
+    }
+
+    /// Forget every change: the caller knows the persisted copy equals the map (just loaded).
+    pub fn mark_saved(&mut self) {
+        self.touched_all = false;
+        self.all_next = 0;
+        self.ntouched = 0;
+        self.fresh = false;
+    }
+
+    /// Whether a bit was newly set since the last call (and forget it).
+    pub fn take_fresh(&mut self) -> bool {
+        core::mem::take(&mut self.fresh)
     }
     /// Member this map belongs to.
     pub fn member_id(&self) -> u32 {
@@ -120,6 +211,8 @@ impl<S: MapStorage> DirtyMap<S> {
         *word |= m;
         if !was {
             self.count += 1;
+            self.fresh = true;
+            self.touch(p);
         }
         self.ts = now;
         self.gen = self.gen.wrapping_add(1);
@@ -150,6 +243,7 @@ impl<S: MapStorage> DirtyMap<S> {
         *word &= !m;
         if was {
             self.count -= 1;
+            self.touch(p);
         }
         was
     }
@@ -158,6 +252,9 @@ impl<S: MapStorage> DirtyMap<S> {
     pub fn clear_all(&mut self) {
         for p in 0..self.npages() {
             self.storage.free_page(p);
+        }
+        if self.count > 0 {
+            self.touch_all();
         }
         self.count = 0;
     }
@@ -174,6 +271,8 @@ impl<S: MapStorage> DirtyMap<S> {
         self.count = total;
         self.ts = now;
         self.gen = self.gen.wrapping_add(1);
+        self.fresh = true;
+        self.touch_all();
         Ok(())
     }
 
@@ -266,6 +365,10 @@ impl<S: MapStorage> DirtyMap<S> {
         }
         self.count += added;
         self.gen = self.gen.wrapping_add(1);
+        if added > 0 {
+            self.fresh = true;
+            self.touch(idx);
+        }
         Ok(())
     }
 

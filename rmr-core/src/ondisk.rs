@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The BRMR store's on-disk metadata (SPEC §9.4), format version 1.
+//! The BRMR store's on-disk metadata (SPEC §9.4), format version 2 (version 1 is read too:
+//! it is version 2 with an empty map slot table).
 //!
 //! The metadata area sits at the start of the backing device; exported sector `s` lives at
 //! backend sector `s + area_sectors`. The area holds, in this order:
@@ -24,8 +25,16 @@ pub const SECTOR: u64 = 512;
 pub const SB_SIZE: usize = 4096;
 /// Magic at offset 0 of a superblock: "BRMRSTOR".
 pub const MAGIC: [u8; 8] = *b"BRMRSTOR";
-/// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this code writes (it reads [`VERSION_MIN`] too).
+pub const VERSION: u32 = 2;
+/// The oldest format version this code reads: 1 had no map slot table (all zero then).
+pub const VERSION_MIN: u32 = 1;
+/// Metadata region of [`Layout::md_page_offset`]: a dirty map slot.
+pub const REGION_MAP: u32 = 0;
+/// Metadata region of [`Layout::md_page_offset`]: the `last_io` record.
+pub const REGION_LAST_IO: u32 = 1;
+/// Bytes of one metadata page.
+pub const MD_PAGE: u64 = 4096;
 /// Storage members a pool holds (RMR_POOL_MAX_SESS).
 pub const MAX_MEMBERS: usize = 4;
 /// `last_io` slots persisted (the largest queue depth).
@@ -82,9 +91,25 @@ impl Layout {
         }
     }
 
-    /// Byte offset of the bitmap of `srv_md` slot `slot`.
+    /// Byte offset of the bitmap of map slot `slot`.
     pub fn bitmap_offset(&self, slot: usize) -> u64 {
         BITMAP_OFFSET + slot as u64 * self.bitmap_bytes
+    }
+
+    /// Byte offset of page `page` of metadata region `region` number `index` (rmr's
+    /// `md_write`/`md_read`): map slot `index` < 4 and `page` inside its bitmap, or the
+    /// `last_io` record (`index` 0, `page` < 2). -EINVAL for anything else.
+    pub fn md_page_offset(&self, region: u32, index: u32, page: u32) -> Result<u64, Errno> {
+        let page = u64::from(page);
+        match region {
+            REGION_MAP if (index as usize) < MAX_MEMBERS && (page + 1) * MD_PAGE <= self.bitmap_bytes => {
+                Ok(self.bitmap_offset(index as usize) + page * MD_PAGE)
+            }
+            REGION_LAST_IO if index == 0 && (page + 1) * MD_PAGE <= (LAST_IO_SLOTS * LAST_IO_SLOT_BYTES) as u64 => {
+                Ok(LAST_IO_OFFSET + page * MD_PAGE)
+            }
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     /// Largest `mapped_size` a device of `dev_sectors` can export (for error messages).
@@ -120,8 +145,10 @@ pub struct PoolMd {
     pub own_member_id: u32,
     /// Map version (bit 63: store replaced).
     pub map_ver: u64,
-    /// Storage members; the bitmap of slot `i` belongs to `srv_md[i]`.
+    /// Storage members.
     pub srv_md: [SrvMd; MAX_MEMBERS],
+    /// Member whose dirty map is in map slot `i` (0 = free): version 2.
+    pub map_slots: [u32; MAX_MEMBERS],
 }
 
 /// The store superblock: everything of SPEC §9.4 except bitmaps and `last_io` slots.
@@ -176,7 +203,8 @@ const O_QD: usize = 152;
 const O_OWN: usize = 156;
 const O_MAPVER: usize = 160;
 const O_SRVMD: usize = 168; // 4 × 8 bytes
-const O_END: usize = O_SRVMD + MAX_MEMBERS * 8; // 200
+const O_MAPSLOTS: usize = O_SRVMD + MAX_MEMBERS * 8; // 200, 4 × 4 bytes
+const O_END: usize = O_MAPSLOTS + MAX_MEMBERS * 4; // 216
 const O_CRC: usize = SB_SIZE - 4;
 
 fn put32(b: &mut [u8], o: usize, v: u32) {
@@ -285,6 +313,9 @@ impl Superblock {
             put32(b, O_SRVMD + 8 * i, m.member_id);
             put32(b, O_SRVMD + 8 * i + 4, m.flags);
         }
+        for (i, m) in p.map_slots.iter().enumerate() {
+            put32(b, O_MAPSLOTS + 4 * i, *m);
+        }
         let crc = crc32c(&b[..O_CRC]);
         put32(b, O_CRC, crc);
     }
@@ -298,7 +329,7 @@ impl Superblock {
             return Err(MdError::Corrupt);
         }
         let version = get32(b, O_VERSION);
-        if version != VERSION {
+        if !(VERSION_MIN..=VERSION).contains(&version) {
             return Err(MdError::UnsupportedVersion(version));
         }
         // Unused bytes must be zero: keeps the format strict and leaves room to grow.
@@ -314,6 +345,10 @@ impl Superblock {
         for (i, m) in srv_md.iter_mut().enumerate() {
             m.member_id = get32(b, O_SRVMD + 8 * i);
             m.flags = get32(b, O_SRVMD + 8 * i + 4);
+        }
+        let mut map_slots = [0u32; MAX_MEMBERS];
+        for (i, m) in map_slots.iter_mut().enumerate() {
+            *m = get32(b, O_MAPSLOTS + 4 * i);
         }
         let sb = Superblock {
             seq: get64(b, O_SEQ),
@@ -334,6 +369,7 @@ impl Superblock {
                 own_member_id: get32(b, O_OWN),
                 map_ver: get64(b, O_MAPVER),
                 srv_md,
+                map_slots,
             },
         };
         if sb.valid() {
@@ -671,10 +707,40 @@ mod tests {
         assert_eq!(Superblock::decode(&b), Err(MdError::Corrupt));
         // A newer version is reported as such.
         sample().encode(&mut b);
-        put32(&mut b[..], O_VERSION, 2);
+        put32(&mut b[..], O_VERSION, 3);
         let crc = crc32c(&b[..O_CRC]);
         put32(&mut b[..], O_CRC, crc);
-        assert_eq!(Superblock::decode(&b), Err(MdError::UnsupportedVersion(2)));
+        assert_eq!(Superblock::decode(&b), Err(MdError::UnsupportedVersion(3)));
+    }
+
+    #[test]
+    fn version_1_reads_with_an_empty_slot_table_and_slots_round_trip() {
+        let mut b = Box::new([0u8; SB_SIZE]);
+        sample().encode(&mut b);
+        put32(&mut b[..], O_VERSION, 1);
+        let crc = crc32c(&b[..O_CRC]);
+        put32(&mut b[..], O_CRC, crc);
+        assert_eq!(Superblock::decode(&b).unwrap().pool_md.map_slots, [0; 4]);
+        let mut sb = sample();
+        sb.pool_md.map_slots = [0, 43, 42, 0];
+        sb.encode(&mut b);
+        assert_eq!(Superblock::decode(&b).unwrap().pool_md.map_slots, [0, 43, 42, 0]);
+    }
+
+    #[test]
+    fn metadata_pages_stay_inside_their_regions() {
+        let l = Layout::new(1 << 30, 204800).unwrap();
+        assert_eq!(l.md_page_offset(REGION_LAST_IO, 0, 0), Ok(8192));
+        assert_eq!(l.md_page_offset(REGION_LAST_IO, 0, 1), Ok(12288));
+        assert_eq!(l.md_page_offset(REGION_LAST_IO, 0, 2), Err(Errno::EINVAL));
+        assert_eq!(l.md_page_offset(REGION_LAST_IO, 1, 0), Err(Errno::EINVAL));
+        assert_eq!(l.md_page_offset(REGION_MAP, 0, 0), Ok(16384));
+        assert_eq!(l.md_page_offset(REGION_MAP, 3, 0), Ok(16384 + 3 * 4096));
+        assert_eq!(l.md_page_offset(REGION_MAP, 3, 1), Err(Errno::EINVAL), "bitmap_bytes is one page");
+        assert_eq!(l.md_page_offset(REGION_MAP, 4, 0), Err(Errno::EINVAL));
+        assert_eq!(l.md_page_offset(2, 0, 0), Err(Errno::EINVAL));
+        let last = l.md_page_offset(REGION_MAP, 3, 0).unwrap() + MD_PAGE;
+        assert!(last <= l.area_sectors * SECTOR, "inside the metadata area");
     }
 
     #[test]

@@ -170,11 +170,11 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                 if fx.stop_sync {
                     g.sched.stop();
                 }
-                let md = (fx.persist_md && !g.unregistering).then(|| to_abi(&g.core));
+                let md = fx.persist_md && !g.unregistering;
                 (fx, md, old, g.core.state)
             };
-            if let Some(md) = md {
-                pool.persist(&md);
+            if md {
+                let _ = md_persist(&pool);
             }
             pool.store_put();
             if !ok && ratelimit() {
@@ -227,12 +227,37 @@ pub(super) fn dispatch(req: Pin<KBox<SrvReq>>) {
     match decision {
         IoDecision::Submit | IoDecision::SubmitFua { .. } => {
             let off = g.core.io_byte_offset(&io);
-            drop(g);
             let extra = match decision {
                 IoDecision::SubmitFua { preflush: true } => IO_FUA | IO_FLUSH,
                 IoDecision::SubmitFua { preflush: false } => IO_FUA,
                 _ => 0,
             };
+            // A client write goes to the store after its marks and last_io slot are durable:
+            // park it for the writer's next round (persist.rs).
+            let need = if io.is_write() && !sync_read { g.core.md_need() } else { None };
+            if let Some(seq) = need {
+                let slot = g.md_wait.get_mut(mem_id).filter(|w| w.is_none());
+                let parked = match slot {
+                    Some(w) => {
+                        *w = Some(MdWaiter { seq, off, extra, req });
+                        None
+                    }
+                    None => Some(req),
+                };
+                g.dw_md.queue(0);
+                drop(g);
+                if store.is_some() {
+                    pool.store_put();
+                }
+                if let Some(req) = parked {
+                    if ratelimit() {
+                        pr_err!("server pool {}: IO unit {} reused while waiting for metadata (EPROTO)\n", pool.name(), mem_id);
+                    }
+                    finish_with(req, neg(Errno::EPROTO));
+                }
+                return;
+            }
+            drop(g);
             match store {
                 Some(s) => submit(s, req, off, extra),
                 None => finish_with(req, neg(Errno::EIO)),

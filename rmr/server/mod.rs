@@ -23,6 +23,7 @@
 
 mod io;
 mod map_clear;
+mod persist;
 mod registry;
 mod session;
 mod store;
@@ -30,6 +31,7 @@ mod sync;
 mod sysfs;
 pub(crate) use io::*;
 use map_clear::*;
+use persist::*;
 pub(crate) use registry::*;
 pub(crate) use session::*;
 pub(crate) use store::*;
@@ -87,6 +89,7 @@ type CorePool = srvcore::ServerPool<KMapStorage>;
 /// Delayed-work kinds ([`dwork_run`]).
 const DW_CLEAR: u32 = 0;
 const DW_SYNC: u32 = 1;
+const DW_MD: u32 = 2;
 
 fn neg(e: Errno) -> i32 {
     e.to_kernel()
@@ -116,7 +119,15 @@ pub(crate) fn dwork_run(pool: &Arc<SrvPool>, kind: u32) -> u32 {
         DW_CLEAR => {
             map_clear_tick(pool);
             auto_sync(pool);
+            // Cleared bits are persisted lazily, at the latest here.
+            if pool.inner.lock().core.md_dirty() {
+                let _ = md_persist(pool);
+            }
             RMR_SRV_CHECK_MAPS_INTERVAL_MS as u32
+        }
+        DW_MD => {
+            md_work(pool);
+            0
         }
         DW_SYNC => {
             pump(pool);
@@ -137,6 +148,8 @@ struct Inner {
     unregistering: bool,
     /// IOs parked behind a sync of their chunk, by `mem_id`.
     parked: KVec<Option<Pin<KBox<SrvReq>>>>,
+    /// Client writes parked until their metadata is durable, by `mem_id` (persist.rs).
+    md_wait: KVec<Option<MdWaiter>>,
     sync_pool: Option<Arc<SyncPool>>,
     sched: SyncSched,
     /// Sync jobs (on-demand and sync thread) spawned and not finished.
@@ -145,6 +158,7 @@ struct Inner {
     dead: bool,
     dw_clear: Dwork,
     dw_sync: Dwork,
+    dw_md: Dwork,
 }
 
 /// A server pool: the data-plane object, shared by sysfs, sessions, requests and workers.
@@ -158,6 +172,9 @@ pub(crate) struct SrvPool {
     /// Signalled when `store_refs` or `jobs` drop.
     #[pin]
     cv: CondVar,
+    /// The metadata writer (persist.rs): serialises its rounds; its page buffer.
+    #[pin]
+    md_writer: Mutex<MdBuf>,
 }
 
 impl SrvPool {
@@ -170,9 +187,12 @@ impl SrvPool {
         core.md = md;
         let piece = KBox::<[u8; PIECE_BYTES]>::init(kernel::init::zeroed(), GFP_KERNEL)?;
         let mut parked = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
+        let mut md_wait = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
         for _ in 0..RMR_MAX_QUEUE_DEPTH {
             parked.push(None, GFP_KERNEL)?;
+            md_wait.push(None, GFP_KERNEL)?;
         }
+        let md_buf = KBox::<[u8; crate::abi::RMR_MD_PAGE]>::init(kernel::init::zeroed(), GFP_KERNEL)?;
         let inner = Inner {
             core,
             piece,
@@ -180,12 +200,14 @@ impl SrvPool {
             store_refs: 0,
             unregistering: false,
             parked,
+            md_wait,
             sync_pool: None,
             sched: SyncSched::default(),
             jobs: 0,
             dead: false,
             dw_clear: Dwork::NONE,
             dw_sync: Dwork::NONE,
+            dw_md: Dwork::NONE,
         };
         let pool = Arc::pin_init(
             pin_init!(SrvPool {
@@ -194,6 +216,7 @@ impl SrvPool {
                 member_id,
                 inner <- new_spinlock!(inner, "rmr_srv_pool"),
                 cv <- new_condvar!("rmr_srv_pool_cv"),
+                md_writer <- new_mutex!(md_buf, "rmr_srv_md_writer"),
             }),
             GFP_KERNEL,
         )?;
@@ -205,11 +228,20 @@ impl SrvPool {
                 return Err(e);
             }
         };
+        let mdw = match Dwork::new(&pool, DW_MD) {
+            Ok(d) => d,
+            Err(e) => {
+                clear.free();
+                sync.free();
+                return Err(e);
+            }
+        };
         clear.queue(RMR_SRV_CHECK_MAPS_INTERVAL_MS as u32);
         {
             let mut g = pool.inner.lock();
             g.dw_clear = clear;
             g.dw_sync = sync;
+            g.dw_md = mdw;
         }
         Ok(pool)
     }
@@ -268,17 +300,6 @@ impl SrvPool {
         }
     }
 
-    /// Persists `md` through the store (`md_update`), outside every lock.
-    fn persist(&self, md: &RmrPoolMd) {
-        if let Some(s) = self.store_get() {
-            let r = s.md_update(md);
-            self.store_put();
-            if r < 0 {
-                pr_err!("server pool {}: persisting pool metadata failed ({})\n", self.name(), r);
-            }
-        }
-    }
-
     /// Stops the workers and waits for sync jobs; detaches the sync pool. Sleeps; call without
     /// the module state lock.
     fn shutdown(&self) {
@@ -288,10 +309,13 @@ impl SrvPool {
             g.sched.stop();
             let c = core::mem::replace(&mut g.dw_clear, Dwork::NONE);
             let s = core::mem::replace(&mut g.dw_sync, Dwork::NONE);
-            (c, s, g.sync_pool.take())
+            let m = core::mem::replace(&mut g.dw_md, Dwork::NONE);
+            (c, (s, m), g.sync_pool.take())
         };
         clear.free();
-        sync.free();
+        sync.0.free();
+        sync.1.free();
+        md_fail_waiters(self);
         self.drain("sync jobs", |g| g.jobs == 0);
         drop(sp);
     }

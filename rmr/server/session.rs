@@ -67,11 +67,11 @@ pub(super) fn session_gone(pool: &Arc<SrvPool>, sync: bool, why: &str) {
         if fx.stop_sync {
             g.sched.stop();
         }
-        let md = (fx.persist_md && g.store.is_some() && !g.unregistering).then(|| to_abi(&g.core));
+        let md = fx.persist_md && g.store.is_some() && !g.unregistering;
         (md, old, g.core.state)
     };
-    if let Some(md) = md {
-        pool.persist(&md);
+    if md {
+        let _ = md_persist(pool);
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({}{})\n", pool.name(), old.name(), new.name(),
@@ -199,23 +199,26 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
     let total = pool.inner.lock().core.total_chunks();
     pool.prepare_maps(total, matches!(cmd, Cmd::MapReady));
     let now = now_ms();
-    let (errno, ret, md, old, new) = {
+    let mut out = out;
+    let (errno, mut ret, md, old, new) = {
         let mut g = pool.inner.lock();
         let inner = &mut *g;
         let old = inner.core.state;
         let (rsp, fx) = inner.core.handle_cmd(cmd, sync, now, &mut inner.piece);
         let errno = rsp.errno;
-        let ret = reply(out, group_id, rsp);
+        let ret = reply(out.as_deref_mut(), group_id, rsp);
         if fx.stop_sync {
             inner.sched.stop();
         }
-        let md = (fx.persist_md && inner.store.is_some() && !inner.unregistering).then(|| to_abi(&inner.core));
+        // The reply leaves after the bits it depends on are durable (persist.rs).
+        let need = inner.core.md_need().is_some();
+        let md = (fx.persist_md || need) && inner.store.is_some() && !inner.unregistering;
         (errno, ret, md, old, inner.core.state)
     };
     joined.on_answer(group_id, cmd, errno);
     drop(joined);
-    if let Some(md) = md {
-        pool.persist(&md);
+    if md && md_persist(&pool).is_err() && errno == 0 {
+        ret = reply(out, group_id, CmdRsp::err(ty, CoreError::Io));
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({:?} from {})\n", pool.name(), old.name(), new.name(), ty, sess.name());

@@ -19,6 +19,7 @@ pub(super) fn to_abi(c: &CorePool) -> RmrPoolMd {
         map_ver: c.md.map_ver,
         mapped_size: c.md.mapped_size,
         srv_md,
+        map_slots: c.mdlog.slots,
     }
 }
 
@@ -88,6 +89,20 @@ pub(crate) fn register(
     // in memory would protect nothing after a power loss: keep none rather than pay for it
     // (and risk an atomic allocation) on every write.
     g.core.intent.volatile_cache = false;
+    drop(g);
+    if mode == RegMode::Add {
+        // The persisted maps and last_io record come back before the store serves (it is
+        // REGISTERED: no session has joined yet).
+        if let Err(r) = md_load(&pool, &store, md) {
+            let mut g = pool.inner.lock();
+            let _ = g.core.unregister();
+            g.store = None;
+            drop(g);
+            pr_err!("server pool {}: store registration failed: its metadata could not be loaded ({})\n", pool.name(), r);
+            return Err(Errno::from_raw(-r).unwrap_or(Errno::EIO));
+        }
+    }
+    let g = pool.inner.lock();
     *md = to_abi(&g.core);
     let st = g.core.state;
     drop(g);

@@ -61,6 +61,39 @@ impl StoreReg {
         }
     }
 
+    /// Writes one metadata page (`RMR_MD_PAGE` bytes of `data`); -EINVAL if `data` is short.
+    pub(crate) fn md_write(&self, region: u32, index: u32, page: u32, data: &[u8]) -> i32 {
+        if data.len() < crate::abi::RMR_MD_PAGE {
+            return neg(Errno::EINVAL);
+        }
+        match self.ops().md_write {
+            // SAFETY: as above; `data` is readable for `RMR_MD_PAGE` bytes during the call.
+            Some(f) => unsafe { f(self.priv_, region, index, page, data.as_ptr()) },
+            None => neg(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// Reads one metadata page into `data`; -EINVAL if `data` is short.
+    pub(crate) fn md_read(&self, region: u32, index: u32, page: u32, data: &mut [u8]) -> i32 {
+        if data.len() < crate::abi::RMR_MD_PAGE {
+            return neg(Errno::EINVAL);
+        }
+        match self.ops().md_read {
+            // SAFETY: as above; `data` is writable for `RMR_MD_PAGE` bytes during the call.
+            Some(f) => unsafe { f(self.priv_, region, index, page, data.as_mut_ptr()) },
+            None => neg(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// Makes the metadata pages written so far durable (`flush`: past the device cache too).
+    pub(crate) fn md_sync(&self, flush: bool) -> i32 {
+        match self.ops().md_sync {
+            // SAFETY: as above.
+            Some(f) => unsafe { f(self.priv_, flush) },
+            None => neg(Errno::EOPNOTSUPP),
+        }
+    }
+
     pub(crate) fn cmd(&self, req: &[u8], rsp: &mut [u8]) -> i32 {
         match self.ops().cmd {
             // SAFETY: as above; both buffers valid for their lengths during the call.

@@ -41,6 +41,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
                         return IoDecision::Reject(e);
                     }
                 }
+                if io.len > 0 {
+                    // [improvement] Recorded before the write is submitted (persist.rs).
+                    self.record_last_io(io.mem_id, chunk);
+                }
                 if !self.intent.volatile_cache {
                     return IoDecision::Submit;
                 }

@@ -6,11 +6,13 @@
 mod cmd;
 mod intent;
 mod io;
+mod persist;
 mod pool;
 mod recovery;
 mod session;
 mod sync;
 pub use intent::*;
+pub use persist::*;
 pub use session::*;
 pub use sync::*;
 
@@ -173,6 +175,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub sync: SyncTable,
     /// Teeth hook: last-IO without the skip rule.
     pub bug_last_io_no_skip: bool,
+    /// Teeth hook: client writes are not recorded in the persisted `last_io` record.
+    pub bug_no_last_io_record: bool,
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.
     pub epoch: u64,
@@ -186,6 +190,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     /// (MAP_SEND pieces with [`LOST_PIECE`]); such a member is never handed a chunk.
     pub lost: MapSet<S>,
     staging_lost: MapSet<S>,
+    /// [improvement] What is persisted through the store, and when ([`MdLog`]).
+    pub mdlog: MdLog,
 }
 
 /// `a` newer than `b` as 63-bit versions.

@@ -24,11 +24,13 @@ impl<S: MapStorage + Default> ServerPool<S> {
         last_io: [u64::MAX; RMR_MAX_QUEUE_DEPTH],
         sync: SyncTable::new(),
         bug_last_io_no_skip: false,
+        bug_no_last_io_record: false,
         epoch: 0,
         normal_entries: 0,
         intent: IntentRecord::new(),
         lost: MapSet::new(),
         staging_lost: MapSet::new(),
+        mdlog: MdLog::new(),
     };
 
     /// `join_pool`: a server pool in EMPTY. `md` carries name/group_id; sizes come later.
@@ -54,6 +56,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
             if to == SrvState::Normal {
                 self.normal_entries = self.normal_entries.wrapping_add(1);
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
+                self.clear_last_io_record();
                 // Suspects are resolved by the control path before a node serves (SUSPECT_TO_MAP,
                 // LAST_IO_TO_MAP); resolving again here is a no-op then and a safety net else.
                 // They are dropped only once resolved: a failure keeps them for the next try.
@@ -93,6 +96,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 self.marked_create = true;
                 self.last_io = [u64::MAX; RMR_MAX_QUEUE_DEPTH];
                 self.intent.reset();
+                // create_store zeroed the metadata area.
+                self.mdlog = MdLog::new();
             }
             RegMode::Add => {
                 let md = disk_md.ok_or(Error::Inval)?;
@@ -101,6 +106,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 }
                 // The durable record comes back through restore_suspect.
                 self.intent.reset();
+                // The on-disk maps and record come back through md_load_*.
+                self.mdlog = MdLog::new();
                 self.md = md;
                 self.marked_create = false;
                 let total = self.total_chunks();

@@ -87,6 +87,13 @@ pub struct Config {
     /// Teeth hook: nodes keep no write-intent record although their disks have a volatile
     /// cache (the protocol as upstream has it).
     pub bug_no_write_intent: bool,
+    /// Teeth hook: client writes are submitted before their marks and `last_io` slot are
+    /// persisted (the kernel parks them for the writer's round).
+    pub bug_md_lazy_io: bool,
+    /// Teeth hook: command replies leave before the bits they report are persisted.
+    pub bug_md_lazy_reply: bool,
+    /// Teeth hook: the `last_io` record is never written (upstream: memory only).
+    pub bug_no_last_io_record: bool,
     /// Nodes start their sync by themselves (SPEC §11 [improvement], as the kernel does).
     /// Off in the scripted scenarios of tests/scenarios.rs, which inspect the marks a
     /// recovery leaves before any resync and start the syncs themselves.
@@ -107,6 +114,9 @@ impl Config {
             power_loss: 250,
             write_through: false,
             bug_no_write_intent: false,
+            bug_md_lazy_io: false,
+            bug_md_lazy_reply: false,
+            bug_no_last_io_record: false,
             auto_sync: true,
         }
     }
@@ -238,6 +248,7 @@ impl Sim {
             let member = 42 + i as u32;
             let mut pool = Box::new(ServerPool::new(member, base_md(name, s.cfg.chunks)).expect("pool"));
             pool.bug_last_io_no_skip = s.cfg.bugs.last_io_no_skip;
+            pool.bug_no_last_io_record = s.cfg.bug_no_last_io_record;
             pool.intent.volatile_cache = !s.cfg.write_through && !s.cfg.bug_no_write_intent;
             pool.register(RegMode::Create, None).expect("register");
             s.srvs.push(Srv {

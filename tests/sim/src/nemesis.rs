@@ -218,10 +218,9 @@ impl Sim {
         let s = &mut self.srvs[i];
         s.alive = false;
         if let Some(mut pool) = s.pool.take() {
-            // Metadata is durable (written through): keep md, maps and last_io.
+            // pool_md is written through; the maps and last_io survive as the node's writer
+            // rounds persisted them (Srv::md_round), nothing newer.
             s.disk.md = Some(pool.md);
-            s.disk.maps = snapshot(&pool.maps);
-            s.disk.last_io = pool.last_io.to_vec();
             s.disk.intent = (0..pool.total_chunks()).filter(|c| pool.intent.durable(*c)).collect();
             s.disk.witness = snapshot(&pool.intent.witness);
             s.disk.lost = pool.intent.lost.as_ref().map(|l| l.iter().collect()).unwrap_or_default();
@@ -249,12 +248,10 @@ impl Sim {
         let mut pool = Box::new(ServerPool::new(s.member, base_md(name, chunks)).expect("pool"));
         pool.bug_last_io_no_skip = nobug;
         pool.intent.volatile_cache = !s.disk.write_through && !self.cfg.bug_no_write_intent;
+        pool.bug_no_last_io_record = self.cfg.bug_no_last_io_record;
         if pool.register(RegMode::Add, s.disk.md).is_ok() {
             let total = pool.total_chunks();
-            restore(&mut pool.maps, &s.disk.maps, total);
-            for (d, v) in pool.last_io.iter_mut().zip(s.disk.last_io.iter()) {
-                *d = *v;
-            }
+            s.disk.md_load(&mut pool);
             for c in &s.disk.intent {
                 pool.restore_suspect(*c).expect("suspect");
             }

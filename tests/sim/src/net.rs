@@ -277,6 +277,10 @@ impl Sim {
                 self.srvs[i].next_clear = now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
                 self.srv_map_clear_worker(i);
                 self.srv_auto_sync(i);
+                // The tick also persists what changed lazily (cleared bits).
+                if self.srvs[i].pool.as_mut().is_some_and(|p| p.md_dirty()) {
+                    self.srvs[i].md_round();
+                }
             }
         }
     }

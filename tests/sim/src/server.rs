@@ -26,8 +26,12 @@ pub(super) struct Disk {
     pub(super) data: BTreeMap<u64, u64>,
     pub(super) cache: BTreeMap<u64, Vec<u64>>,
     pub(super) md: Option<PoolMd>,
-    pub(super) maps: Vec<(u32, Vec<u64>)>,
-    pub(super) last_io: Vec<u64>,
+    /// The persisted dirty maps as the writer rounds left them: (slot, page) → bytes, and the
+    /// slot table (the kernel's store area; `ServerPool::md_begin` and friends).
+    pub(super) md_pages: BTreeMap<(usize, usize), Vec<u8>>,
+    pub(super) md_slots: [u32; 4],
+    /// The persisted `last_io` record pages.
+    pub(super) md_last_io: Vec<Vec<u8>>,
     pub(super) write_through: bool,
     /// Scripted: the next power loss drops every unflushed write.
     pub(super) drop_all: bool,
@@ -44,6 +48,18 @@ pub(super) struct Disk {
 }
 
 impl Disk {
+    /// Load the persisted maps and record into a pool registered with `add_store mode=add`
+    /// (what the kernel does through the store's `md_read`).
+    pub(super) fn md_load(&self, pool: &mut ServerPool<VecStorage>) {
+        pool.md_load_table(self.md_slots);
+        for ((slot, page), data) in self.md_pages.iter() {
+            pool.md_load_page(*slot, *page, data).expect("load map page");
+        }
+        for (p, data) in self.md_last_io.iter().enumerate() {
+            pool.md_load_last_io(p, data).expect("load last_io");
+        }
+        pool.md_load_done();
+    }
     pub(super) fn read(&self, c: u64) -> u64 {
         self.cache.get(&c).and_then(|v| v.last()).or_else(|| self.data.get(&c)).copied().unwrap_or(0)
     }
@@ -93,6 +109,39 @@ pub(super) fn restore(set: &mut Maps, saved: &[(u32, Vec<u64>)], total: u64) {
 }
 
 impl Srv {
+    /// One writer round, as the kernel's (rmr/server/persist.rs) but atomic: what it writes is
+    /// what survives a crash of this node.
+    pub(super) fn md_round(&mut self) {
+        let Some(pool) = self.pool.as_mut() else { return };
+        if !pool.store {
+            return;
+        }
+        let plan = pool.md_begin();
+        if let Some(t) = plan.table {
+            self.disk.md_slots = t;
+        }
+        let mut buf = vec![0u8; rmr_core::server::MD_PAGE_BYTES];
+        while let Some(pg) = pool.md_next_page(&mut buf) {
+            self.disk.md_pages.insert((pg.slot, pg.page), buf.clone());
+        }
+        if self.disk.md_last_io.len() < rmr_core::server::MD_LAST_IO_PAGES {
+            self.disk.md_last_io.resize(rmr_core::server::MD_LAST_IO_PAGES, vec![0u8; rmr_core::server::MD_PAGE_BYTES]);
+        }
+        for (p, page) in self.disk.md_last_io.iter_mut().enumerate() {
+            if plan.last_io & (1 << p) != 0 {
+                pool.md_last_io_page(p, page);
+            }
+        }
+        pool.md_end(&plan, true);
+    }
+
+    /// Persist what a reply or a write depends on (the kernel waits for a round).
+    pub(super) fn md_sync_point(&mut self) {
+        if self.pool.as_mut().is_some_and(|p| p.md_need().is_some()) {
+            self.md_round();
+        }
+    }
+
     /// Whether the node's durable write-intent record names `chunk`.
     pub(super) fn suspects_any(&self, chunk: u64) -> bool {
         match self.pool.as_ref().filter(|_| self.alive) {
@@ -193,6 +242,10 @@ impl Sim {
                     self.log(format!("srv {i} after {:?}: errno {} last_io {li:?} maps {sum}", cmd.ty(), rsp.errno));
                 }
                 let bytes = enc(&Msg::CmdRsp(rsp));
+                // The reply leaves after the bits it reports are durable.
+                if !self.cfg.bug_md_lazy_reply {
+                    self.srvs[i].md_sync_point();
+                }
                 if before != after {
                     self.log(format!("srv {i} {} -> {} ({:?})", before.name(), after.name(), cmd_brief(&cmd)));
                 }
@@ -235,6 +288,10 @@ impl Sim {
                     let b = enc(&Msg::IoRsp(IoRsp { mem_id: io.mem_id, errno: 0 }));
                     self.send(i + 1, from, b, v, tag);
                 } else {
+                    // The write is submitted after its marks and last_io slot are durable.
+                    if !self.cfg.bug_md_lazy_io {
+                        s.md_sync_point();
+                    }
                     s.backend.push(Bop::Io { io, value, tag });
                 }
             }

@@ -70,3 +70,24 @@ fn nodes_start_their_sync_by_themselves() {
     assert!(auto > 0, "no automatic sync start in 200 seeds");
     eprintln!("automatic sync starts in 200 seeds: {auto}");
 }
+
+/// Teeth of the persistence ordering (rmr-core server::persist, the kernel's writer rounds):
+/// each seed converges as the kernel orders its metadata writes, and fails when one
+/// ordering is dropped (first detections of `soak --bug NAME`).
+#[test]
+fn persistence_teeth() {
+    type Plant = fn(&mut rmr_sim::Config);
+    let cases: [(u64, &str, Plant); 3] = [
+        (2667, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
+        (19974, "command answered before its bits are durable", |c| c.bug_md_lazy_reply = true),
+        (731, "last_io record never written", |c| c.bug_no_last_io_record = true),
+    ];
+    for (seed, what, plant) in cases {
+        if let Err(f) = rmr_sim::run_seed(seed) {
+            panic!("seed {seed} fails without the bug: {f:?}");
+        }
+        let mut cfg = rmr_sim::Config::for_seed(seed);
+        plant(&mut cfg);
+        assert!(rmr_sim::run_seed_with(seed, cfg).is_err(), "seed {seed}: '{what}' not caught");
+    }
+}

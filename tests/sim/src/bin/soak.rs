@@ -48,6 +48,9 @@ fn main() {
             "last-io-any-source" => cfg.bugs.last_io_any_source = true,
             "no-clean-delay" => cfg.bugs.no_clean_delay = true,
             "no-write-intent" => cfg.bug_no_write_intent = true,
+            "md-lazy-io" => cfg.bug_md_lazy_io = true,
+            "md-lazy-reply" => cfg.bug_md_lazy_reply = true,
+            "no-last-io-record" => cfg.bug_no_last_io_record = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
         let cfg_power = cfg.power_loss;
