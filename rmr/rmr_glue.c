@@ -39,6 +39,7 @@ static GLUE_RO(map);
 static GLUE_RO(sync_progress);
 static GLUE_RO(chunk_size);
 static GLUE_RO(queue_depth);
+static GLUE_RW(read_policy);
 static GLUE_RO_AS(clt_sync, sync);
 
 static GLUE_WO(add_sess);
@@ -50,7 +51,7 @@ static GLUE_WO(reconnect);
 static struct attribute *clt_pool_attrs[] = {
 	&glue_attr_add_sess.attr, &glue_attr_pool_enable.attr, &glue_attr_leave_pool.attr,
 	&glue_attr_clt_sync.attr, &glue_attr_chunk_size.attr, &glue_attr_queue_depth.attr,
-	&glue_attr_map_summary.attr, NULL,
+	&glue_attr_map_summary.attr, &glue_attr_read_policy.attr, NULL,
 };
 static struct attribute *clt_sess_attrs[] = {
 	&glue_attr_enable.attr, &glue_attr_state.attr, &glue_attr_member_id.attr,

@@ -117,6 +117,11 @@ impl CltPool {
                 return Err(cerr(e));
             }
         };
+        if !write {
+            // In flight on its leg until its reply (least-pending reads).
+            c.core.read_started(lowest_bit(targets));
+        }
+        let unit = &mut c.units[u];
         unit.busy = true;
         unit.io = io;
         unit.write = write;

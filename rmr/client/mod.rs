@@ -30,7 +30,7 @@ use crate::kind;
 use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::rmr_core::{
-    client::{Admit, ClientPool as CorePool, LegState, ReadStep, StoreCheck, WriteReq, WriteStep},
+    client::{Admit, ClientPool as CorePool, LegState, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
     consts::RMR_RECOVER_INTERVAL_MS,
     control::{MapUpdate, Step, TryEnableRun},
     join::{JoinMode, JoinParams, JoinRun, JoinStep},

@@ -132,19 +132,43 @@ impl ClientPool {
         })
     }
 
-    /// Route a read (§5.2): the next NORMAL leg round robin. -EBUSY while frozen, -EIO if none.
+    /// Route a read (§5.2) among the NORMAL legs by [`ClientPool::read_policy`]: the next one
+    /// round robin, or [improvement] the one with the fewest reads in flight (round robin
+    /// among equals). -EBUSY while frozen, -EIO if none. The shell calls
+    /// [`Self::read_started`] once the read is really sent.
     pub fn plan_read(&mut self) -> Result<usize> {
         if self.frozen {
             return Err(Error::Busy);
         }
+        let mut best: Option<(usize, u32)> = None;
         for k in 0..RMR_POOL_MAX_SESS {
             let slot = (self.rr + k) % RMR_POOL_MAX_SESS;
-            if self.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
-                self.rr = (slot + 1) % RMR_POOL_MAX_SESS;
-                return Ok(slot);
+            if !self.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
+                continue;
+            }
+            let pending = match self.read_policy {
+                ReadPolicy::RoundRobin => 0,
+                ReadPolicy::LeastPending => self.reads_pending.get(slot).copied().unwrap_or(0),
+            };
+            if best.is_none_or(|(_, p)| pending < p) {
+                best = Some((slot, pending));
             }
         }
-        Err(Error::Io)
+        let (slot, _) = best.ok_or(Error::Io)?;
+        self.rr = (slot + 1) % RMR_POOL_MAX_SESS;
+        Ok(slot)
+    }
+
+    /// A read planned on `slot` was sent: it is in flight until `on_read_reply(slot, ..)`.
+    pub fn read_started(&mut self, slot: usize) {
+        if let Some(p) = self.reads_pending.get_mut(slot) {
+            *p = p.saturating_add(1);
+        }
+    }
+
+    /// Reads in flight on `slot`.
+    pub fn reads_pending(&self, slot: usize) -> u32 {
+        self.reads_pending.get(slot).copied().unwrap_or(0)
     }
 
     /// A read failed on `slot`: the leg goes FAILED; retry with [`Self::plan_read`].
@@ -158,6 +182,9 @@ impl ClientPool {
     /// shell that drains reads too counts them itself. Returns the leg's transition, if any,
     /// for the log.
     pub fn on_read_reply(&mut self, slot: usize, ok: bool) -> (ReadStep, Option<Transition>) {
+        if let Some(p) = self.reads_pending.get_mut(slot) {
+            *p = p.saturating_sub(1);
+        }
         if ok {
             return (ReadStep::Done, None);
         }

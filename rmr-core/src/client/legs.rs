@@ -12,6 +12,8 @@ impl ClientPool {
             normal_count: 0,
             map_ver: 0,
             rr: 0,
+            read_policy: ReadPolicy::LeastPending,
+            reads_pending: [0; RMR_POOL_MAX_SESS],
             sync,
             frozen: false,
             inflight: 0,

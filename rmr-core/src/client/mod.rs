@@ -99,6 +99,36 @@ pub fn map_ver_newer(a: u64, b: u64) -> bool {
     (a & RMR_MAP_VER_MASK) > (b & RMR_MAP_VER_MASK)
 }
 
+/// [improvement] How a read picks its leg among the NORMAL ones (`read_policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPolicy {
+    /// The next leg in turn (upstream's only policy).
+    RoundRobin,
+    /// The leg with the fewest reads in flight; round robin among equals (the default).
+    LeastPending,
+}
+
+impl ReadPolicy {
+    /// The attribute's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadPolicy::RoundRobin => "round-robin",
+            ReadPolicy::LeastPending => "least-pending",
+        }
+    }
+    /// Parses the attribute's input (one word, surrounding blanks and a newline allowed).
+    pub fn parse(input: &[u8]) -> Result<Self> {
+        let s = input.trim_ascii();
+        if s == b"round-robin" {
+            Ok(ReadPolicy::RoundRobin)
+        } else if s == b"least-pending" {
+            Ok(ReadPolicy::LeastPending)
+        } else {
+            Err(Error::Inval)
+        }
+    }
+}
+
 /// The client pool (`rmr_clt_pool`): legs, counters, `pool_md` mirror, IO freeze.
 #[derive(Clone, Debug)]
 pub struct ClientPool {
@@ -108,6 +138,10 @@ pub struct ClientPool {
     /// Pool map version.
     map_ver: u64,
     rr: usize,
+    /// How reads pick their leg (`read_policy`).
+    pub read_policy: ReadPolicy,
+    /// Reads in flight per leg slot ([`ClientPool::read_started`] .. `on_read_reply`).
+    reads_pending: [u32; RMR_POOL_MAX_SESS],
     /// Sync pool (legs to peers from a storage node).
     pub sync: bool,
     /// IO frozen (map update in progress): new IO must wait.
@@ -345,6 +379,46 @@ mod tests {
         let (mut p, mut maps, s, mut w) = setup();
         assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[0], false, 3), WriteStep::Wait);
         assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], false, 3), WriteStep::Done(Err(Error::Io)));
+    }
+
+    /// [improvement] least-pending sends a read to the leg with the fewest reads in flight,
+    /// round robin among equals; round-robin ignores the counts.
+    #[test]
+    fn read_policies() {
+        let mut p = ClientPool::new(false, 100);
+        let a = p.add_leg(42, false).unwrap();
+        let b = p.add_leg(43, false).unwrap();
+        p.set_state(a, Normal).unwrap();
+        p.set_state(b, Normal).unwrap();
+        assert_eq!(p.read_policy, ReadPolicy::LeastPending, "the default");
+        // Equal: alternate.
+        let (x, y) = (p.plan_read().unwrap(), p.plan_read().unwrap());
+        assert_ne!(x, y);
+        // A slow leg keeps its reads: the other gets every new one until they are level.
+        for _ in 0..3 {
+            p.read_started(a);
+        }
+        for _ in 0..3 {
+            let s = p.plan_read().unwrap();
+            assert_eq!(s, b);
+            p.read_started(s);
+        }
+        let s = p.plan_read().unwrap();
+        p.read_started(s);
+        assert_eq!(p.reads_pending(a) + p.reads_pending(b), 7);
+        // A reply (ok or not) ends the read.
+        assert_eq!(p.on_read_reply(a, true).0, ReadStep::Done);
+        assert_eq!(p.reads_pending(a), 2 + u32::from(s == a));
+        p.read_policy = ReadPolicy::RoundRobin;
+        for _ in 0..4 {
+            p.read_started(b);
+        }
+        let (x, y) = (p.plan_read().unwrap(), p.plan_read().unwrap());
+        assert_ne!(x, y, "round robin ignores the counts");
+        assert_eq!(ReadPolicy::parse(b"least-pending\n"), Ok(ReadPolicy::LeastPending));
+        assert_eq!(ReadPolicy::parse(b" round-robin "), Ok(ReadPolicy::RoundRobin));
+        assert_eq!(ReadPolicy::parse(b"random"), Err(Error::Inval));
+        assert_eq!(ReadPolicy::RoundRobin.name(), "round-robin");
     }
 
     /// A failed read fails its leg and is routed again while a NORMAL leg is left.

@@ -125,6 +125,7 @@ impl Sim {
             }
         } else {
             let Ok(slot) = c.pool.plan_read() else { return None };
+            c.pool.read_started(slot);
             c.pool.inflight += 1;
             let k = self.model.last_acked(chunk);
             c.ios[mem] = Some(Cio { tag, chunk, kind: CioKind::Read { slot, k } });
@@ -238,6 +239,7 @@ impl Sim {
                     }
                     ReadStep::Retry => match c.pool.plan_read() {
                         Ok(s) => {
+                            c.pool.read_started(s);
                             *rslot = s;
                             self.send_read(mem, s);
                         }

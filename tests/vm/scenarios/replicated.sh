@@ -150,6 +150,23 @@ stats_reads() { # -> "member reads" per leg, parsed from lines like
 		for (i = 1; i < NF; i++) { if ($i == "member") m = $(i + 1); if ($i == "reads") r = $(i + 1) }
 		if (m != "?" && r != "") print m, r }' | sort   # not the "total reads ..." line
 }
+# Reads pick the leg with the fewest reads in flight (round robin among equals) by default.
+expect_eq "$(on clt "cat $C/pools/$P/read_policy")" least-pending "client read_policy (default)"
+expect_errno clt EINVAL "echo random >$C/pools/$P/read_policy"
+expect_eq "$(on clt "cat $C/pools/$P/read_policy")" least-pending "read_policy after a refused write"
+spread() { # WHAT BEFORE AFTER: both legs served reads between the two samples
+	local m a b
+	for m in 42 43; do
+		b=$(echo "$2" | awk -v m=$m '$1 == m { print $2 }')
+		a=$(echo "$3" | awk -v m=$m '$1 == m { print $2 }')
+		[ "$a" -gt "$b" ] || fail "$1: reads not spread over both legs: member $m reads $b -> $a"
+	done
+}
+on clt "echo round-robin >$C/pools/$P/read_policy"
+before=$(stats_reads)
+on clt "/usr/bin/dd if=/dev/brmr0 of=/dev/null bs=64k count=128 iflag=direct status=none"
+spread round-robin "$before" "$(stats_reads)"
+on clt "echo least-pending >$C/pools/$P/read_policy"
 before=$(stats_reads)
 log "brmr0 stats before the read: $(on clt "cat $BC/ctl/devices/brmr0/stats" | tr '\n' '|')"
 expect_match "$before" '^42 [0-9]+
@@ -157,11 +174,7 @@ expect_match "$before" '^42 [0-9]+
 clt_sum=$(on -t 300 clt "/usr/bin/dd if=/dev/brmr0 bs=1M iflag=direct status=none | /usr/bin/sha256sum | cut -d' ' -f1")
 after=$(stats_reads)
 log "brmr0 stats after reading 100 MiB: $(echo "$after" | tr '\n' ' ')"
-for m in 42 43; do
-	b=$(echo "$before" | awk -v m=$m '$1 == m { print $2 }')
-	a=$(echo "$after" | awk -v m=$m '$1 == m { print $2 }')
-	[ "$a" -gt "$b" ] || fail "reads not spread over both legs: member $m reads $b -> $a"
-done
+spread least-pending "$before" "$after"
 log "data area: offset $AREA_BYTES bytes, $DATA_BYTES bytes"
 sums=$(on_each -t 300 "stg0 stg1" "/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes,count_bytes skip=$AREA_BYTES count=$DATA_BYTES status=none | /usr/bin/sha256sum | cut -d' ' -f1")
 a_sum=$(echo "$sums" | sed -n 1p) b_sum=$(echo "$sums" | sed -n 2p)
