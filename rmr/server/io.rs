@@ -174,7 +174,7 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                 (fx, md, old, g.core.state)
             };
             if md {
-                let _ = md_persist(&pool);
+                md_persist_sb(&pool);
             }
             pool.store_put();
             if !ok && ratelimit() {

@@ -94,6 +94,20 @@ pub(super) fn md_persist(pool: &SrvPool) -> core::result::Result<(), i32> {
     Err(r)
 }
 
+/// Writes the superblock only (`pool_md` changed, no bit to make durable): the map pages and
+/// record changed meanwhile stay for the next round (a sync's clears, say, must not cost a
+/// flush each). Under the writer mutex, so a round's slot table is never overtaken. Sleeps.
+pub(super) fn md_persist_sb(pool: &SrvPool) {
+    let _w = pool.md_writer.lock();
+    let Some(store) = pool.store_get() else { return };
+    let md = to_abi(&pool.inner.lock().core);
+    let r = store.md_update(&md);
+    pool.store_put();
+    if r != 0 && ratelimit() {
+        pr_err!("server pool {}: persisting pool metadata failed ({})\n", pool.name(), r);
+    }
+}
+
 /// The `DW_MD` work: a round, then the parked writes it covers are submitted (all fail with
 /// -EIO if it failed). Writes parked after the round began wait for the next one.
 pub(super) fn md_work(pool: &Arc<SrvPool>) {

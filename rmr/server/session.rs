@@ -71,7 +71,7 @@ pub(super) fn session_gone(pool: &Arc<SrvPool>, sync: bool, why: &str) {
         (md, old, g.core.state)
     };
     if md {
-        let _ = md_persist(pool);
+        md_persist_sb(pool);
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({}{})\n", pool.name(), old.name(), new.name(),
@@ -210,15 +210,22 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         if fx.stop_sync {
             inner.sched.stop();
         }
-        // The reply leaves after the bits it depends on are durable (persist.rs).
+        // The reply leaves after the bits it depends on are durable (persist.rs); a
+        // pool_md change alone needs only the superblock.
         let need = inner.core.md_need().is_some();
-        let md = (fx.persist_md || need) && inner.store.is_some() && !inner.unregistering;
-        (errno, ret, md, old, inner.core.state)
+        let live = inner.store.is_some() && !inner.unregistering;
+        (errno, ret, (live && need, live && fx.persist_md), old, inner.core.state)
     };
     joined.on_answer(group_id, cmd, errno);
     drop(joined);
-    if md && md_persist(&pool).is_err() && errno == 0 {
-        ret = reply(out, group_id, CmdRsp::err(ty, CoreError::Io));
+    match md {
+        (true, _) => {
+            if md_persist(&pool).is_err() && errno == 0 {
+                ret = reply(out, group_id, CmdRsp::err(ty, CoreError::Io));
+            }
+        }
+        (false, true) => md_persist_sb(&pool),
+        _ => {}
     }
     if old != new {
         pr_info!("server pool {}: {} -> {} ({:?} from {})\n", pool.name(), old.name(), new.name(), ty, sess.name());

@@ -34,12 +34,14 @@ OUT=$VM_DIR/bench.txt
 CSV=$VM_DIR/bench.csv
 
 
-# The three workloads: name, fio options. All: direct IO, libaio (the guest kernel has no
+# The workloads: name, fio options. All: direct IO, libaio (the guest kernel has no
 # io_uring), the first 100 MiB of the device (brmr0's whole capacity), time based.
-WORKLOADS="randwrite-4k randread-4k seqwrite-1M"
+# BENCH_WORKLOADS picks some (randwrite-4k-qd1 runs only when picked).
+WORKLOADS=${BENCH_WORKLOADS:-randwrite-4k randread-4k seqwrite-1M}
 wl_opts() {
 	case $1 in
 	randwrite-4k) echo "--rw=randwrite --bs=4k --iodepth=16" ;;
+	randwrite-4k-qd1) echo "--rw=randwrite --bs=4k --iodepth=1" ;;
 	randread-4k) echo "--rw=randread --bs=4k --iodepth=16" ;;
 	seqwrite-1M) echo "--rw=write --bs=1M --iodepth=4" ;;
 	esac
@@ -132,13 +134,13 @@ on clt 'echo normal >/sys/block/rnbd0/rnbd/unmap_device && echo normal >/sys/blo
 # ---- the table -----------------------------------------------------------------------------
 {
 	echo "fio, TCG guests ($(date -u '+%F %T') UTC, host $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)); ${RUNTIME}s per job, 100 MiB region, direct, libaio; md bitmap: $MD_BITMAP"
-	awk '{ iops[$1 " " $2] = $3; mbs[$1 " " $2] = $4 }
+	awk -v wl="$WORKLOADS" '{ iops[$1 " " $2] = $3; mbs[$1 " " $2] = $4 }
 	END {
-		printf "%-13s %19s %19s %19s %10s %10s\n", "workload", "brmr IOPS MB/s", "rnbd IOPS MB/s", "md-raid1 IOPS MB/s", "brmr/rnbd", "brmr/md"
+		printf "%-16s %19s %19s %19s %10s %10s\n", "workload", "brmr IOPS MB/s", "rnbd IOPS MB/s", "md-raid1 IOPS MB/s", "brmr/rnbd", "brmr/md"
 		nt = split("brmr rnbd md-raid1", t, " ")
-		n = split("randwrite-4k randread-4k seqwrite-1M", w, " ")
+		n = split(wl, w, " ")
 		for (i = 1; i <= n; i++) {
-			line = sprintf("%-13s", w[i])
+			line = sprintf("%-16s", w[i])
 			for (j = 1; j <= nt; j++) {
 				k = t[j] " " w[i]
 				line = line ((k in iops) ? sprintf(" %9d %9.1f", iops[k], mbs[k]) : sprintf(" %9s %9s", "-", "-"))

@@ -16,6 +16,9 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
                        sync, print and remember its sha256
   files                check every file written by 'write' against its sha256
   cut A B              cut the link between guests A and B (both ends lose carrier)
+  drop A B             cut it silently (frames vanish, carrier stays: peers notice late)
+  freeze NAME          stop the guest's CPUs at once (QEMU stop), e.g. right before a crash
+  differ               (scripts) the data areas must differ: clt powered off, a write on one
   restore A B          restore it
   crash NAME           power a guest off hard (its disk stays)
   boot NAME            power it on again and load the modules (the pools are gone)
@@ -129,6 +132,13 @@ EOF" ;;
 	cut)
 		[ $# = 2 ] || { echo "usage: cut A B" >&2; return 2; }
 		link_down "$1" "$2" && echo "link $1-$2 cut" ;;
+	freeze)
+		[ $# = 1 ] || { echo "usage: freeze NAME" >&2; return 2; }
+		vm_running "$1" || { echo "$1 is not running" >&2; return 1; }
+		vm_monitor "$1" stop >/dev/null && echo "$1 frozen" ;;
+	drop)
+		[ $# = 2 ] || { echo "usage: drop A B" >&2; return 2; }
+		link_drop "$1" "$2" && echo "link $1-$2 dropping every frame" ;;
 	restore)
 		[ $# = 2 ] || { echo "usage: restore A B" >&2; return 2; }
 		link_up "$1" "$2" && echo "link $1-$2 restored" ;;
@@ -192,6 +202,14 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 		echo "  stg0 $a"
 		echo "  stg1 $b"
 		if [ "$a" = "$b" ]; then echo "identical"; else echo "DIFFERENT (a resync pending? see status)"; return 1; fi ;;
+	differ)
+		# the opposite of verify, for scripts: a write reached one node only (client down)
+		local sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1" a b
+		vm_running clt && { echo "differ: power clt off first" >&2; return 2; }
+		a=$(_demo_on stg0 "$sum") && b=$(_demo_on stg1 "$sum") || return 1
+		echo "  stg0 $a"
+		echo "  stg1 $b"
+		if [ "$a" != "$b" ]; then echo "different"; else echo "identical (expected different)"; return 1; fi ;;
 	capture)
 		[[ ${1:-} =~ ^[A-Za-z0-9_-]+$ ]] || { echo "usage: capture TAG" >&2; return 2; }
 		# shellcheck disable=SC2046
