@@ -105,6 +105,16 @@ int brmr_bio_submit(struct file *f, struct bio_set *bs, u32 op, bool preflush, b
 	return 0;
 }
 
+/*
+ * Zeroes @nr_sects at @sector of the bdev file @f: the device's write-zeroes (unmapping
+ * allowed) or, without it, zero pages written. Sleeps; 0 or a negative errno.
+ */
+int brmr_zeroout(struct file *f, u64 sector, u64 nr_sects);
+int brmr_zeroout(struct file *f, u64 sector, u64 nr_sects)
+{
+	return blkdev_issue_zeroout(file_bdev(f), sector, nr_sects, GFP_NOIO, 0);
+}
+
 /* One rate limit for the store's error lines (IO path, network input). */
 static DEFINE_RATELIMIT_STATE(brmr_srv_rs, DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST);
 

@@ -32,6 +32,12 @@ struct gendisk *brmr_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits 
 	return disk;
 }
 
+void brmr_requeue(struct request *rq);
+void brmr_requeue(struct request *rq)
+{
+	blk_mq_requeue_request(rq, true);
+}
+
 int brmr_rq_map_sg(struct request *rq, struct scatterlist *sg);
 int brmr_rq_map_sg(struct request *rq, struct scatterlist *sg)
 {

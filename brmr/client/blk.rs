@@ -6,8 +6,8 @@
 //!
 //! Decisions (limits, what to map) are taken in `rmr_core::brmr_map`; this file only executes.
 
-use crate::abi::{RmrCltIo, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
-use crate::rmr_core::brmr_map::Limits;
+use crate::abi::{RmrCltIo, RMR_IO_DISCARD, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
+use crate::rmr_core::brmr_map::{self, Limits};
 use crate::sysfs::{BStrDisplay, GlueKobj};
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     pub(crate) handle: *mut c_void,
     /// Scatterlist entries per request.
     max_segments: u32,
+    /// Chunk size in bytes (discard and write-zeroes go out one chunk piece at a time).
+    chunk: u32,
     /// Block device openers, or [`DYING`].
     openers: AtomicI32,
     /// Reads completed successfully.
@@ -124,11 +126,12 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     /// Data for a device over the open rmr handle `handle`.
-    pub(crate) fn new(handle: *mut c_void, max_segments: u32) -> Result<KBox<Shared>> {
+    pub(crate) fn new(handle: *mut c_void, max_segments: u32, chunk: u32) -> Result<KBox<Shared>> {
         Ok(KBox::new(
             Shared {
                 handle,
                 max_segments,
+                chunk,
                 openers: AtomicI32::new(0),
                 reads: AtomicU64::new(0),
                 writes: AtomicU64::new(0),
@@ -202,6 +205,8 @@ pub(crate) unsafe extern "C" fn brmr_rs_release(disk: *mut bindings::gendisk) {
 struct Pdu {
     io: RmrCltIo,
     err: AtomicI32,
+    /// Discard/write-zeroes: bytes after the piece in flight (one chunk piece at a time).
+    left: u64,
 }
 
 /// Offset of the scatterlist array in the pdu.
@@ -228,6 +233,9 @@ extern "C" {
 }
 
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
+extern "C" {
+    fn brmr_requeue(rq: *mut c_void);
+}
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 const REQ_PREFLUSH: u32 = 1 << bindings::req_flag_bits___REQ_PREFLUSH;
 
@@ -256,10 +264,30 @@ unsafe extern "C" fn init_request(
 /// Called by rmr exactly once for an IO `queue_rq` started successfully.
 unsafe extern "C" fn io_done(io: *mut RmrCltIo, err: c_int) {
     // SAFETY: `io` is the pdu's first field (`repr(C)`), `priv_` its request, handed to rmr
-    // by `queue_rq` and not completed before this call.
+    // by `queue_rq` and not completed before this call; its queue's `queuedata` is the
+    // device's `Shared`. rmr calls `done` without holding any of its locks, so the next piece
+    // may be requested from here.
     unsafe {
         let rq = (*io).priv_.cast::<bindings::request>();
-        (*io.cast::<Pdu>()).err.store(err, Ordering::Release);
+        let pdu = io.cast::<Pdu>();
+        let mut err = err;
+        if err == 0 && (*pdu).left > 0 {
+            let s = &*((*(*rq).q).queuedata as *const Shared);
+            (*io).offset += u64::from((*io).len);
+            (*io).len = brmr_map::zero_piece((*io).offset, (*pdu).left, s.chunk);
+            (*pdu).left -= u64::from((*io).len);
+            match rmr_clt_request(s.handle, io) {
+                0 => return,
+                r if r == EAGAIN.to_errno() => {
+                    // No IO unit now: the whole request runs again later (zeroing twice is
+                    // harmless; nothing else writes the range before it completes).
+                    brmr_requeue(rq.cast());
+                    return;
+                }
+                r => err = r,
+            }
+        }
+        (*pdu).err.store(err, Ordering::Release);
         bindings::blk_mq_complete_request(rq);
     }
 }
@@ -305,19 +333,28 @@ unsafe extern "C" fn queue_rq(
             bindings::req_op_REQ_OP_READ => 0,
             bindings::req_op_REQ_OP_WRITE => RMR_IO_WRITE,
             bindings::req_op_REQ_OP_FLUSH => RMR_IO_FLUSH,
-            // Discard and write-zeroes are not advertised.
+            // Both zero the range on every store (so every leg reads the same afterwards).
+            bindings::req_op_REQ_OP_DISCARD | bindings::req_op_REQ_OP_WRITE_ZEROES => RMR_IO_WRITE | RMR_IO_DISCARD,
             _ => return brmr_sts_notsupp(),
         };
+        let zero = flags & RMR_IO_DISCARD != 0;
         if cmd & REQ_PREFLUSH != 0 {
             flags |= RMR_IO_FLUSH;
         }
-        if cmd & REQ_FUA != 0 && flags & RMR_IO_WRITE != 0 {
+        if cmd & REQ_FUA != 0 && flags & RMR_IO_WRITE != 0 && !zero {
             flags |= RMR_IO_FUA;
         }
         let (pdu, sg) = pdu_of(rq);
         bindings::blk_mq_start_request(rq);
-        let len = (*rq).__data_len;
-        let (sgp, nents) = if len == 0 {
+        let mut len = (*rq).__data_len;
+        (*pdu).left = 0;
+        if zero {
+            // One chunk piece at a time; `io_done` sends the rest.
+            let total = u64::from(len);
+            len = brmr_map::zero_piece((*rq).__sector << 9, total, s.chunk);
+            (*pdu).left = total - u64::from(len);
+        }
+        let (sgp, nents) = if len == 0 || zero {
             (core::ptr::null_mut(), 0)
         } else {
             let n = brmr_rq_map_sg(rq.cast::<c_void>(), sg);
@@ -430,6 +467,11 @@ impl Disk {
         ql.max_hw_sectors = lim.max_hw_sectors;
         ql.chunk_sectors = lim.chunk_sectors;
         ql.max_segments = u16::try_from(lim.max_segments).map_err(|_| EINVAL)?;
+        // Discard and write-zeroes: the stores zero the range (their device's write-zeroes,
+        // with unmapping allowed, or zero pages), at most a chunk per request.
+        ql.max_hw_discard_sectors = lim.chunk_sectors;
+        ql.max_write_zeroes_sectors = lim.chunk_sectors;
+        ql.discard_granularity = lim.lbs;
         // RTRS registers the scatterlist with one fast-registration MR, which needs every
         // segment but the first and last to be whole pages (as rnbd-client sets it).
         ql.virt_boundary_mask = 4096 - 1;

@@ -309,7 +309,7 @@ pub(crate) fn map_device(input: &[u8]) -> Result {
     // directory yet, so dropping it under the lock is safe.
     let handle = dev.rmr.as_ref().map_or(core::ptr::null_mut(), |p| p.ptr);
     let build = |dev: &mut Device| -> Result {
-        let shared = Shared::new(handle, lim.max_segments)?;
+        let shared = Shared::new(handle, lim.max_segments, info.chunk_size)?;
         let tags = TagSet::new(&lim, &shared)?;
         let disk = Disk::new(&tags, &shared, &lim, index, c.size)?;
         dev.shared = Some(shared);

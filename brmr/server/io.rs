@@ -62,6 +62,7 @@ extern "C" {
         io: *mut c_void,
     ) -> c_int;
     fn brmr_srv_ratelimit() -> bool;
+    fn brmr_zeroout(f: *mut File, sector: u64, nr_sects: u64) -> c_int;
     fn brmr_msleep(ms: u32);
     fn rmr_srv_io_done(io: *mut RmrSrvIo, err: c_int);
 }
@@ -295,6 +296,18 @@ unsafe extern "C" fn op_submit(priv_: *mut c_void, io: *mut RmrSrvIo) -> c_int {
         IoOp::Read => BIO_READ,
         IoOp::Write => BIO_WRITE,
         IoOp::Flush => BIO_FLUSH,
+        IoOp::Zero => {
+            // Zeroed here, synchronously (process context): the device's write-zeroes (it may
+            // unmap), or zero pages written where it has none.
+            s.inflight.fetch_add(1, Ordering::AcqRel);
+            // SAFETY: the device file is live while `s` is; the range lies in the exported
+            // space (planned above).
+            let r = unsafe { brmr_zeroout(s.bdev.file(), plan.sector, u64::from(len) / 512) };
+            // SAFETY: `priv_` is the `Shared` and `io` rmr's IO of this call; it completes
+            // exactly once, here (submit returns 0 below).
+            unsafe { brmr_srv_bio_done(priv_, io.cast(), r) };
+            return 0;
+        }
     };
     s.inflight.fetch_add(1, Ordering::AcqRel);
     // SAFETY: the device file and bio set are live while `s` is; `data` covers `len` bytes

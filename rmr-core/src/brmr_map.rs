@@ -305,6 +305,16 @@ pub fn limits(info: &PoolInfo, lbs: u32, page_size: u32) -> Result<Limits, Refus
     })
 }
 
+/// Bytes of the next piece of a discard or write-zeroes at byte `offset` with `left` bytes to
+/// go: up to the end of its chunk (`chunk` bytes, a power of two), since rmr IO never crosses
+/// a chunk. The block layer does not split these requests at chunks (only at
+/// `max_discard_sectors` = one chunk), so one may span two.
+pub fn zero_piece(offset: u64, left: u64, chunk: u32) -> u32 {
+    let chunk = u64::from(chunk.max(1));
+    let room = chunk - offset % chunk;
+    u32::try_from(left.min(room)).unwrap_or(u32::MAX)
+}
+
 /// The lowest device number not in `used` (SPEC §2.4: lowest free `brmrN`).
 pub fn lowest_free(used: impl Iterator<Item = u32> + Clone) -> Result<u32, Refusal> {
     (0..MAX_DEVICES).find(|n| !used.clone().any(|u| u == *n)).ok_or(Refusal::NoDevice)
@@ -324,6 +334,18 @@ mod tests {
 
     fn err_ans(e: i32) -> Option<Answer> {
         Some(Answer { errno: e, name: PoolName::new(POOL).unwrap(), mapped_size: 0, lbs: 0, mapped: false })
+    }
+
+    #[test]
+    fn zero_pieces_stop_at_chunks() {
+        let c = 131072;
+        assert_eq!(zero_piece(0, 4096, c), 4096);
+        assert_eq!(zero_piece(0, 131072, c), 131072);
+        assert_eq!(zero_piece(126976, 8192, c), 4096, "crosses: up to the chunk end");
+        assert_eq!(zero_piece(131072, 4096, c), 4096, "the rest, in the next chunk");
+        assert_eq!(zero_piece(65536, 131072, c), 65536);
+        assert_eq!(zero_piece(5 * 131072 + 512, 1 << 40, c), 131072 - 512);
+        assert_eq!(zero_piece(0, 0, c), 0);
     }
 
     fn encode(a: &Answer) -> Vec<u8> {

@@ -550,6 +550,9 @@ pub enum IoOp {
     Write,
     /// Empty write with preflush (a pure flush; `len` is 0).
     Flush,
+    /// Zero `len` bytes (a discard or write-zeroes from the client: every store zeroes, so
+    /// every leg reads the same afterwards; the device may unmap).
+    Zero,
 }
 
 /// How a store executes one IO from rmr.
@@ -567,7 +570,8 @@ pub struct IoPlan {
 
 impl DataArea {
     /// Plans the IO rmr hands over (`flags` are `wire::IO_*`, `offset`/`len` bytes of the
-    /// exported space): -EOPNOTSUPP for discard; -EINVAL for unknown flags, flush or FUA on a
+    /// exported space): a discard (with `IO_WRITE`, no flush or FUA) zeroes its range;
+    /// -EINVAL for unknown flags, flush or FUA on a
     /// read, an empty IO that is not a flush, offset or length not a multiple of the sector and
     /// of the device's logical block size, or bytes beyond `mapped_size`. The backend sector
     /// never falls inside the metadata area or past the exported space.
@@ -576,8 +580,9 @@ impl DataArea {
         if flags & !known != 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & u32::from(IO_DISCARD) != 0 {
-            return Err(Errno::EOPNOTSUPP);
+        let discard = flags & u32::from(IO_DISCARD) != 0;
+        if discard && (flags & u32::from(IO_WRITE) == 0 || flags & u32::from(IO_FLUSH | IO_FUA | IO_SYNC) != 0 || len == 0) {
+            return Err(Errno::EINVAL);
         }
         let write = flags & u32::from(IO_WRITE) != 0;
         let flush = flags & u32::from(IO_FLUSH) != 0;
@@ -601,7 +606,13 @@ impl DataArea {
         }
         let sector = self.area_sectors.checked_add(offset / SECTOR).ok_or(Errno::EINVAL)?;
         Ok(IoPlan {
-            op: if write { IoOp::Write } else { IoOp::Read },
+            op: if discard {
+                IoOp::Zero
+            } else if write {
+                IoOp::Write
+            } else {
+                IoOp::Read
+            },
             preflush: write && flush,
             fua: write && fua,
             sector,
@@ -921,7 +932,14 @@ mod tests {
         assert_eq!(a.plan(u32::from(IO_FUA), 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(1 << 5, 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(1 << 31, 0, 512), Err(Errno::EINVAL));
-        assert_eq!(a.plan(w | u32::from(IO_DISCARD), 0, 512), Err(Errno::EOPNOTSUPP));
+        // A discard zeroes its range; it needs IO_WRITE and a length, and takes no flush/FUA.
+        let d = w | u32::from(IO_DISCARD);
+        assert_eq!(a.plan(d, 131072, 65536), Ok(IoPlan { op: IoOp::Zero, preflush: false, fua: false, sector: 2048 + 256 }));
+        assert_eq!(a.plan(u32::from(IO_DISCARD), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(d, 0, 0), Err(Errno::EINVAL));
+        assert_eq!(a.plan(d | u32::from(IO_FUA), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(d | u32::from(IO_FLUSH), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(d, end - 512, 1024), Err(Errno::EINVAL));
         // A 4 KiB device needs 4 KiB alignment.
         let b = sample().data_area(4096);
         assert_eq!(b.plan(0, 512, 4096), Err(Errno::EINVAL));

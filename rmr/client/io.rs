@@ -12,7 +12,11 @@ impl CltPool {
     pub(crate) unsafe fn request(&self, io: *mut RmrCltIo) -> Result<(), Errno> {
         // SAFETY: per the contract.
         let r = unsafe { &mut *io };
-        let write = r.flags & RMR_IO_WRITE != 0 || (r.flags & RMR_IO_FLUSH != 0 && r.len == 0);
+        let write = r.flags & (RMR_IO_WRITE | RMR_IO_DISCARD) != 0 || (r.flags & RMR_IO_FLUSH != 0 && r.len == 0);
+        if r.flags & RMR_IO_DISCARD != 0 && (r.len == 0 || r.flags & (RMR_IO_FLUSH | RMR_IO_FUA) != 0) {
+            pr_err!("client pool {}: discard of {} bytes with flags {:#x} (EINVAL)\n", self.name.as_str(), r.len, r.flags);
+            return Err(Errno::EINVAL);
+        }
         let chunk = r.offset >> self.chunk_shift;
         let in_chunk = r.offset & (u64::from(self.chunk_size) - 1);
         if in_chunk + u64::from(r.len) > u64::from(self.chunk_size) {
@@ -98,6 +102,11 @@ impl CltPool {
         if r.flags & RMR_IO_FUA != 0 {
             flags |= wire::IO_FUA;
         }
+        // Discard (and write-zeroes): a write without data; the stores zero the range.
+        let discard = r.flags & RMR_IO_DISCARD != 0;
+        if discard {
+            flags |= wire::IO_DISCARD | wire::IO_WRITE;
+        }
         let msg = IoMsg {
             id: RmrId::chunk(chunk),
             mem_id: u as u16,
@@ -138,7 +147,7 @@ impl CltPool {
             if targets & (1 << i) == 0 {
                 continue;
             }
-            let (sgp, nents) = if r.len == 0 || r.sg.is_null() {
+            let (sgp, nents) = if r.len == 0 || r.sg.is_null() || discard {
                 (core::ptr::null_mut(), 0)
             } else {
                 // SAFETY: table `u * 4 + i` belongs to unit `u`, which this call set busy above
@@ -168,7 +177,7 @@ impl CltPool {
             // and its pages are the caller's, which live until `done`; the token lives in the
             // pool, which outlives every unit in use (close drains).
             let res = unsafe {
-                p.sess().request_raw(flags & wire::IO_WRITE != 0, p.as_raw(), &unit.msg[..unit.msg_len], sgp, nents, r.len as usize, io_conf, tok)
+                p.sess().request_raw(flags & wire::IO_WRITE != 0, p.as_raw(), &unit.msg[..unit.msg_len], sgp, nents, if discard { 0 } else { r.len as usize }, io_conf, tok)
             };
             if res.is_err() {
                 failed |= 1 << i;

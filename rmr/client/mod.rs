@@ -23,7 +23,7 @@ pub(crate) use recovery::*;
 use sess::*;
 pub(crate) use sysfs::*;
 
-use crate::abi::{RmrCltIo, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
+use crate::abi::{RmrCltIo, RMR_IO_DISCARD, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
 
 use crate::kind;
 

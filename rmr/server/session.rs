@@ -128,7 +128,9 @@ pub(crate) fn on_rdma_ev(sess: Option<&SrvSess>, mut op: SrvOp, usr: &[u8]) {
 }
 
 pub(super) fn io_req(sess: &SrvSess, group_id: u32, io: IoMsg, op: SrvOp) {
-    if op.data_len() != io.len as usize {
+    // A discard carries no data: the store zeroes `len` bytes.
+    let want = if io.flags & IO_DISCARD != 0 { 0 } else { io.len as usize };
+    if op.data_len() != want {
         proto_err(sess, "IO length differs from its data area");
         op.respond(neg(Errno::EPROTO));
         return;

@@ -395,6 +395,35 @@ mod tests {
         assert!(q.last_io.iter().enumerate().all(|(i, c)| i == 300 || *c == u64::MAX));
     }
 
+    /// A discard (or write-zeroes) is a write without data: a member that misses it is marked
+    /// dirty like for a write, the chunk enters the last_io record, and both are made durable
+    /// before it is submitted.
+    #[test]
+    fn a_discard_marks_missed_members_like_a_write() {
+        use crate::wire::{IoMsg, MemberList, RmrId, IO_DISCARD, IO_WRITE};
+        let mut p = normal_pool();
+        p.intent.volatile_cache = false;
+        let mut disk = Default::default();
+        let mut table = [0u32; 4];
+        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
+        round(&mut p, &mut disk, &mut table, &mut rec);
+        let mut members = MemberList::new();
+        members.push(43).unwrap();
+        let d = IoMsg {
+            id: RmrId::chunk(5),
+            mem_id: 3,
+            flags: IO_WRITE | IO_DISCARD,
+            offset: 0,
+            len: 8192,
+            map_ver: 0,
+            members,
+        };
+        assert_eq!(p.on_io(&d, 0), IoDecision::Submit);
+        assert!(p.maps.get(43).is_some_and(|m| m.test(5)), "B missed the discard");
+        assert_eq!(p.mdlog.last_io[3], 5);
+        assert!(p.md_need().is_some(), "durable before the discard is submitted");
+    }
+
     #[test]
     fn a_failed_round_writes_everything_again() {
         let mut p = normal_pool();

@@ -27,7 +27,7 @@ KV=$(cat "$KDIR/include/config/kernel.release")
 TOOLS="/usr/bin/rdma /usr/bin/ip /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/dumpe2fs
        /usr/sbin/debugfs /usr/bin/fio /usr/bin/lsblk /usr/sbin/blockdev /usr/bin/dd /usr/bin/cmp
        /usr/bin/sha256sum /usr/bin/md5sum /usr/sbin/dmsetup /usr/bin/timeout /usr/bin/hexdump
-       /usr/bin/od /usr/bin/stat /usr/bin/truncate"
+       /usr/bin/od /usr/bin/stat /usr/bin/truncate /usr/sbin/blkdiscard"
 # Taken when the host has them (scripts/deps.sh installs them); only some tests need them:
 # mdadm for tests/bench/fio.sh's md-raid1 comparison.
 OPTIONAL_TOOLS="/usr/sbin/mdadm"
