@@ -381,15 +381,21 @@ mod tests {
         assert_eq!(w.on_map_add_member_reply(&mut p, &mut maps, s[1], false, 3), WriteStep::Done(Err(Error::Io)));
     }
 
-    /// [improvement] least-pending sends a read to the leg with the fewest reads in flight,
-    /// round robin among equals; round-robin ignores the counts.
-    #[test]
-    fn read_policies() {
+    /// A pool with two NORMAL legs (members 42, 43): the pool and their slots.
+    fn two_normal_legs() -> (ClientPool, usize, usize) {
         let mut p = ClientPool::new(false, 100);
         let a = p.add_leg(42, false).unwrap();
         let b = p.add_leg(43, false).unwrap();
         p.set_state(a, Normal).unwrap();
         p.set_state(b, Normal).unwrap();
+        (p, a, b)
+    }
+
+    /// [improvement] least-pending sends a read to the leg with the fewest reads in flight,
+    /// round robin among equals; round-robin ignores the counts.
+    #[test]
+    fn read_policies() {
+        let (mut p, a, b) = two_normal_legs();
         assert_eq!(p.read_policy, ReadPolicy::LeastPending, "the default");
         // Equal: alternate.
         let (x, y) = (p.plan_read().unwrap(), p.plan_read().unwrap());
@@ -424,11 +430,7 @@ mod tests {
     /// A failed read fails its leg and is routed again while a NORMAL leg is left.
     #[test]
     fn read_failover() {
-        let mut p = ClientPool::new(false, 100);
-        let a = p.add_leg(42, false).unwrap();
-        let b = p.add_leg(43, false).unwrap();
-        p.set_state(a, Normal).unwrap();
-        p.set_state(b, Normal).unwrap();
+        let (mut p, a, b) = two_normal_legs();
         assert_eq!(p.on_read_reply(a, true), (ReadStep::Done, None));
         let (st, t) = p.on_read_reply(a, false);
         assert_eq!(st, ReadStep::Retry);

@@ -27,14 +27,14 @@
 //!   whose member has no map any more is freed in the table.
 
 use super::*;
+use super::super::ondisk::{decode_last_io, encode_last_io, LAST_IO_SLOT_BYTES};
 
 /// Bytes of one persisted page (a map page, or a page of the `last_io` record).
 pub const MD_PAGE_BYTES: usize = 4096;
-/// Bytes of one persisted `last_io` slot (`rmr_id_t`: a = 1 when used, b = chunk).
-pub const MD_LAST_IO_SLOT: usize = 16;
-/// Pages of the persisted `last_io` record.
-pub const MD_LAST_IO_PAGES: usize = RMR_MAX_QUEUE_DEPTH * MD_LAST_IO_SLOT / MD_PAGE_BYTES;
-const SLOTS_PER_PAGE: usize = MD_PAGE_BYTES / MD_LAST_IO_SLOT;
+/// Pages of the persisted `last_io` record (slots in the store format's `rmr_id_t` form,
+/// `ondisk::encode_last_io`: a = 1 when used, b = chunk).
+pub const MD_LAST_IO_PAGES: usize = RMR_MAX_QUEUE_DEPTH * LAST_IO_SLOT_BYTES / MD_PAGE_BYTES;
+const SLOTS_PER_PAGE: usize = MD_PAGE_BYTES / LAST_IO_SLOT_BYTES;
 
 /// Persistence bookkeeping of a server pool.
 pub struct MdLog {
@@ -213,13 +213,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
     pub fn md_last_io_page(&mut self, page: usize, out: &mut [u8]) {
         out.fill(0);
         let first = page * SLOTS_PER_PAGE;
-        for (i, o) in out.chunks_exact_mut(MD_LAST_IO_SLOT).enumerate() {
-            if let Some(c) = self.mdlog.last_io.get(first + i).filter(|c| **c != u64::MAX) {
-                let (a, b) = o.split_at_mut(8);
-                a.copy_from_slice(&1u64.to_le_bytes());
-                if let Some(b) = b.get_mut(..8) {
-                    b.copy_from_slice(&c.to_le_bytes());
-                }
+        for (i, o) in out.chunks_exact_mut(LAST_IO_SLOT_BYTES).enumerate() {
+            let c = self.mdlog.last_io.get(first + i).copied().unwrap_or(u64::MAX);
+            if let (true, Ok(slot)) = (c != u64::MAX, <&mut [u8; LAST_IO_SLOT_BYTES]>::try_from(o)) {
+                encode_last_io(1, c, slot);
             }
         }
         self.mdlog.last_io_pages += 1;
@@ -276,12 +273,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
     pub fn md_load_last_io(&mut self, page: usize, data: &[u8]) -> Result<()> {
         let total = self.total_chunks();
         let first = page * SLOTS_PER_PAGE;
-        for (i, s) in data.chunks_exact(MD_LAST_IO_SLOT).enumerate() {
-            let mut a = [0u8; 8];
-            let mut b = [0u8; 8];
-            a.copy_from_slice(s.get(..8).ok_or(Error::Inval)?);
-            b.copy_from_slice(s.get(8..16).ok_or(Error::Inval)?);
-            let (a, c) = (u64::from_le_bytes(a), u64::from_le_bytes(b));
+        for (i, s) in data.chunks_exact(LAST_IO_SLOT_BYTES).enumerate() {
+            let slot = <&[u8; LAST_IO_SLOT_BYTES]>::try_from(s).map_err(|_| Error::Inval)?;
+            let (a, c) = decode_last_io(slot);
             let v = if a == 1 && c < total { c } else { u64::MAX };
             if let (Some(d), Some(l)) = (self.mdlog.last_io.get_mut(first + i), self.last_io.get_mut(first + i)) {
                 *d = v;
@@ -320,73 +314,77 @@ mod tests {
     use super::*;
     use crate::dirtymap::vecstore::VecStorage;
 
-    /// Runs one writer round into `disk` (slot, page) → bytes; returns the plan.
-    fn round(
-        p: &mut ServerPool<VecStorage>,
-        disk: &mut std::collections::BTreeMap<(usize, usize), Vec<u8>>,
-        table: &mut [u32; 4],
-        rec: &mut [Vec<u8>],
-    ) -> MdPlan {
-        let plan = p.md_begin();
-        if let Some(t) = plan.table {
-            *table = t;
+    /// A simulated metadata area: map pages by (slot, page), the slot table, the record pages.
+    struct Area {
+        disk: std::collections::BTreeMap<(usize, usize), Vec<u8>>,
+        table: [u32; 4],
+        rec: Vec<Vec<u8>>,
+    }
+
+    impl Area {
+        fn new() -> Self {
+            Area { disk: Default::default(), table: [0; 4], rec: vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES] }
         }
-        let mut buf = vec![0u8; MD_PAGE_BYTES];
-        while let Some(pg) = p.md_next_page(&mut buf) {
-            disk.insert((pg.slot, pg.page), buf.clone());
-        }
-        for (i, r) in rec.iter_mut().enumerate() {
-            if plan.last_io & (1 << i) != 0 {
-                p.md_last_io_page(i, &mut buf);
-                r.clone_from(&buf);
+
+        /// Runs one writer round into the area; returns the plan.
+        fn round(&mut self, p: &mut ServerPool<VecStorage>) -> MdPlan {
+            let plan = p.md_begin();
+            if let Some(t) = plan.table {
+                self.table = t;
             }
+            let mut buf = vec![0u8; MD_PAGE_BYTES];
+            while let Some(pg) = p.md_next_page(&mut buf) {
+                self.disk.insert((pg.slot, pg.page), buf.clone());
+            }
+            for (i, r) in self.rec.iter_mut().enumerate() {
+                if plan.last_io & (1 << i) != 0 {
+                    p.md_last_io_page(i, &mut buf);
+                    r.clone_from(&buf);
+                }
+            }
+            p.md_end(&plan, true);
+            plan
         }
-        p.md_end(&plan, true);
-        plan
     }
 
     #[test]
     fn sets_must_be_durable_clears_are_lazy() {
         let mut p = normal_pool();
-        let mut disk = Default::default();
-        let mut table = [0u32; 4];
-        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
+        let mut a = Area::new();
         // The own map exists: its slot is new.
         assert!(p.md_need().is_some());
-        let plan = round(&mut p, &mut disk, &mut table, &mut rec);
+        let plan = a.round(&mut p);
         assert_eq!(plan.table, Some([42, 0, 0, 0]));
         assert_eq!(p.md_need(), None);
         p.maps.ensure(43, p.total_chunks()).unwrap().set(9, 0).unwrap();
         let need = p.md_need().expect("a set bit must be persisted");
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        a.round(&mut p);
         assert!(p.mdlog.durable >= need && p.md_need().is_none());
-        assert_eq!(table, [42, 43, 0, 0]);
-        assert_eq!(disk.get(&(1, 0)).unwrap()[1], 2, "chunk 9 = bit 1 of byte 1");
+        assert_eq!(a.table, [42, 43, 0, 0]);
+        assert_eq!(a.disk.get(&(1, 0)).unwrap()[1], 2, "chunk 9 = bit 1 of byte 1");
         // A clear needs no wait but is written by the next round.
         p.maps.get_mut(43).unwrap().clear(9);
         assert_eq!(p.md_need(), None);
         assert!(p.md_dirty());
-        round(&mut p, &mut disk, &mut table, &mut rec);
-        assert!(disk.get(&(1, 0)).unwrap().iter().all(|b| *b == 0));
+        a.round(&mut p);
+        assert!(a.disk.get(&(1, 0)).unwrap().iter().all(|b| *b == 0));
         assert!(!p.md_dirty());
     }
 
     #[test]
     fn last_io_is_recorded_at_submit_and_loads_back() {
         let mut p = normal_pool();
-        let mut disk = Default::default();
-        let mut table = [0u32; 4];
-        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        let mut a = Area::new();
+        a.round(&mut p);
         p.record_last_io(300, 7);
         assert!(p.md_need().is_some());
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        a.round(&mut p);
         // The same write again needs nothing.
         p.record_last_io(300, 7);
         assert_eq!(p.md_need(), None);
         let mut q = normal_pool();
-        q.md_load_table(table);
-        for (i, r) in rec.iter().enumerate() {
+        q.md_load_table(a.table);
+        for (i, r) in a.rec.iter().enumerate() {
             q.md_load_last_io(i, r).unwrap();
         }
         q.md_load_done();
@@ -403,10 +401,8 @@ mod tests {
         use crate::wire::{IoMsg, MemberList, RmrId, IO_DISCARD, IO_WRITE};
         let mut p = normal_pool();
         p.intent.volatile_cache = false;
-        let mut disk = Default::default();
-        let mut table = [0u32; 4];
-        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        let mut a = Area::new();
+        a.round(&mut p);
         let mut members = MemberList::new();
         members.push(43).unwrap();
         let d = IoMsg {
@@ -427,10 +423,8 @@ mod tests {
     #[test]
     fn a_failed_round_writes_everything_again() {
         let mut p = normal_pool();
-        let mut disk = Default::default();
-        let mut table = [0u32; 4];
-        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        let mut a = Area::new();
+        a.round(&mut p);
         p.maps.get_mut(42).unwrap().set(3, 0).unwrap();
         let need = p.md_need().unwrap();
         let plan = p.md_begin();
@@ -439,25 +433,23 @@ mod tests {
         p.md_end(&plan, false);
         assert!(p.mdlog.durable < need);
         assert!(p.md_dirty());
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        a.round(&mut p);
         assert!(p.mdlog.durable >= need);
-        assert_eq!(disk.get(&(0, 0)).unwrap()[0], 8);
+        assert_eq!(a.disk.get(&(0, 0)).unwrap()[0], 8);
     }
 
     #[test]
     fn maps_load_into_their_members() {
         let mut p = normal_pool();
-        let mut disk = Default::default();
-        let mut table = [0u32; 4];
-        let mut rec = vec![vec![0u8; MD_PAGE_BYTES]; MD_LAST_IO_PAGES];
+        let mut a = Area::new();
         p.md.add_member(43).unwrap();
         p.maps.ensure(43, p.total_chunks()).unwrap().set(5, 0).unwrap();
         p.maps.get_mut(42).unwrap().set(6, 0).unwrap();
-        round(&mut p, &mut disk, &mut table, &mut rec);
+        a.round(&mut p);
         let mut q = normal_pool();
         q.md = p.md;
-        q.md_load_table(table);
-        for ((slot, page), data) in disk.iter() {
+        q.md_load_table(a.table);
+        for ((slot, page), data) in a.disk.iter() {
             q.md_load_page(*slot, *page, data).unwrap();
         }
         q.md_load_done();
