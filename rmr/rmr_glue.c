@@ -162,6 +162,16 @@ RMR_INT_PARAM(cmd_timeout_ms, 30000, 100, 600000,
 	      "Bound of a command's wait for its reply, in ms (100..600000, default 30000)");
 
 /*
+ * RTRS heartbeat of rmr's paths (rmr_rtrs_hb.c), read when a path comes up: a beat every
+ * hb_interval_ms, the path given up after hb_missed_max beats unanswered. RTRS's own 5 s x 5
+ * keeps a cut client's session on a storage node for about 30 s.
+ */
+RMR_INT_PARAM(hb_interval_ms, 1000, 100, 5000,
+	      "RTRS heartbeat interval of rmr's paths, in ms (100..5000, default 1000)");
+RMR_INT_PARAM(hb_missed_max, 4, 1, 10,
+	      "Heartbeats missed before an rmr path is given up (1..10, default 4)");
+
+/*
  * Dirty-map pages allocated on demand under a lock (GFP_ATOMIC) rather than prepared where
  * sleeping is allowed: read-only, for tests and for admins (see rmr/kmap.rs).
  */

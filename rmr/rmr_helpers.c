@@ -137,3 +137,36 @@ long rmr_wait_completion_timeout(struct completion *c, unsigned int ms)
 	return wait_for_completion_interruptible_timeout(c, msecs_to_jiffies(ms));
 }
 
+
+#include <net/route.h>
+#include <net/neighbour.h>
+#include <net/dst.h>
+
+/*
+ * Starts the resolution of the neighbour (ARP) of IPv4 address @daddr (network order) unless
+ * it is valid already. RTRS resolves a storage node's address with rdma_resolve_addr(), whose
+ * request, once the neighbour has failed (the link was down), is retried only when a
+ * neighbour update arrives or its 30 s timeout ends; nothing sends a new ARP request when the
+ * link is back. rmr calls this each second for a session whose link is down, so a reconnect
+ * proceeds as soon as the link returns. Process context. Returns 0, or a negative errno when
+ * no route leads there.
+ */
+int rmr_neigh_probe(__be32 daddr);
+int rmr_neigh_probe(__be32 daddr)
+{
+	struct flowi4 fl4 = { .daddr = daddr };
+	struct neighbour *n;
+	struct rtable *rt;
+
+	rt = ip_route_output_key(&init_net, &fl4);
+	if (IS_ERR(rt))
+		return PTR_ERR(rt);
+	n = dst_neigh_lookup(&rt->dst, &daddr);
+	if (n) {
+		if (!(READ_ONCE(n->nud_state) & NUD_VALID))
+			neigh_event_send(n, NULL);
+		neigh_release(n);
+	}
+	ip_rt_put(rt);
+	return 0;
+}

@@ -14,13 +14,16 @@ use super::raw;
 use crate::rmr_core::{errno::Errno, params::Name};
 use crate::wrap::completion::{Completion, Waited};
 use crate::wrap::time::{now_ms, sleep_ms_interruptible};
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_uint, c_void};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// rmr's own RTRS port (RNBD uses 1234).
 pub(crate) const RMR_PORT: u16 = 1235;
+/// Seconds between RTRS's reconnect attempts of a lost path (RTRS adds a 1 s back-off to
+/// each): a leg is back within about 2 s of its link (SPEC §4.3, issue 11).
+const RECONNECT_DELAY_S: u8 = 1;
 /// Largest command sent inline as the RTRS user message.
 pub(crate) const USR_MAX: usize = 1024;
 /// Response buffer of a command.
@@ -134,7 +137,7 @@ impl CltSess {
         // SAFETY: `ops`, `cname` and `path` are valid for the call (RTRS copies them); the
         // `priv` pointer stays valid as long as the session is open (type invariant).
         let sess = unsafe {
-            raw::rtrs_clt_open(&mut ops, cname.as_ptr().cast(), &path, 1, RMR_PORT, 0, 5, -1, 0)
+            raw::rtrs_clt_open(&mut ops, cname.as_ptr().cast(), &path, 1, RMR_PORT, 0, RECONNECT_DELAY_S, -1, 0)
         };
         let sess = match kernel::error::from_err_ptr(sess) {
             Ok(p) if !p.is_null() => p,
@@ -150,6 +153,12 @@ impl CltSess {
                 return Err(e);
             }
         };
+        extern "C" {
+            fn rmr_rtrs_clt_set_hb(clt: *mut raw::rtrs_clt_sess, interval_ms: c_uint, missed_max: c_uint);
+        }
+        let (hb_ms, hb_max) = heartbeat();
+        // SAFETY: `sess` is a live session; the helper only takes its paths_mutex.
+        unsafe { rmr_rtrs_clt_set_hb(sess, hb_ms, hb_max) };
         let mut attrs = raw::rtrs_attrs::default();
         // SAFETY: `sess` is a live session, `attrs` valid for writes.
         let r = unsafe { raw::rtrs_clt_query(sess, &mut attrs) };
@@ -167,6 +176,20 @@ impl CltSess {
             name.as_str(), addr[0], addr[1], addr[2], addr[3], RMR_PORT, attrs.queue_depth, attrs.max_io_size
         );
         Ok(arc)
+    }
+
+    /// While the link is down: asks for the storage node's neighbour (ARP) again, so that
+    /// RTRS's pending address resolution completes as soon as the link is back instead of
+    /// at its 30 s timeout (`rmr_neigh_probe`). Sleeps; call it from a worker.
+    pub(crate) fn probe_path(&self) {
+        extern "C" {
+            fn rmr_neigh_probe(daddr: u32) -> c_int;
+        }
+        if self.connected.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: no preconditions; the address is passed by value in network order.
+        let _ = unsafe { rmr_neigh_probe(u32::from_ne_bytes(self.addr)) };
     }
 
     fn raw(&self) -> *mut raw::rtrs_clt_sess {
@@ -422,6 +445,18 @@ pub(crate) fn cmd_timeout_ms() -> u32 {
     // SAFETY: reads an int with READ_ONCE; no preconditions.
     let v = unsafe { rmr_glue_cmd_timeout_ms() };
     u32::try_from(v).unwrap_or(30_000)
+}
+
+/// `/sys/module/rmr/parameters/{hb_interval_ms,hb_missed_max}`: the RTRS heartbeat of rmr's
+/// paths (`rmr_rtrs_hb.c`).
+pub(crate) fn heartbeat() -> (c_uint, c_uint) {
+    extern "C" {
+        fn rmr_glue_hb_interval_ms() -> c_int;
+        fn rmr_glue_hb_missed_max() -> c_int;
+    }
+    // SAFETY: each reads an int with READ_ONCE; no preconditions.
+    let (i, m) = unsafe { (rmr_glue_hb_interval_ms(), rmr_glue_hb_missed_max()) };
+    (c_uint::try_from(i).unwrap_or(1000), c_uint::try_from(m).unwrap_or(4))
 }
 
 /// One command or sync read in flight: its buffer, its scatterlist, the permit it holds and

@@ -13,7 +13,7 @@
 //! after every operation of the session has been answered.
 
 use super::raw;
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_uint, c_void};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::types::ForeignOwnable;
@@ -125,6 +125,18 @@ impl SessHandle {
         let p = s.into_foreign();
         // SAFETY: the session is live during the callback (type invariant).
         unsafe { raw::rtrs_srv_set_sess_priv(self.ptr.as_ptr(), p.cast_mut()) }
+    }
+
+    /// Sets the heartbeat of the session's paths from rmr's parameters (`rmr_rtrs_hb.c`), so
+    /// that a lost client is noticed in seconds, not RTRS's 30.
+    pub(crate) fn set_heartbeat(&self) {
+        extern "C" {
+            fn rmr_rtrs_srv_set_hb(srv: *mut raw::rtrs_srv_sess, interval_ms: c_uint, missed_max: c_uint);
+        }
+        let (ms, max) = super::clt::heartbeat();
+        // SAFETY: the session is live during the callback (type invariant); RTRS holds
+        // paths_ev_mutex, not the paths_mutex the helper takes.
+        unsafe { rmr_rtrs_srv_set_hb(self.ptr.as_ptr(), ms, max) }
     }
 
     /// The session's path name (`<client>@<server>`) for log lines; bytes written to `buf`.

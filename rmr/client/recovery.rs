@@ -108,6 +108,12 @@ pub(crate) fn recover_tick() -> u32 {
 impl CltPool {
     /// Runs the core's recovery plan once.
     fn recover_once(&self) {
+        // A leg whose link is down: help RTRS's reconnect see the link come back.
+        for s in 0..4 {
+            if let Some(leg) = self.leg(s) {
+                leg.sess.probe_path();
+            }
+        }
         let plan = {
             let c = self.lock();
             c.core.recovery_plan(&c.maps)

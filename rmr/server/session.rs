@@ -36,6 +36,7 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
     );
     match s {
         Ok(s) => {
+            h.set_heartbeat();
             pr_info!("session {} connected\n", s.name());
             h.set_sess(s);
             0
@@ -44,26 +45,27 @@ pub(crate) fn on_connected(h: SessHandle) -> c_int {
     }
 }
 
-/// `RTRS_SRV_LINK_EV_DISCONNECTED`: every operation of the session has been answered; the
-/// session leaves every pool it joined.
+/// `RTRS_SRV_LINK_EV_DISCONNECTED`: every operation of the session has been answered. A pool
+/// the session joined and did not leave with LEAVE_POOL has lost its client (a cut link, a
+/// crash): it goes NO_IO and waits for the rejoin or assemble (SPEC §4.3).
 pub(crate) fn on_disconnected(s: Pin<KBox<SrvSess>>) {
     // `joined` is taken before a pool's lock (the documented order), so the pools are told
     // while it is held.
     let mut joined = s.joined.lock();
     for (group_id, sync) in joined.take_all() {
         if let Some(pool) = lookup(group_id) {
-            session_gone(&pool, sync, "link lost");
+            session_lost(&pool, sync);
         }
     }
     drop(joined);
     pr_info!("session {} disconnected\n", s.name());
 }
 
-pub(super) fn session_gone(pool: &Arc<SrvPool>, sync: bool, why: &str) {
+fn session_lost(pool: &Arc<SrvPool>, sync: bool) {
     let (md, old, new) = {
         let mut g = pool.inner.lock();
         let old = g.core.state;
-        let fx = g.core.on_session_gone(sync);
+        let fx = g.core.on_session_lost(sync);
         if fx.stop_sync {
             g.sched.stop();
         }
@@ -74,8 +76,7 @@ pub(super) fn session_gone(pool: &Arc<SrvPool>, sync: bool, why: &str) {
         md_persist_sb(pool);
     }
     if old != new {
-        pr_info!("server pool {}: {} -> {} ({}{})\n", pool.name(), old.name(), new.name(),
-            if sync { "sync session, " } else { "" }, why);
+        pr_info!("server pool {}: {} -> {} (link lost)\n", pool.name(), old.name(), new.name());
     }
 }
 

@@ -448,6 +448,39 @@ mod tests_membership {
     }
 
     #[test]
+    fn a_lost_session_leaves_the_pool_no_io() {
+        // SPEC §4.3: a non-sync session whose link is lost takes NORMAL (and CREATED) to NO_IO
+        // and never to REGISTERED; the client's rejoin or assemble is accepted there.
+        let mut p = pool();
+        cmd(&mut p, Cmd::PoolInfo { member_id: 43, op: InfoOp::AddCreate, dirty: false });
+        assert_eq!(cmd(&mut p, Cmd::EnablePool { enable: true }), 0);
+        let fx = p.on_session_lost(true);
+        assert_eq!((p.state, fx.state_changed), (SrvState::Normal, false), "a sync session changes nothing");
+        let fx = p.on_session_lost(false);
+        assert_eq!(p.state, SrvState::NoIo);
+        assert!(fx.state_changed && fx.stop_sync);
+        assert_eq!(p.sessions, 0);
+        let j = JoinBody { chunk_size: 4096, queue_depth: 8, create: false, sync: false, members: MemberList::new() };
+        assert_eq!(cmd(&mut p, Cmd::RejoinPool(j)), 0);
+        assert_eq!((p.state, p.sessions), (SrvState::NoIo, 1), "the rejoin is accepted in NO_IO");
+        let fx = p.on_session_lost(false);
+        assert_eq!((p.state, fx.state_changed), (SrvState::NoIo, false));
+        // the store goes too: nothing is left
+        p.unregister();
+        assert_eq!(p.state, SrvState::Empty);
+        // a CREATED pool whose client is lost before the enable: NO_IO, and an assemble is taken
+        let mut p = pool();
+        assert_eq!(p.state, SrvState::Created);
+        p.on_session_lost(false);
+        assert_eq!(p.state, SrvState::NoIo);
+        assert_eq!(cmd(&mut p, Cmd::JoinPool(j)), 0);
+        assert_eq!(p.state, SrvState::NoIo);
+        // LEAVE_POOL of the last session still makes it REGISTERED
+        assert_eq!(cmd(&mut p, Cmd::LeavePool { delete: false }), 0);
+        assert_eq!(p.state, SrvState::Registered);
+    }
+
+    #[test]
     fn blank_pool_and_register_store() {
         extern crate std;
         let mut p: std::boxed::Box<ServerPool<VecStorage>> = std::boxed::Box::new(ServerPool::BLANK);

@@ -163,6 +163,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         self.io_allowed = false;
         let to = match self.state {
             SrvState::Registered => SrvState::Empty,
+            // A client lost without leaving: with the store gone too, nothing is left.
+            SrvState::NoIo if self.sessions == 0 => SrvState::Empty,
             SrvState::Created | SrvState::Normal => SrvState::NoIo,
             s => s,
         };
@@ -179,7 +181,25 @@ impl<S: MapStorage + Default> ServerPool<S> {
         fx
     }
 
-    /// A session went away (link lost or LEAVE_POOL). `sync` = sync session.
+    /// A session's transport died without LEAVE_POOL: a cut link, a client crash, or RTRS
+    /// giving up on it (SPEC §4.3 "non-sync session link lost"). The pool leaves CREATED or
+    /// NORMAL for NO_IO and stays there: only a LEAVE_POOL makes it REGISTERED, because the
+    /// client is expected back, by a rejoin or, after a crash, an assemble (both accepted in
+    /// NO_IO). A sync session changes nothing.
+    pub fn on_session_lost(&mut self, sync: bool) -> SrvEffects {
+        let mut fx = SrvEffects::default();
+        if sync {
+            self.sync_sessions = self.sync_sessions.saturating_sub(1);
+            return fx;
+        }
+        self.sessions = self.sessions.saturating_sub(1);
+        if matches!(self.state, SrvState::Created | SrvState::Normal) {
+            self.set_state(SrvState::NoIo, &mut fx);
+        }
+        fx
+    }
+
+    /// A session left the pool (LEAVE_POOL). `sync` = sync session.
     pub fn on_session_gone(&mut self, sync: bool) -> SrvEffects {
         let mut fx = SrvEffects::default();
         if sync {

@@ -165,10 +165,12 @@ impl Sim {
             // a NORMAL server with a NORMAL leg holds the maps (below).
         }
         // 2. Every NORMAL server holds a complete dirty map, and its clean chunks hold current
-        //    data.
+        //    data. A server that has not noticed yet that the client's session is lost is
+        //    NORMAL but cut off from the writes (SPEC §4.3 takes it to NO_IO when it notices);
+        //    the client cannot reach it, and its peers know what it missed (MAP_ADD).
         for (i, s) in self.srvs.iter().enumerate() {
             let Some(pool) = s.pool.as_ref() else { continue };
-            if pool.state != SrvState::Normal || !s.alive {
+            if pool.state != SrvState::Normal || !s.alive || s.loss_due.is_some() {
                 continue;
             }
             for &c in &touched {

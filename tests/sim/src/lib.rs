@@ -23,6 +23,7 @@ use net::*;
 use server::*;
 
 pub mod store;
+pub use server::SESSION_LOSS_MS;
 
 use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, StoreCheck, WriteReq, WriteStep};
 
@@ -263,6 +264,7 @@ impl Sim {
                 next_clear: RMR_SRV_CHECK_MAPS_INTERVAL_MS,
                 clear_checks: BTreeMap::new(),
                 client_sess: SessionPools::default(),
+                loss_due: None,
             });
         }
         let n = s.cfg.servers;

@@ -236,6 +236,7 @@ impl Sim {
         s.sched = SyncSched::default();
         s.clear_checks.clear();
         s.client_sess = SessionPools::default();
+        s.loss_due = None;
     }
 
     pub(super) fn restart_server(&mut self, i: usize) {

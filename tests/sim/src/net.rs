@@ -80,7 +80,9 @@ impl Sim {
                     s.srvs.get(n - 1).is_some_and(|x| x.alive)
                 }
             };
-            let want = self.links.get(&(a, b)).is_some_and(|l| l.admin_up) && alive(self, a) && alive(self, b);
+            // A client's reconnect is refused while the server still holds the lost session.
+            let held = a == CLIENT && self.srvs.get(b - 1).is_some_and(|s| s.loss_due.is_some());
+            let want = self.links.get(&(a, b)).is_some_and(|l| l.admin_up) && alive(self, a) && alive(self, b) && !held;
             let was = self.links.get(&(a, b)).is_some_and(|l| l.up);
             if want == was {
                 continue;
@@ -104,20 +106,13 @@ impl Sim {
     pub(super) fn on_link_down(&mut self, a: usize, b: usize) {
         if a == CLIENT {
             let srv = b - 1;
-            // Server side: the client session is gone.
+            // Server side: the session is lost, but the server notices only when its heartbeat
+            // gives up (`session_loss`); a peer still reaches it over the sync pool meanwhile.
             let now = self.now;
             let s = &mut self.srvs[srv];
-            // The RTRS session survives a link loss (it reconnects; SPEC §10.1/§10.4 expect
-            // no_io): the pool only leaves NORMAL. A rejoin replaces the session.
-            if s.alive && s.client_sess.sync_of(0).is_some() {
-                if let Some(p) = s.pool.as_mut() {
-                    let fx = p.on_fault();
-                    if fx.stop_sync {
-                        s.sched.stop();
-                    }
-                }
+            if s.alive && s.loss_due.is_none() && s.client_sess.sync_of(0).is_some() {
+                s.loss_due = Some(now + SESSION_LOSS_MS);
             }
-            let _ = now;
             // Client side: leg fails, outstanding requests on it fail.
             if let Some(c) = self.client.as_mut() {
                 if c.op_wait.is_some() && c.op_srv == Some(srv) {
@@ -155,6 +150,27 @@ impl Sim {
                 s.clear_checks.retain(|_, (m, _)| *m != peer_member);
             }
         }
+    }
+
+    /// Server `i` notices that the client's session is lost (rmr/server/session.rs
+    /// `on_disconnected`): every pool the session joined takes the core's `on_session_lost`;
+    /// then the client may reconnect.
+    fn session_loss(&mut self, i: usize) {
+        let s = &mut self.srvs[i];
+        s.loss_due = None;
+        let joins: Vec<(u8, bool)> = s.client_sess.take_all().collect();
+        if let Some(p) = s.pool.as_mut() {
+            let before = p.state;
+            for (_, sync) in joins {
+                let fx = p.on_session_lost(sync);
+                if fx.stop_sync {
+                    s.sched.stop();
+                }
+            }
+            let after = p.state;
+            self.log(format!("srv {i} notices the client's session lost: {before:?} -> {after:?}"));
+        }
+        self.refresh_links();
     }
 
     pub(super) fn on_link_up(&mut self, a: usize, b: usize) {
@@ -273,6 +289,9 @@ impl Sim {
             }
         }
         for i in 0..self.srvs.len() {
+            if self.srvs[i].alive && self.srvs[i].loss_due.is_some_and(|t| now >= t) {
+                self.session_loss(i);
+            }
             if self.srvs[i].alive && now >= self.srvs[i].next_clear {
                 self.srvs[i].next_clear = now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
                 self.srv_map_clear_worker(i);

@@ -172,7 +172,15 @@ pub(super) struct Srv {
     pub(super) clear_checks: BTreeMap<u64, (u32, u64)>,
     /// The client's session to this server and the pool it joined (the core's table).
     pub(super) client_sess: SessionPools<u8>,
+    /// When this server notices that the client's session is lost (its RTRS heartbeat,
+    /// [`SESSION_LOSS_MS`] after the cut). Until then it keeps the session and refuses the
+    /// client's reconnect.
+    pub(super) loss_due: Option<u64>,
 }
+
+/// How long a storage node takes to notice a lost client session: rmr's RTRS heartbeat,
+/// `hb_interval_ms` x (`hb_missed_max` + 1) at their defaults (rmr_glue.c).
+pub const SESSION_LOSS_MS: u64 = 1000 * (4 + 1);
 
 impl Sim {
     pub(super) fn srv_recv(&mut self, p: Packet) {

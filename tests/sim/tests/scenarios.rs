@@ -10,6 +10,9 @@ const A: usize = 0;
 const B: usize = 1;
 const C: usize = 2;
 const CHUNKS: u64 = 800;
+/// A storage node notices a lost client session this long after the cut (its heartbeat), and
+/// only then takes the client's reconnect.
+const LOSS: u64 = rmr_sim::SESSION_LOSS_MS;
 
 fn ok(s: &Sim) {
     if let Some(v) = s.failed() {
@@ -51,6 +54,9 @@ fn s1_link_failure() {
         assert!(s.write(c).is_some(), "writes pass with one leg");
     }
     assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Failed));
+    // B notices the lost session by its heartbeat, SESSION_LOSS_MS after the cut.
+    assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::Normal), "B has not noticed yet");
+    s.settle(LOSS + 1000);
     assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::NoIo));
     assert_eq!(s.dirty(A, 43), vec![3, 5, 7]);
     s.link(B, true);
@@ -119,10 +125,11 @@ fn s4_client_crash() {
     s.deliver_to(A);
     s.crash_p();
     s.drain();
+    s.settle(LOSS + 1000);
     assert_eq!(s.srv_state(A).map(|x| x.0), Some(SrvState::NoIo));
     assert_eq!(s.srv_state(B).map(|x| x.0), Some(SrvState::NoIo));
     s.reassemble(&[A, B]);
-    s.settle(3000);
+    s.settle(LOSS + 3000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43]), "both normal without pool_enable (last-IO update)");
     resync(&mut s, &[A, B]);
@@ -141,7 +148,7 @@ fn s5_storage_before_client() {
     s.crash_p();
     s.drain();
     s.reassemble(&[B, C, A]);
-    s.settle(5000);
+    s.settle(LOSS + 5000);
     ok(&s);
     assert_eq!(s.leg_state(43).map(|x| x.0), Some(LegState::Reconnecting));
     assert_eq!(s.leg_state(44).map(|x| x.0), Some(LegState::Reconnecting));
@@ -167,7 +174,7 @@ fn s6_client_before_storage_persisted_last_io() {
     s.crash_srv(A);
     s.restart_srv(A); // disk intact: last_io persisted
     s.reassemble(&[A, B, C]);
-    s.settle(5000);
+    s.settle(LOSS + 5000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43, 44]));
     for n in [A, B, C] {
@@ -193,7 +200,7 @@ fn s6_volatile_cache_suspect_wins_over_last_io() {
     s.crash_srv(A);
     s.restart_srv(A);
     s.reassemble(&[A, B, C]);
-    s.settle(5000);
+    s.settle(LOSS + 5000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43, 44]));
     for n in [A, B, C] {
@@ -305,7 +312,7 @@ fn failed_spread_back_does_not_undo_the_hand_over() {
     s.settle(300);
     s.write(9).expect("acked on A alone");
     s.link(B, true);
-    s.settle(3000);
+    s.settle(LOSS + 3000);
     assert!(s.dirty(B, 43).contains(&9), "B installed A's maps");
     s.power_loss_srv(A, true);
     s.drain();
@@ -355,7 +362,7 @@ fn s7(order: &[usize]) {
     s.drain();
     s.link(A, true);
     s.reassemble(order);
-    s.settle(5000);
+    s.settle(LOSS + 5000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43]));
     for n in [A, B] {
@@ -383,7 +390,7 @@ fn s8_last_io_ordering() {
     s.crash_p();
     s.drain();
     s.reassemble(&[A, B]);
-    s.settle(5000);
+    s.settle(LOSS + 5000);
     ok(&s);
     assert!(all_normal(&s, &[42, 43]));
     let d42 = s.dirty(A, 42).contains(&9);
@@ -454,7 +461,7 @@ fn stale_map_check_answer(bugs: Bugs) -> Sim {
     s.link(B, false);
     assert!(s.write(3).is_some());
     s.link(B, true);
-    s.settle(3000);
+    s.settle(LOSS + 3000);
     assert_eq!(s.leg_state(43), Some((LegState::Normal, false)));
     assert_eq!(s.client_dirty(43), vec![3]);
     s.hold_map_check_answer(B);

@@ -78,9 +78,9 @@ fn nodes_start_their_sync_by_themselves() {
 fn persistence_teeth() {
     type Plant = fn(&mut rmr_sim::Config);
     let cases: [(u64, &str, Plant); 3] = [
-        (2667, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
-        (19974, "command answered before its bits are durable", |c| c.bug_md_lazy_reply = true),
-        (731, "last_io record never written", |c| c.bug_no_last_io_record = true),
+        (2549, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
+        (1212, "command answered before its bits are durable", |c| c.bug_md_lazy_reply = true),
+        (185, "last_io record never written", |c| c.bug_no_last_io_record = true),
     ];
     for (seed, what, plant) in cases {
         if let Err(f) = rmr_sim::run_seed(seed) {

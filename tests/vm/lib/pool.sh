@@ -46,6 +46,31 @@ sync_pools_attach() {
 	wr stg0 $S/pools/$P/add_clt "$P"
 	wr stg1 $S/pools/$P/add_clt "$P"
 }
+# pool_up [B_DEV]: the pool of SPEC §12.1 without the initial sync: both legs created before
+# either is enabled (so B needs no sync), B's store on B_DEV (default /dev/sda), the sync
+# pools attached, /dev/brmr0 mapped with its queue capped (brmr0_qd_cap). Modules loaded.
+pool_up() {
+	local bdev=${1:-/dev/sda} n
+	wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
+	wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
+	wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
+	wr stg0 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
+	wr stg1 $BS/ctl/create_store "device=$bdev pool=$P mapped_size=$SIZE"
+	wr clt $C/pools/$P/add_sess "sessname=$LEG_A path=ip:$A_IP mode=create"
+	wr clt $C/pools/$P/add_sess "sessname=$LEG_B path=ip:$B_IP mode=create"
+	wr clt $C/pools/$P/sessions/$LEG_A/enable 1
+	wait_for clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
+	wr clt $C/pools/$P/sessions/$LEG_B/enable 1
+	wait_for -t 60 clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
+	for n in stg0 stg1; do
+		expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps: B joined before any leg was normal"
+	done
+	sync_pools_attach
+	wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
+	wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
+	wait_for clt '[ -b /dev/brmr0 ]'
+	brmr0_qd_cap
+}
 # sync_start NAME: write `start` to NAME's server pool sync; EBUSY counts as done: the node
 # starts its sync by itself when it enters normal with chunks to sync (SPEC §11
 # [improvement]), so the run may be going on already.

@@ -29,25 +29,7 @@ vm_boot clt stg0 stg1
 log "bring-up, B's store on /dev/mapper/bdisk"
 modules_load
 on stg1 'modprobe dm-flakey; n=$(cat /sys/block/sda/size); dmsetup create bdisk --table "0 $n linear /dev/sda 0"'
-wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
-wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
-wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
-wr stg0 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
-wr stg1 $BS/ctl/create_store "device=/dev/mapper/bdisk pool=$P mapped_size=$SIZE"
-wr clt $C/pools/$P/add_sess "sessname=$LEG_A path=ip:$A_IP mode=create"
-wr clt $C/pools/$P/add_sess "sessname=$LEG_B path=ip:$B_IP mode=create"
-wr clt $C/pools/$P/sessions/$LEG_A/enable 1
-wait_for clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
-wr clt $C/pools/$P/sessions/$LEG_B/enable 1
-wait_for -t 60 clt "[ \"\$(head -1 $C/pools/$P/sessions/$LEG_B/state)\" = normal ]"
-for n in stg0 stg1; do
-	expect_eq "$(on $n "cat $S/pools/$P/map_summary")" "$CLEAN" "$n maps: B joined before any leg was normal"
-done
-sync_pools_attach
-wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
-wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
-wait_for clt '[ -b /dev/brmr0 ]'
-brmr0_qd_cap
+pool_up /dev/mapper/bdisk
 on clt 'dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null; dd if=/dev/urandom of=/tmp/b bs=1M count=8 2>/dev/null'
 on clt 'dd if=/tmp/a of=/dev/brmr0 bs=1M oflag=direct 2>/dev/null'
 
