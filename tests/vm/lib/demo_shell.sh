@@ -18,14 +18,16 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
   cut A B              cut the link between guests A and B (both ends lose carrier)
   drop A B             cut it silently (frames vanish, carrier stays: peers notice late)
   freeze NAME          stop the guest's CPUs at once (QEMU stop), e.g. right before a crash
+  write_one NAME [CHUNK] (scripts) a raw 64 KiB write to CHUNK (default 799) that only
+                       NAME's leg confirms; clt is frozen right after it
   differ               (scripts) the data areas must differ: clt powered off, a write on one
   restore A B          restore it
   crash NAME           power a guest off hard (its disk stays)
   boot NAME            power it on again and load the modules (the pools are gone)
   rebuild stg0|stg1    the 'storage node crash' runbook of Documentation/admin-guide.md on
                        a rebooted storage node: pool join, store add, its sync pool
-  reassemble           the 'compute client crash' runbook on a rebooted clt: pool join, both
-                       legs in assemble mode, device map, mount /mnt
+  reassemble [stg1]    the 'compute client crash' runbook on a rebooted clt: pool join, both
+                       legs in assemble mode (stg0's first, or stg1's), device map, mount /mnt
   sync stg0|stg1       wait for that node's resync (it starts by itself when the node enters
                        normal with chunks to sync; this starts one if none runs)
   verify               compare the data areas of stg0's and stg1's disks (/mnt frozen meanwhile)
@@ -132,6 +134,28 @@ EOF" ;;
 	cut)
 		[ $# = 2 ] || { echo "usage: cut A B" >&2; return 2; }
 		link_down "$1" "$2" && echo "link $1-$2 cut" ;;
+	write_one)
+		# a 64 KiB raw write to chunk CHUNK (default the last, a region ext4 leaves free) that
+		# only NAME's leg confirms: its writer waits on a FIFO so the write goes out at once,
+		# the link to the other node drops every frame, and clt is frozen as soon as NAME's
+		# leg confirms the write, before Soft-RoCE gives up on the other (no leg fails, no
+		# MAP_ADD). For crash scripts: power clt off next.
+		local n=${1:-} ch=${2:-799} m other
+		case $n in
+		stg0) m=42 other=stg1 ;;
+		stg1) m=43 other=stg0 ;;
+		*) echo "usage: write_one stg0|stg1 [CHUNK]" >&2; return 2 ;;
+		esac
+		[[ $ch =~ ^[0-9]+$ ]] || { echo "usage: write_one stg0|stg1 [CHUNK]" >&2; return 2; }
+		_demo_on clt "/usr/bin/dd if=/dev/urandom of=/tmp/v bs=64k count=1 status=none && rm -f /tmp/f && mkfifo /tmp/f &&
+{ setsid sh -c '/usr/bin/dd if=/tmp/f of=/dev/brmr0 bs=64k count=1 seek=$((ch * CHUNK / 65536)) iflag=fullblock oflag=direct status=none' </dev/null >/dev/null 2>&1 & } &&
+sleep 1 && ps | grep -q '[d]d if=/tmp/f' && echo 'writer waiting for its data'" || return 1
+		link_drop clt "$other" && echo "link clt-$other dropping every frame" || return 1
+		_demo_on clt "a() { awk '\$2 == \"member\" && \$3 == $m { print \$NF }' $BC/ctl/devices/brmr0/stats; }
+w0=\$(a); /usr/bin/timeout 5 sh -c 'cat /tmp/v >/tmp/f' || exit 1
+i=0; while [ \"\$(a)\" = \"\$w0\" ]; do [ \$i -ge 300 ] && { echo '$n did not confirm the write'; exit 1; }; sleep 0.01; i=\$((i + 1)); done
+echo \"$n confirmed the write after \$i polls; $other never hears of it\"" || return 1
+		vm_monitor clt stop >/dev/null && echo "clt frozen" ;;
 	freeze)
 		[ $# = 1 ] || { echo "usage: freeze NAME" >&2; return 2; }
 		vm_running "$1" || { echo "$1 is not running" >&2; return 1; }
@@ -167,10 +191,16 @@ rmrctl pool join $P --chunk-size $CHUNK --sync &&
 rmrctl leg add $P $sync --path $peer --wait=90 &&
 rmrctl pool attach $P" ;;
 	reassemble)
+		local first=$LEG_A first_ip=$A_IP second=$LEG_B second_ip=$B_IP
+		case ${1:-stg0} in
+		stg0) ;;
+		stg1) first=$LEG_B first_ip=$B_IP second=$LEG_A second_ip=$A_IP ;;
+		*) echo "usage: reassemble [stg0|stg1] (the node whose leg is added first)" >&2; return 2 ;;
+		esac
 		_demo_on clt "set -x
 rmrctl pool join $P --chunk-size $CHUNK &&
-rmrctl leg add $P $LEG_A --path $A_IP --mode assemble --wait=90 &&
-rmrctl leg add $P $LEG_B --path $B_IP --mode assemble --wait=90 &&
+rmrctl leg add $P $first --path $first_ip --mode assemble --wait=90 &&
+rmrctl leg add $P $second --path $second_ip --mode assemble --wait=90 &&
 rmrctl device map $P --size $SIZE &&
 echo 32 >/sys/block/brmr0/queue/nr_requests &&
 mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;

@@ -9,6 +9,7 @@
 #     resyncs them when it is back, and the data areas are identical.
 TIMEOUT=700
 DEMO_SHELL=1
+DEMO_NOSYNC=1
 DEMO_STRICT=1
 DEMO_INPUT=$VM_DIR/demo-shell.input
 cat >"$DEMO_INPUT" <<'END'
