@@ -11,10 +11,13 @@
  * its directory to the include path), so the layout matches.
  *
  * The work is never re-armed here: a path being closed may have stopped it already. The new
- * interval applies from the next beat, at most RTRS_HB_INTERVAL_MS after the path came up.
+ * interval applies from the next beat, at most RTRS_HB_INTERVAL_MS after the path came up. A
+ * client path keeps its settings across reconnects (RTRS sets them once, when it allocates the
+ * path), so the client's are set once, after rtrs_clt_open().
  */
 #include <linux/module.h>
 #include "rtrs-srv.h"
+#include "rtrs-clt.h"
 
 static void rmr_hb_set(struct rtrs_path *s, unsigned int interval_ms, unsigned int missed_max)
 {
@@ -37,4 +40,18 @@ void rmr_rtrs_srv_set_hb(struct rtrs_srv_sess *srv, unsigned int interval_ms,
 	list_for_each_entry(p, &srv->paths_list, s.entry)
 		rmr_hb_set(&p->s, interval_ms, missed_max);
 	mutex_unlock(&srv->paths_mutex);
+}
+
+/* Every path of a client session, after rtrs_clt_open(). */
+void rmr_rtrs_clt_set_hb(struct rtrs_clt_sess *clt, unsigned int interval_ms,
+			 unsigned int missed_max);
+void rmr_rtrs_clt_set_hb(struct rtrs_clt_sess *clt, unsigned int interval_ms,
+			 unsigned int missed_max)
+{
+	struct rtrs_clt_path *p;
+
+	mutex_lock(&clt->paths_mutex);
+	list_for_each_entry(p, &clt->paths_list, s.entry)
+		rmr_hb_set(&p->s, interval_ms, missed_max);
+	mutex_unlock(&clt->paths_mutex);
 }
