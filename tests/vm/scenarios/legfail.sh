@@ -32,8 +32,8 @@ TIMEOUT=900
 NSTG=2
 LOSS_MAX=12   # cut -> B no_io: one 5 s RTRS beat before rmr's first, then 1 s x (4 + 1)
 # link back -> leg normal. With the cable pulled, a reconnect attempt waits for the storage
-# node's address (ARP), which rmr asks for again each second, and the leg is back about 2 s
-# after the cable. Under silent loss an attempt in flight waits for its CM REQ, which the
+# node's address (ARP), which rmr asks for again each second: the leg is back 2.1-3.2 s after
+# the cable (measured). Under silent loss an attempt in flight waits for its CM REQ, which the
 # kernel's CM resends every 4.1 s (CMA_CM_RESPONSE_TIMEOUT): 4.5 to 9 s measured.
 BACK_MAX_down=5
 BACK_MAX_drop=12
