@@ -62,8 +62,6 @@ else
 fi
 run clt "rmrctl device map $P --size $SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'
-# 32 requests in flight, not 256: see brmr0_qd_cap in tests/vm/lib/pool.sh.
-brmr0_qd_cap
 
 say "ext4 on /dev/brmr0"
 run clt 'mkfs.ext4 -q /dev/brmr0 && mkdir -p /mnt && mount /dev/brmr0 /mnt && df -h /mnt'

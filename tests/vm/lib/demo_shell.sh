@@ -202,7 +202,6 @@ rmrctl pool join $P --chunk-size $CHUNK &&
 rmrctl leg add $P $first --path $first_ip --mode assemble --wait=90 &&
 rmrctl leg add $P $second --path $second_ip --mode assemble --wait=90 &&
 rmrctl device map $P --size $SIZE &&
-echo 32 >/sys/block/brmr0/queue/nr_requests &&
 mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 	wait_failed)
 		local t=${1:-60}
@@ -221,9 +220,8 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 		_demo_on "$1" "rmrctl sync start $P --wait=600 && rmrctl status" ;;
 	verify)
 		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
-		# A leg may fail by itself (RTRS connections dying under load, see brmr0_qd_cap); it is
-		# back within seconds and its node resyncs what it missed. Compare after that (at most
-		# 60 s each), and say so.
+		# A leg that failed (a cut, a crash) is back within seconds and its node resyncs what
+		# it missed. Compare after that (at most 60 s each), and say so.
 		if vm_running clt; then
 			_demo_on clt "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
 [ \$i = 0 ] || { echo \"verify: waited \$((i / 5)) s for every leg to be normal\"; dmesg | grep -E 'rmr: .*(-> failed|failed \\()' | tail -2; }"

@@ -48,7 +48,7 @@ sync_pools_attach() {
 }
 # pool_up [B_DEV]: the pool of SPEC §12.1 without the initial sync: both legs created before
 # either is enabled (so B needs no sync), B's store on B_DEV (default /dev/sda), the sync
-# pools attached, /dev/brmr0 mapped with its queue capped (brmr0_qd_cap). Modules loaded.
+# pools attached, /dev/brmr0 mapped. Modules loaded.
 pool_up() {
 	local bdev=${1:-/dev/sda} n
 	wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
@@ -69,7 +69,6 @@ pool_up() {
 	wait_for stg1 "[ \"\$(cat $C/pools/$P/sessions/$SYNC_B/state)\" = normal ]"
 	wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 	wait_for clt '[ -b /dev/brmr0 ]'
-	brmr0_qd_cap
 }
 # sync_start NAME: write `start` to NAME's server pool sync; EBUSY counts as done: the node
 # starts its sync by itself when it enters normal with chunks to sync (SPEC §11
@@ -105,12 +104,4 @@ pool_delete() {
 		wr $n $S/pools/$P/leave_pool 1
 		wr $n $C/pools/$P/leave_pool 1
 	done
-}
-# brmr0_qd_cap: cap /dev/brmr0's nr_requests at 32 (default 256). With 256 requests in flight
-# over Soft-RoCE in this TCG testbed, the RTRS connections of both legs die together under
-# ext4 read or write bursts ("WR flushed", both legs FAILED, I/O errors); cf72f53 fails the
-# same way. Until the data path is reworked (issue 12) the scenarios that load brmr0 run at
-# 32; every check is unchanged.
-brmr0_qd_cap() {
-	on clt 'echo 32 >/sys/block/brmr0/queue/nr_requests && [ "$(cat /sys/block/brmr0/queue/nr_requests)" = 32 ]'
 }

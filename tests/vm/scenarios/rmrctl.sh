@@ -137,7 +137,6 @@ wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 out=$(on clt "rmrctl device map $P --size $SIZE")                                             # 16
 log "device map: $out"
 wait_for clt '[ -b /dev/brmr0 ]'
-brmr0_qd_cap
 
 # ---- 3. B0: status --json against sysfs ---------------------------------------------------
 # The client's recovery worker clears its map of B (fully dirty since B joined next to a
