@@ -28,6 +28,9 @@ pub enum Errno {
     ENOSPC = 28,
     /// Result out of range.
     ERANGE = 34,
+    /// No data available: a storage node's copy of a chunk is stale and no peer could provide
+    /// it (its on-demand sync found no source); the client tries another leg.
+    ENODATA = 61,
     /// Protocol error (malformed or unexpected message).
     EPROTO = 71,
     /// Message too long (a caller's buffer is too small).
@@ -74,6 +77,7 @@ impl Errno {
             Errno::EINVAL => "EINVAL",
             Errno::ENOSPC => "ENOSPC",
             Errno::ERANGE => "ERANGE",
+            Errno::ENODATA => "ENODATA",
             Errno::EPROTO => "EPROTO",
             Errno::EMSGSIZE => "EMSGSIZE",
             Errno::EBADMSG => "EBADMSG",
@@ -103,6 +107,7 @@ impl Errno {
             22 => Errno::EINVAL,
             28 => Errno::ENOSPC,
             34 => Errno::ERANGE,
+            61 => Errno::ENODATA,
             71 => Errno::EPROTO,
             90 => Errno::EMSGSIZE,
             74 => Errno::EBADMSG,
@@ -134,7 +139,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for e in [Errno::EPERM, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EBADMSG] {
+        for e in [Errno::EPERM, Errno::EINVAL, Errno::EOPNOTSUPP, Errno::EBADMSG, Errno::ENODATA] {
             assert_eq!(Errno::from_raw(e as i32), Some(e));
             assert_eq!(e.to_kernel(), -(e as i32));
         }

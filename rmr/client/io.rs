@@ -11,6 +11,15 @@ impl CltPool {
     /// `io` valid and owned by rmr until its `done` is called.
     pub(crate) unsafe fn request(&self, io: *mut RmrCltIo) -> Result<(), Errno> {
         // SAFETY: per the contract.
+        unsafe { self.request_tried(io, 0) }
+    }
+
+    /// [`Self::request`] for a read that the legs in `tried` answered already (0 for a new IO).
+    ///
+    /// # Safety
+    /// As for [`Self::request`].
+    unsafe fn request_tried(&self, io: *mut RmrCltIo, tried: u8) -> Result<(), Errno> {
+        // SAFETY: per the contract.
         let r = unsafe { &mut *io };
         let write = r.flags & (RMR_IO_WRITE | RMR_IO_DISCARD) != 0 || (r.flags & RMR_IO_FLUSH != 0 && r.len == 0);
         if r.flags & RMR_IO_DISCARD != 0 && (r.len == 0 || r.flags & (RMR_IO_FLUSH | RMR_IO_FUA) != 0) {
@@ -31,7 +40,7 @@ impl CltPool {
             let mask = if write {
                 c.core.mask(LegState::Normal)
             } else {
-                match c.core.plan_read() {
+                match c.core.plan_read_excluding(tried) {
                     Ok(s) => 1u8 << s,
                     Err(CoreError::Busy) => return Err(Errno::EAGAIN),
                     Err(e) => return Err(cerr(e)),
@@ -136,6 +145,7 @@ impl CltPool {
         unit.write = write;
         unit.req = req;
         unit.read_slot = lowest_bit(targets);
+        unit.tried = tried;
         unit.served = 0;
         unit.msg_len = n;
         unit.permits = permits;
@@ -219,11 +229,19 @@ impl CltPool {
         }
         let leg = c.legs.get(slot).and_then(|l| l.clone());
         if !unit.write {
-            // §5.2, decided by the core: served, retried on the next NORMAL leg, or -EIO.
-            let (step, t) = c.core.on_read_reply(slot, errno == 0);
-            if let (Some(t), true) = (t, ratelimit()) {
+            // §5.2, decided by the core: served, retried on a NORMAL leg not tried yet, or -EIO.
+            let tried = c.units.get(u).map_or(0, |x| x.tried);
+            let outcome = ReadOutcome::from_errno(errno);
+            let (step, t) = c.core.on_read_reply(slot, outcome, tried);
+            // ratelimit() only for a line to print: each call spends the window's budget.
+            if let Some(t) = t.filter(|_| ratelimit()) {
                 pr_warn!("client pool {}: slot {}: read failed ({}), {} -> {}\n", self.name.as_str(), slot, errno, t.from.name(), t.to.name());
             }
+            if outcome == ReadOutcome::NotHere && ratelimit() {
+                pr_info!("client pool {}: slot {}: chunk stale there and not syncable (ENODATA), {}\n",
+                    self.name.as_str(), slot, if step == ReadStep::Retry { "reading another leg" } else { "no leg left (EIO)" });
+            }
+            let tried = tried | (1u8 << (slot % 4));
             let unit = c.units.get_mut(u)?;
             match step {
                 ReadStep::Done => {
@@ -242,7 +260,7 @@ impl CltPool {
             let (pool, iop) = (self.arc(), IoPtr(io));
             let spawned = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
                 let iop = iop;
-                pool.retry(iop.0);
+                pool.retry(iop.0, tried);
             });
             if spawned.is_err() {
                 return Some(Done { io, errno: Errno::EIO.to_kernel(), served: 0 });
@@ -351,11 +369,11 @@ impl CltPool {
         Some(Done { io, errno, served })
     }
 
-    /// Re-issues a read after a leg failed (process context).
-    pub(super) fn retry(&self, io: *mut RmrCltIo) {
+    /// Re-issues a read that the legs in `tried` answered without the data (process context).
+    pub(super) fn retry(&self, io: *mut RmrCltIo, tried: u8) {
         for _ in 0..1000 {
             // SAFETY: `io` is owned by rmr until completed.
-            match unsafe { self.request(io) } {
+            match unsafe { self.request_tried(io, tried) } {
                 Ok(()) => return,
                 Err(Errno::EAGAIN) => sleep_ms(2),
                 Err(e) => {

@@ -30,7 +30,7 @@ use crate::kind;
 use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::rmr_core::{
-    client::{Admit, ClientPool as CorePool, LegState, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
+    client::{Admit, ClientPool as CorePool, LegState, ReadOutcome, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
     consts::RMR_RECOVER_INTERVAL_MS,
     control::{MapUpdate, Step, TryEnableRun},
     join::{JoinMode, JoinParams, JoinRun, JoinStep},
@@ -100,6 +100,8 @@ struct Unit {
     req: Option<WriteReq>,
     /// Read: the leg it went to.
     read_slot: usize,
+    /// Read: the legs that answered it before (a retried read skips them).
+    tried: u8,
     served: u32,
     /// Per slot: the RTRS permit of the request in flight to that leg (returned when the
     /// slot's confirmation arrives or the unit is freed, by dropping it).

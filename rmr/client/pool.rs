@@ -19,6 +19,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
                 write: false,
                 req: None,
                 read_slot: 0,
+                tried: 0,
                 served: 0,
                 permits: [None, None, None, None],
                 msg: [0; 128],

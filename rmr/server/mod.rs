@@ -53,7 +53,7 @@ use crate::rmr_core::{
     error::Error as CoreError,
     jhash,
     params::{self, Name, SyncCmd},
-    server::{self as srvcore, AutoSync, IoDecision, SessionPools, SrvState, SyncSched},
+    server::{self as srvcore, AutoSync, IoDecision, SessionPools, SrvState, SyncSched, SYNC_NO_SOURCE},
     store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
     wire::{
         Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,

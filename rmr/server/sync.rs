@@ -41,26 +41,29 @@ pub(super) fn read_from(sp: &SyncPool, src: u32, chunk: u64, buf: &mut [u8]) -> 
 }
 
 /// Syncs one chunk: reads it from a peer that has it clean, writes it to the local store.
+/// [`SYNC_NO_SOURCE`] (-ENODATA) when no peer could provide it (no sync pool attached, no
+/// source, every source failed): the parked IOs get it, and a client tries another leg.
 pub(super) fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Result<(), Errno> {
     let (sp, cs, dev_bytes) = {
         let g = pool.inner.lock();
         (g.sync_pool.clone(), u64::from(g.core.md.chunk_size), g.core.md.mapped_size.saturating_mul(512))
     };
-    let sp = sp.ok_or(Errno::ENOENT)?;
+    let sp = sp.ok_or(SYNC_NO_SOURCE)?;
     let off = chunk.checked_mul(cs).filter(|o| *o < dev_bytes).ok_or(Errno::EINVAL)?;
     let len = core::cmp::min(cs, dev_bytes - off);
     let len32 = u32::try_from(len).map_err(|_| Errno::EINVAL)?;
     let mut buf = KVec::<u8>::from_elem(0u8, len as usize, GFP_KERNEL).map_err(|_| Errno::ENOMEM)?;
     let peers = sp.normal_peers();
     let mut skip = MemberList::new();
-    let mut last = Errno::EIO;
+    let mut last: Option<Errno> = None;
     loop {
         let src = pool.inner.lock().core.sync_source(chunk, &peers, &skip);
         let Some(src) = src else {
             if ratelimit() {
-                pr_err!("server pool {}: no peer can provide chunk {} ({})\n", pool.name(), chunk, last.name());
+                let why = if last.is_some() { "every source failed" } else { "no source among the sync pool's normal legs" };
+                pr_err!("server pool {}: no peer can provide chunk {} ({}), answering ENODATA\n", pool.name(), chunk, why);
             }
-            return Err(last);
+            return Err(SYNC_NO_SOURCE);
         };
         match read_from(&sp, src, chunk, &mut buf) {
             Ok(()) => break,
@@ -69,9 +72,9 @@ pub(super) fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Resul
                     pr_err!("server pool {}: sync read of chunk {} from member {} failed ({})\n",
                         pool.name(), chunk, src, e.name());
                 }
-                last = e;
+                last = Some(e);
                 if skip.push(src).is_err() {
-                    return Err(e);
+                    return Err(SYNC_NO_SOURCE);
                 }
             }
         }

@@ -17,14 +17,41 @@ pub struct WritePlan {
     pub map_ver: u64,
 }
 
+/// How the leg a read went to answered ([`ClientPool::on_read_reply`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Served.
+    Ok,
+    /// -ENODATA ([`super::super::server::SYNC_NO_SOURCE`]): the node's copy of the chunk is stale
+    /// and it found no peer to sync it from (e.g. its sync link is down). The leg is fine
+    /// for every other chunk: it stays NORMAL.
+    NotHere,
+    /// Any other error: the leg failed.
+    Failed,
+}
+
+impl ReadOutcome {
+    /// The outcome of a reply with `errno` (0 or negative).
+    pub fn from_errno(errno: i32) -> ReadOutcome {
+        if errno == 0 {
+            ReadOutcome::Ok
+        } else if errno == super::super::server::SYNC_NO_SOURCE.to_kernel() {
+            ReadOutcome::NotHere
+        } else {
+            ReadOutcome::Failed
+        }
+    }
+}
+
 /// Next step of a read after its leg answered ([`ClientPool::on_read_reply`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadStep {
     /// Served: complete the read.
     Done,
-    /// The leg failed: route the read again with [`ClientPool::plan_read`].
+    /// Route the read again with [`ClientPool::plan_read_excluding`], excluding the legs
+    /// tried so far (the one that answered included).
     Retry,
-    /// No NORMAL leg is left: complete the read with -EIO.
+    /// No NORMAL leg is left that was not tried: complete the read with -EIO.
     Fail,
 }
 
@@ -137,13 +164,19 @@ impl ClientPool {
     /// among equals). -EBUSY while frozen, -EIO if none. The shell calls
     /// [`Self::read_started`] once the read is really sent.
     pub fn plan_read(&mut self) -> Result<usize> {
+        self.plan_read_excluding(0)
+    }
+
+    /// [`Self::plan_read`] among the NORMAL legs not in `tried` (a retried read skips the
+    /// legs that answered it already). -EIO if none is left.
+    pub fn plan_read_excluding(&mut self, tried: LegMask) -> Result<usize> {
         if self.frozen {
             return Err(Error::Busy);
         }
         let mut best: Option<(usize, u32)> = None;
         for k in 0..RMR_POOL_MAX_SESS {
             let slot = (self.rr + k) % RMR_POOL_MAX_SESS;
-            if !self.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
+            if tried & (1 << slot) != 0 || !self.leg(slot).is_some_and(|l| l.state == LegState::Normal) {
                 continue;
             }
             let pending = match self.read_policy {
@@ -176,20 +209,24 @@ impl ClientPool {
         self.fail_leg(slot)
     }
 
-    /// The answer of the leg a read went to (§5.2): served, or the leg fails and the read is
-    /// routed again ([`ClientPool::plan_read`]) while a NORMAL leg is left, else it fails with
-    /// -EIO. `inflight` is not touched: [`ClientPool::plan_read`] does not count reads, a
-    /// shell that drains reads too counts them itself. Returns the leg's transition, if any,
-    /// for the log.
-    pub fn on_read_reply(&mut self, slot: usize, ok: bool) -> (ReadStep, Option<Transition>) {
+    /// The answer of the leg `slot` a read went to (§5.2), `tried` the legs that answered it
+    /// before. Served; or the leg fails ([`ReadOutcome::Failed`]), or [improvement] stays
+    /// NORMAL because only this chunk is stale there ([`ReadOutcome::NotHere`]); either way
+    /// the read is routed again ([`ClientPool::plan_read_excluding`] with `tried` and `slot`)
+    /// while a NORMAL leg is left that was not tried, else it fails with -EIO. `inflight` is
+    /// not touched: [`ClientPool::plan_read`] does not count reads, a shell that drains reads
+    /// too counts them itself. Returns the leg's transition, if any, for the log.
+    pub fn on_read_reply(&mut self, slot: usize, outcome: ReadOutcome, tried: LegMask) -> (ReadStep, Option<Transition>) {
         if let Some(p) = self.reads_pending.get_mut(slot) {
             *p = p.saturating_sub(1);
         }
-        if ok {
-            return (ReadStep::Done, None);
-        }
-        let t = self.read_failed(slot);
-        let step = if self.mask(LegState::Normal) == 0 { ReadStep::Fail } else { ReadStep::Retry };
+        let t = match outcome {
+            ReadOutcome::Ok => return (ReadStep::Done, None),
+            ReadOutcome::NotHere => None,
+            ReadOutcome::Failed => self.read_failed(slot),
+        };
+        let untried = self.mask(LegState::Normal) & !tried & !(1u8 << (slot % RMR_POOL_MAX_SESS));
+        let step = if untried == 0 { ReadStep::Fail } else { ReadStep::Retry };
         (step, t)
     }
 

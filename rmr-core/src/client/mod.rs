@@ -413,7 +413,7 @@ mod tests {
         p.read_started(s);
         assert_eq!(p.reads_pending(a) + p.reads_pending(b), 7);
         // A reply (ok or not) ends the read.
-        assert_eq!(p.on_read_reply(a, true).0, ReadStep::Done);
+        assert_eq!(p.on_read_reply(a, ReadOutcome::Ok, 0).0, ReadStep::Done);
         assert_eq!(p.reads_pending(a), 2 + u32::from(s == a));
         p.read_policy = ReadPolicy::RoundRobin;
         for _ in 0..4 {
@@ -431,13 +431,40 @@ mod tests {
     #[test]
     fn read_failover() {
         let (mut p, a, b) = two_normal_legs();
-        assert_eq!(p.on_read_reply(a, true), (ReadStep::Done, None));
-        let (st, t) = p.on_read_reply(a, false);
+        assert_eq!(p.on_read_reply(a, ReadOutcome::Ok, 0), (ReadStep::Done, None));
+        let (st, t) = p.on_read_reply(a, ReadOutcome::Failed, 0);
         assert_eq!(st, ReadStep::Retry);
         assert_eq!(t.map(|t| t.to), Some(Failed));
-        assert_eq!(p.plan_read(), Ok(b));
-        assert_eq!(p.on_read_reply(b, false).0, ReadStep::Fail);
+        assert_eq!(p.plan_read_excluding(1 << a), Ok(b));
+        assert_eq!(p.on_read_reply(b, ReadOutcome::Failed, 1 << a).0, ReadStep::Fail);
         assert_eq!(p.plan_read(), Err(Error::Io));
+    }
+
+    /// A node whose copy of the chunk is stale and that cannot sync it answers -ENODATA: its
+    /// leg stays NORMAL and the read goes to a leg not tried yet; -EIO once every NORMAL leg
+    /// said so (found in the VMs: a client reassembled while A-B was cut lost both legs).
+    #[test]
+    fn read_not_here_keeps_the_leg() {
+        assert_eq!(ReadOutcome::from_errno(0), ReadOutcome::Ok);
+        assert_eq!(ReadOutcome::from_errno(-61), ReadOutcome::NotHere);
+        assert_eq!(ReadOutcome::from_errno(-5), ReadOutcome::Failed);
+        assert_eq!(ReadOutcome::from_errno(-103), ReadOutcome::Failed);
+        let (mut p, a, b) = two_normal_legs();
+        let (st, t) = p.on_read_reply(a, ReadOutcome::NotHere, 0);
+        assert_eq!((st, t), (ReadStep::Retry, None));
+        assert_eq!(p.leg(a).map(|l| l.state), Some(Normal));
+        // The retry skips A, whatever round robin or the pending counts would pick.
+        for _ in 0..3 {
+            assert_eq!(p.plan_read_excluding(1 << a), Ok(b));
+        }
+        // B has it: served.
+        assert_eq!(p.on_read_reply(b, ReadOutcome::Ok, 1 << a).0, ReadStep::Done);
+        // B has it stale too: no leg left to try, -EIO; both legs stay NORMAL.
+        assert_eq!(p.on_read_reply(b, ReadOutcome::NotHere, 1 << a), (ReadStep::Fail, None));
+        assert_eq!(p.mask(Normal), (1 << a) | (1 << b));
+        assert_eq!(p.plan_read_excluding((1 << a) | (1 << b)), Err(Error::Io));
+        // The next read is routed as usual.
+        assert!(p.plan_read().is_ok());
     }
 
     #[test]

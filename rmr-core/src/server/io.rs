@@ -72,12 +72,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
             return IoDecision::Submit;
         }
         if self.sync.syncing(chunk) {
-            return match self.sync.park(chunk, io.mem_id) {
+            return match self.sync.park(chunk, io.mem_id, io.flags & (IO_WRITE | IO_DISCARD) != 0) {
                 Ok(()) => IoDecision::Park,
                 Err(e) => IoDecision::Reject(e),
             };
         }
-        match self.sync.start(chunk, self.epoch).and_then(|()| self.sync.park(chunk, io.mem_id)) {
+        match self.sync.start(chunk, self.epoch).and_then(|()| self.sync.park(chunk, io.mem_id, io.flags & (IO_WRITE | IO_DISCARD) != 0)) {
             Ok(()) => IoDecision::SyncFirst,
             Err(e) => IoDecision::Reject(e),
         }

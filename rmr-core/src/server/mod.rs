@@ -15,16 +15,18 @@ pub use intent::*;
 pub use persist::*;
 pub use session::*;
 pub use sync::*;
+pub use recovery::SYNC_NO_SOURCE;
 
 use super::consts::{RMR_MAP_VER_MASK, RMR_MAX_QUEUE_DEPTH, RMR_POOL_MAX_SESS, RMR_PROTO_VERSION};
 
 use super::dirtymap::{DirtyMap, MapSet, MapStorage, PAGE_BITS};
 
+use super::errno::Errno;
 use super::error::{Error, Result};
 
 use super::wire::{
     Cmd, CmdRsp, InfoOp, IoMsg, MemberList, Piece, PoolMd, RspBody, SrvMd, IO_FLUSH, IO_FUA, LOST_PIECE,
-    IO_SYNC, PIECE_BYTES,
+    IO_DISCARD, IO_SYNC, IO_WRITE, PIECE_BYTES,
 };
 
 /// Server pool state (`rmr_srv_pool_state`).
@@ -208,7 +210,7 @@ pub fn pages_for(total_chunks: u64) -> u64 {
 mod tests {
     use super::*;
     use super::super::dirtymap::vecstore::VecStorage;
-    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd, IO_WRITE};
+    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd};
     use JoinKind::*;
     use SrvState::*;
 
@@ -304,6 +306,28 @@ mod tests {
         assert!(!d.cleared && d.waiters == 1 && d.map_clear.is_none());
         assert_eq!(d.waiter_errno, -110);
         assert!(p.maps.get(42).unwrap().test(10));
+        assert_eq!(p.state, SrvState::NoIo);
+        // No peer could provide it: the waiters get -ENODATA, so a client reading the chunk
+        // tries another leg and keeps this one (§5.2).
+        let mut p = normal_pool();
+        p.maps.get_mut(42).unwrap().set(12, 0).unwrap();
+        let read = IoMsg { flags: 0, ..io(12, 5, &[]) };
+        assert_eq!(p.on_io(&read, 0), IoDecision::SyncFirst);
+        assert_eq!(p.on_io(&IoMsg { mem_id: 6, ..read }, 0), IoDecision::Park);
+        let d = p.finish_sync(12, SYNC_NO_SOURCE.to_kernel(), &mut w);
+        assert!(!d.cleared && d.waiters == 2 && d.map_clear.is_none());
+        assert_eq!(d.waiter_errno, -61);
+        assert!(p.maps.get(42).unwrap().test(12));
+        // ... and with only reads waiting the node stays NORMAL: it serves every other chunk
+        // (found in the VMs: one stale read sent it to NO_IO, and the next write failed the
+        // leg with -EIO).
+        assert_eq!(p.state, SrvState::Normal);
+        // A write among the waiters fails its leg at the client: NO_IO (seed 1929).
+        assert_eq!(p.on_io(&read, 0), IoDecision::SyncFirst);
+        assert_eq!(p.on_io(&io(12, 6, &[]), 0), IoDecision::Park);
+        let d = p.finish_sync(12, SYNC_NO_SOURCE.to_kernel(), &mut w);
+        assert!(!d.cleared && d.waiters == 2 && d.waiter_errno == -61);
+        assert_eq!(p.state, SrvState::NoIo);
         // A good read after the pool left NORMAL clears nothing: -EIO for the waiters.
         let mut p = normal_pool();
         p.maps.get_mut(42).unwrap().set(11, 0).unwrap();
@@ -327,7 +351,7 @@ mod tests {
         assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::SyncFirst);
         assert_eq!(p.on_io(&io(9, 3, &[]), 0), IoDecision::Park);
         let mut w = [0u16; 8];
-        assert_eq!(p.on_sync_done(9, true, &mut w), (2, true));
+        assert_eq!(p.on_sync_done(9, 0, &mut w), (2, true));
         assert_eq!(&w[..2], &[2, 3]);
         assert_eq!(p.on_io(&io(9, 2, &[]), 0), IoDecision::Submit);
         // Last-IO skip rule: chunk 9 was dirty in own map -> skip; chunk 5 -> dirty for peers.
@@ -379,7 +403,7 @@ mod tests {
 mod tests_membership {
     extern crate std;
     use super::super::dirtymap::vecstore::VecStorage;
-    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd, IO_WRITE};
+    use super::super::wire::{JoinBody, PoolName, RmrId, SrvMd};
     use super::tests::{md, normal_pool};
     use super::*;
     use SrvState::Normal;

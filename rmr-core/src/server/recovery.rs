@@ -3,13 +3,21 @@
 
 use super::*;
 
+/// The `read_errno` a shell passes to [`ServerPool::finish_sync`] when no peer could provide
+/// the chunk: no sync pool is attached yet, [`ServerPool::sync_source`] found none, or every
+/// source it offered failed. The parked IOs get it: the node's copy is stale, nothing else is
+/// wrong with it, and a client reading the chunk tries another leg without failing this one
+/// ([`crate::client::ReadOutcome::NotHere`]; SPEC §5.2). A failed local write of the synced
+/// data is a backend error instead (-EIO).
+pub const SYNC_NO_SOURCE: Errno = Errno::ENODATA;
+
 impl<S: MapStorage + Default> ServerPool<S> {
     /// A sync job of `chunk` ended (§5.3 step 4, §7); `read_errno` is 0 when the chunk was
     /// read from a peer and written here, else the failure (negative errno). Clears the bit
     /// when that is still safe ([`ServerPool::on_sync_done`]) and says what to do with the
     /// parked IOs and whom to tell.
     pub fn finish_sync(&mut self, chunk: u64, read_errno: i32, waiters: &mut [u16]) -> SyncDone {
-        let (n, cleared) = self.on_sync_done(chunk, read_errno == 0, waiters);
+        let (n, cleared) = self.on_sync_done(chunk, read_errno, waiters);
         let waiter_errno = if read_errno < 0 { read_errno } else { Error::Io.errno() };
         let map_clear =
             cleared.then_some(Cmd::MapClear { member_id: self.member_id, chunk, map_ver: self.md.map_ver });
@@ -26,10 +34,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
         out
     }
 
-    /// A sync of `chunk` finished (data written locally on success). The own bit is cleared
-    /// only if the pool is still NORMAL (leaving NORMAL fails outstanding syncs, §7). Returns
-    /// (waiters written to `waiters`, cleared). Shells call [`ServerPool::finish_sync`].
-    pub(super) fn on_sync_done(&mut self, chunk: u64, ok: bool, waiters: &mut [u16]) -> (usize, bool) {
+    /// A sync of `chunk` finished, `read_errno` 0 when its data was written locally. The own
+    /// bit is cleared only if the pool is still NORMAL (leaving NORMAL fails outstanding
+    /// syncs, §7). Returns (waiters written to `waiters`, cleared). Shells call
+    /// [`ServerPool::finish_sync`].
+    pub(super) fn on_sync_done(&mut self, chunk: u64, read_errno: i32, waiters: &mut [u16]) -> (usize, bool) {
+        let ok = read_errno == 0;
         // [sim] Also fail a sync that started before the pool last left NORMAL: its data may
         // predate writes that piggybacked this node meanwhile (seed 199911).
         let ok = ok && self.state == SrvState::Normal && self.sync.epoch_of(chunk) == Some(self.epoch);
@@ -44,10 +54,15 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 l.clear(chunk);
             }
         }
+        let writes = self.sync.writes_parked(chunk);
         let n = self.sync.finish(chunk, waiters);
-        if !ok && n > 0 {
+        if !ok && n > 0 && (writes || read_errno != SYNC_NO_SOURCE.to_kernel()) {
             // [improvement] The waiters get an error reply, which the client treats as a leg
             // failure: stop claiming complete maps (and serving peers) until a map update.
+            // Not when only reads wait and no peer could provide the chunk: nothing is wrong
+            // with this node, the chunk stays dirty here, and the client reads another leg
+            // and keeps this one (§5.2). A waiting write fails its leg at the client, whose
+            // marks this node then misses (simulator seed 1929).
             let _ = self.on_fault();
         }
         (n, ok)

@@ -16,6 +16,8 @@ pub(super) struct SyncEntry {
     pub(super) used: bool,
     pub(super) head: u16,
     pub(super) tail: u16,
+    /// Whether a write (or discard) is among the parked IOs.
+    pub(super) writes: bool,
 }
 
 /// Chunks being synced (`rmr_map_entry`) with FIFO wait lists of parked IO units (`mem_id`).
@@ -35,7 +37,7 @@ impl SyncTable {
     /// Empty table.
     pub const fn new() -> Self {
         SyncTable {
-            entries: [SyncEntry { chunk: 0, epoch: 0, used: false, head: NONE, tail: NONE }; SYNC_ENTRIES],
+            entries: [SyncEntry { chunk: 0, epoch: 0, used: false, head: NONE, tail: NONE, writes: false }; SYNC_ENTRIES],
             next: [NONE; RMR_MAX_QUEUE_DEPTH],
             active: 0,
         }
@@ -65,15 +67,17 @@ impl SyncTable {
             return Err(Error::Busy);
         }
         let e = self.entries.iter_mut().find(|e| !e.used).ok_or(Error::NoSpc)?;
-        *e = SyncEntry { chunk, epoch, used: true, head: NONE, tail: NONE };
+        *e = SyncEntry { chunk, epoch, used: true, head: NONE, tail: NONE, writes: false };
         self.active += 1;
         Ok(())
     }
-    /// Park IO unit `mem_id` on `chunk`'s wait list.
-    pub fn park(&mut self, chunk: u64, mem_id: u16) -> Result<()> {
+    /// Park IO unit `mem_id` on `chunk`'s wait list; `write` if it changes data (a write
+    /// or a discard).
+    pub fn park(&mut self, chunk: u64, mem_id: u16, write: bool) -> Result<()> {
         let i = self.find(chunk).ok_or(Error::NoEnt)?;
         *self.next.get_mut(usize::from(mem_id)).ok_or(Error::Range)? = NONE;
         let e = self.entries.get_mut(i).ok_or(Error::NoEnt)?;
+        e.writes |= write;
         let old_tail = e.tail;
         e.tail = mem_id;
         if old_tail == NONE {
@@ -82,6 +86,10 @@ impl SyncTable {
             *n = mem_id;
         }
         Ok(())
+    }
+    /// Whether a write waits for the sync of `chunk`.
+    pub fn writes_parked(&self, chunk: u64) -> bool {
+        self.find(chunk).and_then(|i| self.entries.get(i)).is_some_and(|e| e.writes)
     }
     /// The NORMAL period in which the sync of `chunk` started.
     pub fn epoch_of(&self, chunk: u64) -> Option<u64> {

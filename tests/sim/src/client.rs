@@ -8,7 +8,8 @@ pub(super) enum CioKind {
     /// A write (`flags` FUA), or a pure flush (`IO_FLUSH`, no model entry; `mark` = the
     /// acknowledgement order it covers).
     Write { req: WriteReq, widx: usize, value: u64, ma_stage: bool, flags: u16, mark: u64 },
-    Read { slot: usize, k: Option<usize> },
+    /// `tried`: the legs that answered this read already (it skips them when retried).
+    Read { slot: usize, k: Option<usize>, tried: u8 },
 }
 
 pub(super) struct Cio {
@@ -128,7 +129,7 @@ impl Sim {
             c.pool.read_started(slot);
             c.pool.inflight += 1;
             let k = self.model.last_acked(chunk);
-            c.ios[mem] = Some(Cio { tag, chunk, kind: CioKind::Read { slot, k } });
+            c.ios[mem] = Some(Cio { tag, chunk, kind: CioKind::Read { slot, k, tried: 0 } });
             self.send_read(mem, slot);
         }
         Some(v)
@@ -155,10 +156,13 @@ impl Sim {
     }
 
     pub(super) fn client_io_error(&mut self, tag: u64, slot: usize) {
-        self.client_io_reply(tag, slot, false, 0, None);
+        self.client_io_reply(tag, slot, Errno::ECONNABORTED.to_kernel(), 0, None);
     }
 
-    pub(super) fn client_io_reply(&mut self, tag: u64, slot: usize, ok: bool, data: u64, ma: Option<bool>) {
+    /// A leg's answer to an IO: `errno` 0 or negative (a transport error is -ECONNABORTED,
+    /// as RTRS confirms a request on a closing path).
+    pub(super) fn client_io_reply(&mut self, tag: u64, slot: usize, errno: i32, data: u64, ma: Option<bool>) {
+        let ok = errno == 0;
         let now = self.now;
         let Some(c) = self.client.as_mut() else { return };
         let Some(mem) = c.ios.iter().position(|x| x.as_ref().is_some_and(|x| x.tag == tag)) else { return };
@@ -217,14 +221,16 @@ impl Sim {
                     }
                 }
             }
-            CioKind::Read { slot: rslot, k } => {
+            CioKind::Read { slot: rslot, k, tried } => {
                 if *rslot != slot || ma.is_some() {
                     return;
                 }
                 let k = *k;
+                let before = *tried;
+                *tried |= 1 << slot;
                 // The simulator counts reads in `inflight` as the kernel's drain counts its IO
                 // units (see `issue_flags`), so it releases them here.
-                match c.pool.on_read_reply(slot, ok).0 {
+                match c.pool.on_read_reply(slot, ReadOutcome::from_errno(errno), before).0 {
                     ReadStep::Done => {
                         c.ios[mem] = None;
                         c.pool.io_finished();
@@ -237,7 +243,7 @@ impl Sim {
                             ));
                         }
                     }
-                    ReadStep::Retry => match c.pool.plan_read() {
+                    ReadStep::Retry => match c.pool.plan_read_excluding(*tried) {
                         Ok(s) => {
                             c.pool.read_started(s);
                             *rslot = s;
@@ -275,7 +281,7 @@ impl Sim {
             return;
         };
         match msg {
-            Msg::IoRsp(r) => self.client_io_reply(p.tag, slot, r.errno == 0, p.data, None),
+            Msg::IoRsp(r) => self.client_io_reply(p.tag, slot, r.errno, p.data, None),
             Msg::CmdRsp(r) => {
                 if r.ty == CmdType::MapCheck && c.checks.contains_key(&p.tag) {
                     let now = self.now;
@@ -286,7 +292,7 @@ impl Sim {
                         self.log(format!("client map of slot {slot} cleared"));
                     }
                 } else if r.ty == CmdType::MapAdd && p.tag != c.op_tag {
-                    self.client_io_reply(p.tag, slot, true, 0, Some(r.errno == 0));
+                    self.client_io_reply(p.tag, slot, 0, 0, Some(r.errno == 0));
                 } else if p.tag == c.op_tag {
                     self.op_reply(slot, &r);
                 }

@@ -25,7 +25,9 @@ use server::*;
 pub mod store;
 pub use server::SESSION_LOSS_MS;
 
-use rmr_core::client::{leg_transition_allowed, Bugs, ClientPool, LegState, ReadStep, StoreCheck, WriteReq, WriteStep};
+use rmr_core::client::{
+    leg_transition_allowed, Bugs, ClientPool, LegState, ReadOutcome, ReadStep, StoreCheck, WriteReq, WriteStep,
+};
 
 use rmr_core::consts::{RMR_RECOVER_INTERVAL_MS, RMR_SRV_CHECK_MAPS_INTERVAL_MS};
 
@@ -37,9 +39,12 @@ use rmr_core::remove::RemoveRun;
 
 use rmr_core::dirtymap::MapSet;
 
+use rmr_core::errno::Errno;
 use rmr_core::error::Error;
 
-use rmr_core::server::{AutoSync, IoDecision, RegMode, ServerPool, SessionPools, SrvState, SyncSched};
+use rmr_core::server::{
+    AutoSync, IoDecision, RegMode, ServerPool, SessionPools, SrvState, SyncSched, SYNC_NO_SOURCE,
+};
 
 use rmr_core::wire::{
     Cmd, CmdRsp, CmdType, IoMsg, IoRsp, MemberList, Msg, PoolMd, PoolName,

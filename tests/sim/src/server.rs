@@ -332,7 +332,7 @@ impl Sim {
         let src = self.srvs[i].pool.as_ref().and_then(|p| p.sync_source(chunk, &peers, &skip));
         let Some(src) = src else {
             self.log(format!("srv {i} sync c{chunk}: no source"));
-            self.finish_sync(i, chunk, None);
+            self.finish_sync(i, chunk, Err(SYNC_NO_SOURCE.to_kernel()));
             self.sync_thread_done(i, thread, false);
             return;
         };
@@ -365,7 +365,7 @@ impl Sim {
 
     pub(super) fn start_sync_read_retry(&mut self, i: usize, chunk: u64, thread: bool, skip: MemberList) {
         if skip.len() >= self.srvs.len() - 1 {
-            self.finish_sync(i, chunk, None);
+            self.finish_sync(i, chunk, Err(SYNC_NO_SOURCE.to_kernel()));
             self.sync_thread_done(i, thread, false);
             return;
         }
@@ -384,15 +384,18 @@ impl Sim {
         }
         // The sync write is a plain write: record it in the write-intent record first.
         let rec = self.srvs[i].pool.as_mut().map(|p| p.sync_write_intent(chunk));
-        if !matches!(rec, Some(Ok(_))) {
-            self.finish_sync(i, chunk, None);
-            return;
+        match rec {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return self.finish_sync(i, chunk, Err(e.errno())),
+            None => return self.finish_sync(i, chunk, Err(Error::Io.errno())),
         }
         self.srvs[i].backend.push(Bop::SyncWrite { chunk, value });
     }
 
-    pub(super) fn finish_sync(&mut self, i: usize, chunk: u64, value_written: Option<u64>) {
-        let read_errno = if value_written.is_some() { 0 } else { Error::Io.errno() };
+    /// A sync job ended: `Ok(value)` written here, or the negative errno the kernel's
+    /// `sync_chunk` returns (no source: [`SYNC_NO_SOURCE`]; a failed local write: -EIO).
+    pub(super) fn finish_sync(&mut self, i: usize, chunk: u64, r: Result<u64, i32>) {
+        let read_errno = r.err().unwrap_or(0);
         let mut w = [0u16; QD];
         // The sync pool's NORMAL legs: every other node (a lost link drops the message).
         let peers: MemberList = {
@@ -540,12 +543,12 @@ impl Sim {
                             self.srvs[i].sched.stop();
                         }
                     }
-                    self.finish_sync(i, chunk, None);
+                    self.finish_sync(i, chunk, Err(Error::Io.errno()));
                 } else {
                     // A sync write is a plain write (rmr's sync_chunk): volatile until a flush.
                     self.srvs[i].disk.write(chunk, value, false);
                     self.model.stored(value, i);
-                    self.finish_sync(i, chunk, Some(value));
+                    self.finish_sync(i, chunk, Ok(value));
                 }
             }
         }

@@ -38,8 +38,10 @@ fn regression_seeds() {
     // flag, and the admin's enable=1 admitted it with stale maps.
     // 14247: LEAVE_POOL refused with -ENOENT by a restarted server halted a disassemble for
     // good. 98446: IO thawed before LEAVE_POOL and disassembled members not piggybacked.
-    // 67488: client maps dropped when the last leg was disassembled.
-    for seed in [29052u64, 14247, 98446, 67488] {
+    // 67488: client maps dropped when the last leg was disassembled. 1929: a node that
+    // answered a parked write ENODATA (no sync source) stayed NORMAL while the client failed
+    // its leg, and missed the marks of that write.
+    for seed in [29052u64, 14247, 98446, 67488, 1929] {
         if let Err(f) = rmr_sim::run_seed(seed) {
             panic!("regression seed {seed} failed: {f:?}");
         }

@@ -36,6 +36,11 @@ const TABLE: &[(i32, &str, &str)] = &[
     (30, "EROFS", "read-only file system"),
     (34, "ERANGE", "result out of range"),
     (
+        61,
+        "ENODATA",
+        "no data (the node cannot serve this chunk yet)",
+    ),
+    (
         71,
         "EPROTO",
         "protocol error (malformed or unexpected message)",
