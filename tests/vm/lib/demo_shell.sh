@@ -29,7 +29,8 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
   reassemble [stg1]    the 'compute client crash' runbook on a rebooted clt: pool join, both
                        legs in assemble mode (stg0's first, or stg1's), device map, mount /mnt
   sync stg0|stg1       wait for that node's resync (it starts by itself when the node enters
-                       normal with chunks to sync; this starts one if none runs)
+                       normal with chunks to sync; this starts one if none runs, once the
+                       node's sync pool legs are normal)
   verify               compare the data areas of stg0's and stg1's disks (/mnt frozen meanwhile)
   wait_normal [SECS]   wait (default 120 s) until every leg on clt is normal
   wait_failed [SECS]   wait (default 60 s) until a leg on clt is failed
@@ -217,7 +218,11 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 	i=\$((i + 1)); sleep 1; done; echo \"every leg normal after \${i}s\"" ;;
 	sync)
 		[ $# = 1 ] || { echo "usage: sync stg0|stg1" >&2; return 2; }
-		_demo_on "$1" "rmrctl sync start $P --wait=600 && rmrctl status" ;;
+		# The node reads from its peers over its sync pool: after a cut between the storage
+		# nodes, wait (at most 60 s) for its legs to be back, and say so.
+		_demo_on "$1" "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state 2>/dev/null; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
+[ \$i = 0 ] || echo \"sync: waited \$((i * 200)) ms for the sync pool's legs to be normal\"
+rmrctl sync start $P --wait=600 && rmrctl status" ;;
 	verify)
 		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
 		# A leg that failed (a cut, a crash) is back within seconds and its node resyncs what

@@ -12,9 +12,21 @@
 #     neither fails B's leg nor sends MAP_ADD (A's map of B stays clean; the data areas
 #     differ). P powers off, then A. A comes back and loads its last_io record; after P
 #     reassembles, the last-IO update marks the chunk dirty for B, which resyncs it.
+#  3. Last-IO ordering (SPEC §10.8): chunk 799 gets 'a' on both nodes, then 'b' on A only
+#     (as in part 2), P crashes. A and B are cut from each other while P reassembles, so the
+#     maps show the reconciliation before a sync cleans them: chunk 799 is dirty for exactly
+#     one member, 43, on both nodes. Meanwhile B has chunks that ext4's mount reads stale
+#     and cannot sync: it answers ENODATA and the client reads A, keeping B's leg (before,
+#     both legs failed and the mount got EIO). A write to such a chunk does fail B's leg,
+#     and the recovery worker brings it back; then reads of chunk 799 from the raw device
+#     meet B's ENODATA and are served by A, with no read failure logged.
+#  4. map_ver selection (SPEC §10.7): chunk 798 written on both, the P-A link cut, 798
+#     written again (B marks it for A), P crashes; the link returns, A and B are cut from
+#     each other, and P reassembles adding B's leg first (part 3 added A's first). Chunk 798
+#     is listed under `member 42:` on both nodes, never under `member 43:`.
 # Each part ends with both data areas identical and every acknowledged file intact. With the
-# maps and last_io in memory only (1616e18), each part ends with the data areas different.
-TIMEOUT=900
+# maps and last_io in memory only (1616e18), parts 1 and 2 end with the data areas different.
+TIMEOUT=1500
 DEMO_SHELL=1
 DEMO_NOSYNC=1
 DEMO_STRICT=1
@@ -56,6 +68,40 @@ boot clt
 reassemble
 wait_normal
 sync stg1
+verify
+files
+# 3. last-IO ordering
+on clt /usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=64k count=1 seek=1598 oflag=direct status=none
+write_one stg0
+crash clt
+restore clt stg1
+cut stg0 stg1
+boot clt
+reassemble
+on stg0 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; test "$(grep -cE ' \[([0-9]+ )*799[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary)" = 1 && grep -qE '^member 43: \[([0-9]+ )*799[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary
+on stg1 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; test "$(grep -cE ' \[([0-9]+ )*799[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary)" = 1 && grep -qE '^member 43: \[([0-9]+ )*799[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary
+wait_normal 60
+on clt f=0; for i in 1 2 3 4; do /usr/bin/dd if=/dev/brmr0 of=/dev/null bs=64k count=1 skip=1598 iflag=direct status=none || f=1; done; dmesg | grep ENODATA | tail -3; test $f = 0 && dmesg | grep -q "ENODATA), reading another leg" && ! dmesg | grep -qE "no leg left|read failed"
+restore stg0 stg1
+wait_normal
+sync stg1
+verify
+files
+# 4. map_ver selection
+on clt /usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=64k count=1 seek=1596 oflag=direct status=none
+cut clt stg0
+on clt /usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=64k count=1 seek=1596 oflag=direct status=none
+wait_failed
+crash clt
+restore clt stg0
+cut stg0 stg1
+boot clt
+reassemble stg1
+on stg0 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; grep -qE '^member 42: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary && ! grep -qE '^member 43: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary
+on stg1 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; grep -qE '^member 42: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary && ! grep -qE '^member 43: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary
+restore stg0 stg1
+wait_normal
+sync stg0
 verify
 files
 exit
