@@ -882,4 +882,30 @@ mod tests {
         assert!(srvs[0].maps.get(43).unwrap().test(5));
         assert!(srvs[1].maps.get(43).unwrap().test(5), "spread to the second leg");
     }
+
+    /// An admin's ENABLE_POOL(1) that timed out at the client (a dropped link) reached the
+    /// authoritative node later and made it NORMAL; the next try-enable still completes
+    /// (found in the VMs: SUSPECT_TO_MAP was refused with -EPERM once a second, for good).
+    #[test]
+    fn case2_on_a_node_made_normal_by_a_late_enable() {
+        let (_, mut maps, mut srvs) = setup();
+        let mut q = ClientPool::new(false, 800);
+        q.md = setup().0.md;
+        let a = q.add_leg(42, false).unwrap();
+        let b = q.add_leg(43, false).unwrap();
+        for (s, st) in [(a, LegState::Normal), (b, LegState::Normal), (b, LegState::Failed), (a, LegState::Failed)] {
+            q.set_state(s, st).unwrap();
+        }
+        q.set_state(a, LegState::Reconnecting).unwrap();
+        q.set_state(b, LegState::Reconnecting).unwrap();
+        maps.ensure(43, 800).unwrap().set(5, 0).unwrap();
+        let mut buf = [0u8; PIECE_BYTES];
+        let (r, _) = srvs[0].handle_cmd(&Cmd::EnablePool { enable: true }, false, 0, &mut buf);
+        assert_eq!((r.errno, srvs[0].state), (0, SrvState::Normal));
+        assert_eq!(q.try_enable(), TryEnable::EnableAuthoritative { slot: a });
+        run(&mut q, &maps, &mut srvs, None).unwrap();
+        assert_eq!(q.mask(LegState::Normal), 0b11);
+        assert!(srvs[0].maps.get(43).unwrap().test(5));
+        assert!(srvs[1].maps.get(43).unwrap().test(5));
+    }
 }
