@@ -104,6 +104,10 @@ pub struct Config {
     /// Off in the scripted scenarios of tests/scenarios.rs, which inspect the marks a
     /// recovery leaves before any resync and start the syncs themselves.
     pub auto_sync: bool,
+    /// The client gives up on a delayed control command (-ETIMEDOUT) while the command
+    /// still executes when it arrives, as over RTRS. Off by default: the protocol does not
+    /// survive it yet (`soak --cmd-timeouts`; Documentation/simulator.md).
+    pub cmd_timeouts: bool,
 }
 
 impl Config {
@@ -124,6 +128,7 @@ impl Config {
             bug_md_lazy_reply: false,
             bug_no_last_io_record: false,
             auto_sync: true,
+            cmd_timeouts: false,
         }
     }
 }

@@ -104,6 +104,16 @@ impl Sim {
                     if let Some(p) = self.links.get_mut(&k).and_then(|l| l.q.remove(idx)) {
                         self.count("delay");
                         self.log(format!("NEMESIS delay a message {}->{} until t={until}", p.from, p.to));
+                        // The client's control command waits `cmd_timeout_ms` for its answer,
+                        // then fails with -ETIMEDOUT; the command itself is still in the
+                        // transport and executes when it arrives (found in the VMs: an
+                        // admin's timed-out ENABLE_POOL made a node NORMAL later).
+                        let waited = self.client.as_ref().is_some_and(|c| c.op_tag == p.tag && p.from == CLIENT);
+                        if self.cfg.cmd_timeouts && waited && self.rng.permille(500) {
+                            self.count("cmd-timeout");
+                            self.log(format!("client gives up on its command to srv {} (ETIMEDOUT)", p.to - 1));
+                            self.local.push_back(Packet { from: p.to, to: CLIENT, bytes: Vec::new(), data: 0, tag: p.tag });
+                        }
                         self.held.push((until, k, p));
                     }
                 }

@@ -253,6 +253,11 @@ impl Sim {
                     let rsp = CmdRsp::err(ty, Error::Io);
                     let slot = (0..4).find(|i| c.slot_srv[*i] == p.from.wrapping_sub(1)).unwrap_or(usize::MAX);
                     self.op_reply(slot, &rsp);
+                    // A late answer to this command (it timed out, see the nemesis) is not
+                    // taken for the answer to a later one.
+                    if let Some(c) = self.client.as_mut().filter(|c| c.op_tag == p.tag) {
+                        c.op_tag = 0;
+                    }
                 }
             } else {
                 // IO failed by transport: the leg's reply for that IO is an error.
