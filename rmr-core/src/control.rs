@@ -883,6 +883,30 @@ mod tests {
         assert!(srvs[1].maps.get(43).unwrap().test(5), "spread to the second leg");
     }
 
+    /// SPEC §10.5: a client that returns before storage node A assembles B and C; try-enable
+    /// waits for A, a `pool_md` member, and says so; with A's leg it runs the last-IO update.
+    #[test]
+    fn try_enable_waits_for_every_member() {
+        let mut m = md();
+        for id in [42, 43, 44] {
+            m.add_member(id).unwrap();
+        }
+        let mut p = ClientPool::new(false, 800);
+        p.md = Some(m);
+        assert!(p.try_enable_waits_for().is_empty(), "no leg: nothing waits");
+        for id in [43, 44] {
+            let s = p.add_leg(id, false).unwrap();
+            p.set_state(s, LegState::Reconnecting).unwrap();
+        }
+        assert_eq!(p.try_enable(), TryEnable::Nothing);
+        assert_eq!(p.try_enable_waits_for().as_slice(), &[42]);
+        let a = p.add_leg(42, false).unwrap();
+        assert_eq!(p.try_enable_waits_for().as_slice(), &[42], "a CREATED leg cannot join yet");
+        p.set_state(a, LegState::Reconnecting).unwrap();
+        assert!(matches!(p.try_enable(), TryEnable::LastIo { legs: 0b111 }));
+        assert!(p.try_enable_waits_for().is_empty());
+    }
+
     /// An admin's ENABLE_POOL(1) that timed out at the client (a dropped link) reached the
     /// authoritative node later and made it NORMAL; the next try-enable still completes
     /// (found in the VMs: SUSPECT_TO_MAP was refused with -EPERM once a second, for good).

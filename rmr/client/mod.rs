@@ -120,6 +120,8 @@ pub(crate) struct Core {
     pub(crate) legs: [Option<Arc<LegObj>>; 4],
     units: KVec<Unit>,
     in_flight: u32,
+    /// The `pool_md` members try-enable last said it waits for (logged when it changes).
+    te_waits: MemberList,
 }
 
 // SAFETY: the raw pointers in `Unit` are the upper layer's IO, only dereferenced under the

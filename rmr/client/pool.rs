@@ -65,6 +65,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
                     legs: [None, None, None, None],
                     units,
                     in_flight: 0,
+                    te_waits: MemberList::new(),
                 },
                 "rmr_clt_pool_core"
             ),
@@ -120,7 +121,19 @@ pub(super) fn try_enable(pool: &CltPool) -> Result<(), Errno> {
         let mut c = pool.lock();
         let c = &mut *c;
         // `new` freezes IO; `drive_owned` waits for the IO in flight before maps move.
-        let Some(mut run) = TryEnableRun::new(&mut c.core) else { return Ok(()) };
+        let Some(mut run) = TryEnableRun::new(&mut c.core) else {
+            // SPEC §6.7/§10.5: say once which pool_md members the legs wait for.
+            let w = c.core.try_enable_waits_for();
+            if w != c.te_waits {
+                c.te_waits = w;
+                if !w.is_empty() {
+                    pr_info!("client pool {}: try-enable waits for pool_md member(s) {:?}: add their legs (mode=assemble)\n",
+                        pool.name.as_str(), w.as_slice());
+                }
+            }
+            return Ok(());
+        };
+        c.te_waits = MemberList::new();
         let s = run.start(&mut c.core, &c.maps);
         (run, own_step(s))
     };

@@ -49,6 +49,26 @@ impl ClientPool {
         }
     }
 
+    /// The `pool_md` members try-enable waits for (§6.7 cases 3/4, SPEC §10.5): legs are
+    /// RECONNECTING, none is NORMAL or the one authoritative leg, and these members have no
+    /// leg that could join them (no leg, or one that is not RECONNECTING). Empty when
+    /// try-enable has something to do or nothing waits. For the shells' log.
+    pub fn try_enable_waits_for(&self) -> MemberList {
+        let mut out = MemberList::new();
+        let cand = self.candidates();
+        if cand == 0 || self.try_enable() != TryEnable::Nothing {
+            return out;
+        }
+        if let Some(md) = self.md.as_ref() {
+            for m in md.members().iter() {
+                if self.slot_of(m).is_none_or(|s| cand & (1 << s) == 0) {
+                    let _ = out.push(m);
+                }
+            }
+        }
+        out
+    }
+
     /// Map check targets (§6.8 step 1): NORMAL non-maintenance non-sync legs whose client map
     /// is non-empty.
     pub fn map_check_targets<S: MapStorage + Default>(&self, maps: &MapSet<S>) -> LegMask {
