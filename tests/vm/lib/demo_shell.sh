@@ -41,9 +41,6 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
 Try: watch (in a second terminal: none needed, Ctrl-C returns here), then
   cut clt stg1; write 16; status; restore clt stg1; sync stg1; verify"
 
-# Data area of a store (Documentation/on-disk-format.md): exported byte b is at b + AREA_BYTES.
-_DEMO_BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
-_DEMO_AREA_BYTES=$(((16384 + 4 * _DEMO_BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 
 _demo_running() { # the running guests of the topology
 	local n out=""
@@ -224,7 +221,7 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 [ \$i = 0 ] || echo \"sync: waited \$((i * 200)) ms for the sync pool's legs to be normal\"
 rmrctl sync start $P --wait=600 && rmrctl status" ;;
 	verify)
-		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
+		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
 		# A leg that failed (a cut, a crash) is back within seconds and its node resyncs what
 		# it missed. Compare after that (at most 60 s each), and say so.
 		if vm_running clt; then
@@ -248,7 +245,7 @@ rmrctl sync start $P --wait=600 && rmrctl status" ;;
 		if [ "$a" = "$b" ]; then echo "identical"; else echo "DIFFERENT (a resync pending? see status)"; return 1; fi ;;
 	differ)
 		# the opposite of verify, for scripts: a write reached one node only (client down)
-		local sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$_DEMO_AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1" a b
+		local sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1" a b
 		vm_running clt && { echo "differ: power clt off first" >&2; return 2; }
 		a=$(_demo_on stg0 "$sum") && b=$(_demo_on stg1 "$sum") || return 1
 		echo "  stg0 $a"

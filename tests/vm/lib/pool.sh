@@ -13,6 +13,10 @@ LEG_A=psrv0@stg-rmr0 LEG_B=psrv0@stg-rmr1
 SYNC_A=stg-rmr0@stg-rmr1 SYNC_B=stg-rmr1@stg-rmr0
 CLEAN="member 43: [] 0/800 dirty
 member 42: [] 0/800 dirty"
+# A store's data area (Documentation/on-disk-format.md): exported byte b is on the disk at
+# b + AREA_BYTES, after the metadata (superblock and four bitmaps of SIZE sectors).
+BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
+AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 
 # wr NAME ATTR VALUE: echo VALUE >ATTR on NAME. A missing ATTR or EOPNOTSUPP means the kernel
 # does not have that step yet: fail saying so; any other error fails as usual.

@@ -40,8 +40,6 @@ BACK_MAX_drop=12
 
 
 . "$VM_LIB/pool.sh"
-BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
-AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 leg() { on clt "head -1 $C/pools/$P/sessions/$1/state"; }
 # secs_since T: seconds (one decimal) since the host time T ($EPOCHREALTIME)
 secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }

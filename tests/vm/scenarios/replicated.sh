@@ -26,8 +26,6 @@ member 42: [] 0/$NCHUNK dirty"
 # Data area of a store (Documentation/on-disk-format.md, "Area layout"): bitmap_bytes =
 # ceil(mapped_size*512/4096/8) rounded up to 4096; area = 16384 + 4*bitmap_bytes rounded up
 # to 1 MiB. Exported sector s is backend sector s + area_sectors.
-BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
-AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 DATA_BYTES=$((SIZE * 512))
 
 first() { on "$1" "head -1 $2"; }   # NAME FILE: first line (a state without its maintenance line)

@@ -23,8 +23,6 @@ NSTG=2
 CHECK="/usr/bin/python3 -I -S $VM_LIB/rmrctl_check.py"
 
 # Data area of a store (Documentation/on-disk-format.md): exported byte b is at b + AREA_BYTES.
-BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
-AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 
 # The guest's `rmrctl status --json`, a separator, then every attribute rmrctl reads, read
 # in the same command (nothing runs on the pool in between where this is used).

@@ -21,8 +21,6 @@ NSTG=3
 . "$VM_LIB/pool.sh"
 C_IP=$(vm_ip stg2)
 LEG_C=psrv0@stg-rmr2
-BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
-AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 ALL="stg0 stg1 stg2"
 id_of() { case $1 in stg0) echo 42 ;; stg1) echo 43 ;; stg2) echo 44 ;; esac; }
 ip_of() { vm_ip "$1"; }
