@@ -167,16 +167,16 @@ fn main() {
     });
     let cmd = Cmd::MapAdd { chunk: 99, member_id: 43, map_ver: 2, recovery: false };
     bench("encode MAP_ADD command", 20_000_000, |_| {
-        black_box(Msg::Cmd(black_box(cmd)).encode(7, &mut buf).unwrap());
+        black_box(Msg::Cmd(0, black_box(cmd)).encode(7, &mut buf).unwrap());
     });
-    let n = Msg::Cmd(cmd).encode(7, &mut buf).unwrap();
+    let n = Msg::Cmd(0, cmd).encode(7, &mut buf).unwrap();
     let enc = buf[..n].to_vec();
     bench("decode+validate MAP_ADD command", 20_000_000, |_| {
         black_box(Msg::decode(black_box(&enc)).unwrap());
     });
     let page = [0x55u8; PIECE_BYTES];
     let piece = Cmd::SendMapBuf(rmr_core::wire::Piece { member: 43, page: 9, data: &page });
-    let n = Msg::Cmd(piece).encode(7, &mut buf).unwrap();
+    let n = Msg::Cmd(1, piece).encode(7, &mut buf).unwrap();
     let enc = buf[..n].to_vec();
     bench("decode SEND_MAP_BUF (4 KiB piece)", 5_000_000, |_| {
         black_box(Msg::decode(black_box(&enc)).unwrap());

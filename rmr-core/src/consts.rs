@@ -27,7 +27,7 @@ pub const RMR_SYNC_QUEUE_DEPTH_DEFAULT: u16 = 32;
 /// Wire magic, first two bytes of every RMR message ("RM" little-endian).
 pub const RMR_MAGIC: u16 = 0x4d52;
 /// Wire protocol version spoken by this implementation.
-pub const RMR_PROTO_VERSION: u16 = 2;
+pub const RMR_PROTO_VERSION: u16 = 3;
 /// Wire magic of BRMR messages ("BR" little-endian).
 pub const BRMR_MAGIC: u16 = 0x5242;
 /// Longest pool name in bytes (SPEC §2.1).

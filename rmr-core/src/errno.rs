@@ -33,6 +33,9 @@ pub enum Errno {
     ENODATA = 61,
     /// Protocol error (malformed or unexpected message).
     EPROTO = 71,
+    /// Stale: a control command older than one the session already ran (the sender gave up
+    /// on it and moved on); it is not executed.
+    ESTALE = 116,
     /// Message too long (a caller's buffer is too small).
     EMSGSIZE = 90,
     /// Bad message (checksum or magic mismatch).
@@ -79,6 +82,7 @@ impl Errno {
             Errno::ERANGE => "ERANGE",
             Errno::ENODATA => "ENODATA",
             Errno::EPROTO => "EPROTO",
+            Errno::ESTALE => "ESTALE",
             Errno::EMSGSIZE => "EMSGSIZE",
             Errno::EBADMSG => "EBADMSG",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
@@ -109,6 +113,7 @@ impl Errno {
             34 => Errno::ERANGE,
             61 => Errno::ENODATA,
             71 => Errno::EPROTO,
+            116 => Errno::ESTALE,
             90 => Errno::EMSGSIZE,
             74 => Errno::EBADMSG,
             95 => Errno::EOPNOTSUPP,

@@ -34,6 +34,8 @@ pub enum Error {
     NotSupp,
     /// -EMSGSIZE: the caller's buffer is too small.
     MsgSize,
+    /// -ESTALE: a control command older than one its session already ran.
+    Stale,
 }
 
 impl Error {
@@ -54,6 +56,7 @@ impl Error {
             Error::Proto => Errno::EPROTO,
             Error::MsgSize => Errno::EMSGSIZE,
             Error::NotSupp => Errno::EOPNOTSUPP,
+            Error::Stale => Errno::ESTALE,
         }
     }
 
@@ -78,6 +81,7 @@ impl Error {
             Some(Errno::EPROTO) => Error::Proto,
             Some(Errno::EMSGSIZE) => Error::MsgSize,
             Some(Errno::EOPNOTSUPP) => Error::NotSupp,
+            Some(Errno::ESTALE) => Error::Stale,
             // Transport errors count as IO errors of the leg.
             Some(_) | None => Error::Io,
         }

@@ -6,9 +6,28 @@
 
 use super::*;
 
+/// The client's command sequence: every sequenced command (`Cmd::sequenced`) takes the next
+/// number, never 0. One counter for the module makes the numbers grow on every (session,
+/// pool) pair, which is what the server checks; each pool sends its sequenced commands one at
+/// a time (under its `ctl` lock).
+static CMD_SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn next_seq(cmd: &Cmd<'_>) -> u32 {
+    if !cmd.sequenced() {
+        return 0;
+    }
+    loop {
+        let s = CMD_SEQ.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if s != 0 {
+            return s;
+        }
+    }
+}
+
 impl CltPool {
     /// Sends `cmd` on `sess` and hands the decoded reply to `f`. Transport failures become an
-    /// error reply (`Io`-class errno), as the step machines expect.
+    /// error reply (`Io`-class errno), as the step machines expect. A command the core says
+    /// is safe to repeat is sent once more after a timeout (`resend_after_timeout`).
     pub(super) fn send<R>(&self, sess: &CltSess, cmd: &Cmd<'_>, f: impl FnOnce(&CmdRsp<'_>) -> R) -> R {
         let ty = cmd.ty();
         let fail = |e: Errno| CmdRsp { ty, errno: e.to_kernel(), body: RspBody::Empty };
@@ -16,15 +35,29 @@ impl CltPool {
         if msg.extend_with(wire::MAX_MSG_LEN, 0u8, GFP_KERNEL).is_err() {
             return f(&fail(Errno::ENOMEM));
         }
-        let n = match Msg::Cmd(*cmd).encode(self.group_id, &mut msg) {
-            Ok(n) => n,
-            Err(e) => return f(&fail(cerr(e))),
-        };
         let mut rsp = KVec::new();
         if rsp.extend_with(RSP_BUF_LEN, 0u8, GFP_KERNEL).is_err() {
             return f(&fail(Errno::ENOMEM));
         }
-        match sess.cmd(&msg[..n], &mut rsp) {
+        let mut resent = false;
+        let r = loop {
+            let seq = next_seq(cmd);
+            let n = match Msg::Cmd(seq, *cmd).encode(self.group_id, &mut msg) {
+                Ok(n) => n,
+                Err(e) => return f(&fail(cerr(e))),
+            };
+            match sess.cmd(&msg[..n], &mut rsp) {
+                Err(e) if !resent && resend_after_timeout(cmd, e.to_kernel()) => {
+                    resent = true;
+                    pr_warn!(
+                        "client pool {}: session {}: {:?} (seq {}) timed out, sending it again\n",
+                        self.name.as_str(), sess.name.as_str(), ty, seq
+                    );
+                }
+                r => break r,
+            }
+        };
+        match r {
             Ok(0) => f(&CmdRsp { ty, errno: 0, body: RspBody::Empty }),
             Ok(len) => match Msg::decode(&rsp[..len]) {
                 Ok((_, Msg::CmdRsp(r))) if r.ty == ty => f(&r),

@@ -30,7 +30,7 @@ use crate::kind;
 use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::rmr_core::{
-    client::{Admit, ClientPool as CorePool, LegState, ReadOutcome, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
+    client::{resend_after_timeout, Admit, ClientPool as CorePool, LegState, ReadOutcome, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
     consts::RMR_RECOVER_INTERVAL_MS,
     control::{MapUpdate, Step, TryEnableRun},
     join::{JoinMode, JoinParams, JoinRun, JoinStep},
@@ -63,7 +63,7 @@ use core::ffi::{c_int, c_void};
 
 use core::fmt::Write;
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 

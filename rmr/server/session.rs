@@ -101,7 +101,7 @@ pub(crate) fn on_rdma_ev(sess: Option<&SrvSess>, mut op: SrvOp, usr: &[u8]) {
                 .and_then(|b| b.try_into().ok())
                 .map(|b: [u8; 4]| u32::from_le_bytes(b) as usize + HDR_LEN);
             match total.and_then(|t| data.get(..t)).map(Msg::decode) {
-                Some(Ok((hdr, Msg::Cmd(cmd)))) => run_cmd(sess, hdr.group_id, &cmd, None),
+                Some(Ok((hdr, Msg::Cmd(seq, cmd)))) => run_cmd(sess, hdr.group_id, seq, &cmd, None),
                 _ => {
                     proto_err(sess, "undecodable large command");
                     neg(Errno::EPROTO)
@@ -113,8 +113,8 @@ pub(crate) fn on_rdma_ev(sess: Option<&SrvSess>, mut op: SrvOp, usr: &[u8]) {
     }
     match Msg::decode(usr) {
         Ok((hdr, Msg::Io(io))) => io_req(sess, hdr.group_id, io, op),
-        Ok((hdr, Msg::Cmd(cmd))) => {
-            let r = run_cmd(sess, hdr.group_id, &cmd, Some(op.data_mut()));
+        Ok((hdr, Msg::Cmd(seq, cmd))) => {
+            let r = run_cmd(sess, hdr.group_id, seq, &cmd, Some(op.data_mut()));
             op.respond(r);
         }
         Ok(_) => {
@@ -162,8 +162,9 @@ pub(super) fn reply(out: Option<&mut [u8]>, group_id: u32, rsp: CmdRsp<'_>) -> i
     }
 }
 
-/// Runs one command; see [`reply`] for the return value.
-pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<&mut [u8]>) -> i32 {
+/// Runs one command (`seq`: its sequence number, 0 if unsequenced); see [`reply`] for the
+/// return value.
+pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, seq: u32, cmd: &Cmd<'_>, out: Option<&mut [u8]>) -> i32 {
     let ty = cmd.ty();
     let pool = match lookup(group_id) {
         Some(p) if !p.inner.lock().dead => p,
@@ -178,8 +179,18 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         return user_cmd(&pool, req, out);
     }
     let mut joined = sess.joined.lock();
-    let sync = match joined.admit(group_id, cmd) {
+    let sync = match joined.admit(group_id, seq, cmd) {
         Ok(sync) => sync,
+        Err(CoreError::Stale) => {
+            drop(joined);
+            if ratelimit() {
+                pr_warn!(
+                    "server pool {}: {:?} (seq {}) from session {} not run: the client sent a newer command since (ESTALE)\n",
+                    pool.name(), ty, seq, sess.name()
+                );
+            }
+            return reply(out, group_id, CmdRsp::err(ty, CoreError::Stale));
+        }
         Err(e) => {
             drop(joined);
             if ratelimit() {
@@ -219,7 +230,7 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, cmd: &Cmd<'_>, out: Option<
         let live = inner.store.is_some() && !inner.unregistering;
         (errno, ret, (live && need, live && fx.persist_md), old, inner.core.state)
     };
-    joined.on_answer(group_id, cmd, errno);
+    joined.on_answer(group_id, seq, cmd, errno);
     drop(joined);
     match md {
         (true, _) => {

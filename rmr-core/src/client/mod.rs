@@ -16,6 +16,7 @@ use super::consts::{RMR_MAP_CLEAN_DELAY_MS, RMR_MAP_VER_MASK, RMR_POOL_MAX_SESS}
 
 use super::dirtymap::{MapSet, MapStorage};
 
+use super::errno::Errno;
 use super::error::{Error, Result};
 
 use super::wire::{Cmd, MemberList, PoolMd};
@@ -172,6 +173,24 @@ pub struct Bugs {
     pub last_io_any_source: bool,
     /// Clear client maps on the first "empty" answer, ignoring the clean delay.
     pub no_clean_delay: bool,
+}
+
+/// A control command whose answer did not come within `cmd_timeout_ms` is sent once more,
+/// with a new sequence number, when running it twice does no harm. The second answer then
+/// decides: the first command either ran before it or is refused as stale and never runs
+/// (`server::SessionPools::admit`). Others fail with -ETIMEDOUT and leave the outcome to the
+/// step machine that sent them. `errno` is the negative errno the transport gave.
+pub fn resend_after_timeout(cmd: &Cmd<'_>, errno: i32) -> bool {
+    errno == Errno::ETIMEDOUT.to_kernel()
+        && matches!(
+            cmd,
+            Cmd::EnablePool { .. }
+                | Cmd::StoreCheck
+                | Cmd::MdSend
+                | Cmd::SendMdBuf(_)
+                | Cmd::MapGetVer
+                | Cmd::MapSetVer { .. }
+        )
 }
 
 /// The `conf` of `rmr_clt_cmd_with_rsp` (SPEC §6.9) after sending to `sent` legs of which
@@ -489,6 +508,18 @@ mod tests {
 mod tests_membership {
     use super::super::dirtymap::vecstore::VecStorage;
     use super::*;
+
+    #[test]
+    fn only_idempotent_commands_are_resent() {
+        let t = Errno::ETIMEDOUT.to_kernel();
+        assert!(resend_after_timeout(&Cmd::EnablePool { enable: false }, t));
+        assert!(resend_after_timeout(&Cmd::StoreCheck, t));
+        assert!(!resend_after_timeout(&Cmd::EnablePool { enable: false }, Errno::ECONNRESET.to_kernel()), "only a timeout");
+        assert!(!resend_after_timeout(&Cmd::EnablePool { enable: false }, Errno::EBUSY.to_kernel()), "an answer decides");
+        assert!(!resend_after_timeout(&Cmd::LeavePool { delete: true }, t), "not idempotent");
+        assert!(!resend_after_timeout(&Cmd::MapReady, t), "part of a transfer");
+        assert!(!resend_after_timeout(&Cmd::MapAdd { chunk: 1, member_id: 42, map_ver: 0, recovery: false }, t), "IO path");
+    }
 
     #[test]
     fn del_sess_and_maintenance() {

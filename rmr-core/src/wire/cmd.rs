@@ -267,6 +267,14 @@ impl<'a> Cmd<'a> {
         })
     }
 
+    /// Whether the command carries a sequence number its session checks (wire-format.md,
+    /// "Command sequence"): every control command but those sent outside the sender's
+    /// control lock, which are safe to run late (MAP_ADD and MAP_CLEAR only set or clear a
+    /// versioned bit, MAP_CHECK only asks, USER belongs to the upper layer).
+    pub fn sequenced(&self) -> bool {
+        !matches!(self, Cmd::MapAdd { .. } | Cmd::MapClear { .. } | Cmd::MapCheck { .. } | Cmd::User(_))
+    }
+
     /// The command number.
     pub fn ty(&self) -> CmdType {
         match self {

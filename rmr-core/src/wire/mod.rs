@@ -144,8 +144,10 @@ pub struct IoRsp {
 /// A decoded RMR message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg<'a> {
-    /// Command.
-    Cmd(Cmd<'a>),
+    /// Command with its sequence number on its (session, pool): 0 for a command that is not
+    /// sequenced ([`Cmd::sequenced`]), else the sender's per-session counter, which the
+    /// receiving session requires to grow (`SessionPools::admit`).
+    Cmd(u32, Cmd<'a>),
     /// Command reply.
     CmdRsp(CmdRsp<'a>),
     /// IO request.
@@ -158,7 +160,7 @@ impl<'a> Msg<'a> {
     /// The header type of this message.
     pub fn ty(&self) -> MsgType {
         match self {
-            Msg::Cmd(_) => MsgType::Cmd,
+            Msg::Cmd(..) => MsgType::Cmd,
             Msg::CmdRsp(_) => MsgType::CmdRsp,
             Msg::Io(_) => MsgType::Io,
             Msg::IoRsp(_) => MsgType::IoRsp,
@@ -175,9 +177,13 @@ impl<'a> Msg<'a> {
         w.u32(group_id)?;
         w.u32(0)?;
         match self {
-            Msg::Cmd(c) => {
+            Msg::Cmd(seq, c) => {
+                if (*seq == 0) == c.sequenced() {
+                    return Err(Error::Inval);
+                }
                 w.u16(c.ty() as u16)?;
                 w.u16(0)?;
+                w.u32(*seq)?;
                 c.encode_body(&mut w)?;
             }
             Msg::CmdRsp(c) => {
@@ -233,7 +239,12 @@ impl<'a> Msg<'a> {
             MsgType::Cmd => {
                 let ct = CmdType::from_u16(r.u16()?)?;
                 r.zero(2)?;
-                Msg::Cmd(Cmd::decode_body(ct, &mut r)?)
+                let seq = r.u32()?;
+                let c = Cmd::decode_body(ct, &mut r)?;
+                if (seq == 0) == c.sequenced() {
+                    return Err(Error::Proto);
+                }
+                Msg::Cmd(seq, c)
             }
             MsgType::CmdRsp => {
                 let ct = CmdType::from_u16(r.u16()?)?;
@@ -431,7 +442,7 @@ mod tests {
 
     fn msg() -> impl Strategy<Value = Msg<'static>> {
         prop_oneof![
-            cmd().prop_map(Msg::Cmd),
+            (cmd(), 1u32..).prop_map(|(c, seq)| Msg::Cmd(if c.sequenced() { seq } else { 0 }, c)),
             rsp().prop_map(Msg::CmdRsp),
             io().prop_map(Msg::Io),
             (0u16..512, -200i32..=0).prop_map(|(mem_id, errno)| Msg::IoRsp(IoRsp { mem_id, errno })),
@@ -520,17 +531,36 @@ mod tests {
         assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto));
         buf[2] = 1;
         assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto), "version 1 (no lost maps) is refused");
+        buf[2] = 2;
+        assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto), "version 2 (no command sequence) is refused");
         buf[2] = RMR_PROTO_VERSION as u8;
         assert!(Msg::decode(&buf[..n]).is_ok());
         // Duplicate member ids in a list.
         let mut l = MemberList::new();
         l.push(5).unwrap();
         l.push(6).unwrap();
-        let n = Msg::Cmd(Cmd::MapBufDone { members: l }).encode(1, &mut buf).unwrap();
+        let n = Msg::Cmd(3, Cmd::MapBufDone { members: l }).encode(1, &mut buf).unwrap();
         buf[n - 12..n - 8].copy_from_slice(&5u32.to_le_bytes());
         assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto));
         // Wrong body for a reply type is refused at encode time.
         let bad = CmdRsp::ok(CmdType::MapCheck, RspBody::MapVer { map_ver: 1 });
         assert_eq!(Msg::CmdRsp(bad).encode(1, &mut buf), Err(Error::Inval));
+    }
+
+    /// A sequenced command needs a sequence number and an unsequenced one must not have one,
+    /// both ways (one canonical encoding).
+    #[test]
+    fn command_sequence_numbers() {
+        let mut buf = [0u8; MAX_MSG_LEN];
+        assert_eq!(Msg::Cmd(0, Cmd::EnablePool { enable: true }).encode(1, &mut buf), Err(Error::Inval));
+        assert_eq!(Msg::Cmd(4, Cmd::MapCheck { map_ver: 0 }).encode(1, &mut buf), Err(Error::Inval));
+        let n = Msg::Cmd(7, Cmd::EnablePool { enable: true }).encode(1, &mut buf).unwrap();
+        assert_eq!(&buf[HDR_LEN + 4..HDR_LEN + 8], &7u32.to_le_bytes());
+        assert_eq!(Msg::decode(&buf[..n]).map(|(_, m)| m), Ok(Msg::Cmd(7, Cmd::EnablePool { enable: true })));
+        buf[HDR_LEN + 4..HDR_LEN + 8].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto), "sequenced without a number");
+        let n = Msg::Cmd(0, Cmd::MapCheck { map_ver: 0 }).encode(1, &mut buf).unwrap();
+        buf[HDR_LEN + 4] = 1;
+        assert_eq!(Msg::decode(&buf[..n]), Err(Error::Proto), "unsequenced with a number");
     }
 }

@@ -168,9 +168,17 @@ impl Sim {
         //    data. A server that has not noticed yet that the client's session is lost is
         //    NORMAL but cut off from the writes (SPEC §4.3 takes it to NO_IO when it notices);
         //    the client cannot reach it, and its peers know what it missed (MAP_ADD).
+        //    Likewise a server whose leg the client holds but not as NORMAL (it gave up on a
+        //    command to it, or failed an IO there, before the server learnt of it): the client
+        //    writes around it with marks for it on every NORMAL peer (checked below and in 3.)
+        //    under a newer map_ver, so no reader and no peer's sync takes the stale copy, and
+        //    neither its MAP_CHECK answers nor its maps count (both go by map_ver).
+        let written_around = |member: u32| {
+            self.client.as_ref().is_some_and(|c| c.pool.legs().any(|(_, l)| l.member_id == member && l.state != LegState::Normal))
+        };
         for (i, s) in self.srvs.iter().enumerate() {
             let Some(pool) = s.pool.as_ref() else { continue };
-            if pool.state != SrvState::Normal || !s.alive || s.loss_due.is_some() {
+            if pool.state != SrvState::Normal || !s.alive || s.loss_due.is_some() || written_around(s.member) {
                 continue;
             }
             for &c in &touched {

@@ -39,6 +39,7 @@ impl Sim {
             op_tag: 0,
             op_wait: None,
             op_srv: None,
+            op_cmd: None,
             next_tick: self.now + RMR_RECOVER_INTERVAL_MS,
             slot_srv: [usize::MAX; 4],
             to_add: order.into(),
@@ -195,7 +196,7 @@ impl Sim {
                             }
                         }
                         for (_s, srv, cmd) in sends {
-                            if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(cmd)), 0, tag) {
+                            if !self.send(CLIENT, srv + 1, Sim::cmd_bytes(&cmd, tag), 0, tag) {
                                 self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: vec![1], data: 0, tag });
                             }
                         }

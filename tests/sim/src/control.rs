@@ -30,29 +30,51 @@ pub(super) enum Op {
 
 impl Sim {
     pub(super) fn op_send(&mut self, slot: usize, cmd: &Cmd<'_>) {
+        let srv = match self.client.as_ref() {
+            Some(c) if slot < 4 => c.slot_srv[slot],
+            _ => usize::MAX,
+        };
+        self.op_send_at(slot, srv, cmd, false);
+    }
+
+    pub(super) fn op_send_to_srv(&mut self, srv: usize, cmd: &Cmd<'_>) {
+        self.op_send_at(usize::MAX, srv, cmd, false);
+    }
+
+    /// Sends the control command `cmd` to server `srv` (leg `slot`, `usize::MAX` for a join
+    /// before its slot exists).
+    fn op_send_at(&mut self, slot: usize, srv: usize, cmd: &Cmd<'_>, resent: bool) {
         let tag = self.tag();
         let Some(c) = self.client.as_mut() else { return };
         c.op_tag = tag;
-        let srv = if slot < 4 { c.slot_srv[slot] } else { usize::MAX };
         c.op_wait = Some(slot);
         c.op_srv = Some(srv);
-        self.log(format!("ctl -> slot {slot} {:?}", cmd_brief(cmd)));
-        let bytes = enc(&Msg::Cmd(*cmd));
+        c.op_cmd = cmd.to_static().map(|k| (slot, srv, k, resent));
+        if slot < 4 {
+            self.log(format!("ctl -> slot {slot} {:?}", cmd_brief(cmd)));
+        } else {
+            self.log(format!("ctl -> srv {srv} {:?}", cmd_brief(cmd)));
+        }
+        let bytes = Sim::cmd_bytes(cmd, tag);
         if srv == usize::MAX || !self.send(CLIENT, srv + 1, bytes, 0, tag) {
             self.local.push_back(Packet { from: srv.wrapping_add(1), to: CLIENT, bytes: Vec::new(), data: 0, tag });
         }
     }
 
-    pub(super) fn op_send_to_srv(&mut self, srv: usize, cmd: &Cmd<'_>) {
-        let tag = self.tag();
+    /// The client gave up waiting for the control command in flight (`cmd_timeout_ms`): the
+    /// core decides whether it is sent once more; else the step machine gets -ETIMEDOUT.
+    pub(super) fn op_timed_out(&mut self, slot: usize) {
         let Some(c) = self.client.as_mut() else { return };
-        c.op_tag = tag;
-        c.op_wait = Some(usize::MAX);
-        c.op_srv = Some(srv);
-        self.log(format!("ctl -> srv {srv} {:?}", cmd_brief(cmd)));
-        if !self.send(CLIENT, srv + 1, enc(&Msg::Cmd(*cmd)), 0, tag) {
-            self.local.push_back(Packet { from: srv + 1, to: CLIENT, bytes: Vec::new(), data: 0, tag });
+        let etimedout = Errno::ETIMEDOUT.to_kernel();
+        if let Some((s, srv, cmd, false)) = c.op_cmd {
+            if rmr_core::client::resend_after_timeout(&cmd, etimedout) {
+                self.count("cmd-resend");
+                self.op_send_at(s, srv, &cmd, true);
+                return;
+            }
         }
+        let rsp = CmdRsp { ty: CmdType::MapReady, errno: etimedout, body: RspBody::Empty };
+        self.op_reply(slot, &rsp);
     }
 
     pub(super) fn step_out(&mut self, st: Step<'_>) -> Option<rmr_core::error::Result<()>> {
@@ -183,7 +205,7 @@ impl Sim {
         };
         for (s, srv) in targets {
             let tag = self.tag();
-            if self.send(CLIENT, srv + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver: plan.map_ver })), 0, tag) {
+            if self.send(CLIENT, srv + 1, Sim::cmd_bytes(&Cmd::MapCheck { map_ver: plan.map_ver }, tag), 0, tag) {
                 if let Some(c) = self.client.as_mut() {
                     c.checks.insert(tag, s);
                 }

@@ -105,9 +105,11 @@ pub struct Config {
     /// recovery leaves before any resync and start the syncs themselves.
     pub auto_sync: bool,
     /// The client gives up on a delayed control command (-ETIMEDOUT) while the command
-    /// still executes when it arrives, as over RTRS. Off by default: the protocol does not
-    /// survive it yet (`soak --cmd-timeouts`; Documentation/simulator.md).
+    /// still travels and arrives later, as over RTRS. Off by default, so that the other
+    /// seeds keep their traces; the seed batch runs a second set of seeds with it on.
     pub cmd_timeouts: bool,
+    /// Teeth hook: the server ignores command sequence numbers (a late command runs).
+    pub bug_no_cmd_seq: bool,
 }
 
 impl Config {
@@ -129,6 +131,7 @@ impl Config {
             bug_no_last_io_record: false,
             auto_sync: true,
             cmd_timeouts: false,
+            bug_no_cmd_seq: false,
         }
     }
 }
@@ -164,6 +167,9 @@ struct Client {
     op_tag: u64,
     op_wait: Option<usize>,
     op_srv: Option<usize>,
+    /// The control command in flight (when it owns its data) and whether it is a resend: a
+    /// timed-out one the core allows to repeat is sent once more (the kernel's `send`).
+    op_cmd: Option<(usize, usize, Cmd<'static>, bool)>,
     next_tick: u64,
     slot_srv: [usize; 4],
     to_add: VecDeque<usize>,

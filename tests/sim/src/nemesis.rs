@@ -112,7 +112,7 @@ impl Sim {
                         if self.cfg.cmd_timeouts && waited && self.rng.permille(500) {
                             self.count("cmd-timeout");
                             self.log(format!("client gives up on its command to srv {} (ETIMEDOUT)", p.to - 1));
-                            self.local.push_back(Packet { from: p.to, to: CLIENT, bytes: Vec::new(), data: 0, tag: p.tag });
+                            self.local.push_back(Packet { from: p.to, to: CLIENT, bytes: Vec::new(), data: TIMED_OUT, tag: p.tag });
                         }
                         self.held.push((until, k, p));
                     }

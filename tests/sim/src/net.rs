@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// `Packet::data` of a local packet that tells the client its control command timed out.
+pub(super) const TIMED_OUT: u64 = 1;
+
 pub(super) struct Packet {
     pub(super) from: usize,
     pub(super) to: usize,
@@ -36,6 +39,13 @@ impl Sim {
             self.log(format!("VIOLATION: {what}"));
             self.fail = Some(what);
         }
+    }
+
+    /// A command message: sequenced commands carry the message's tag as their sequence number
+    /// (tags grow over the whole run, across client crashes, as one client's counter does).
+    pub(super) fn cmd_bytes(cmd: &Cmd<'_>, tag: u64) -> Vec<u8> {
+        let seq = if cmd.sequenced() { (tag as u32).max(1) } else { 0 };
+        enc(&Msg::Cmd(seq, *cmd))
     }
 
     pub(super) fn tag(&mut self) -> u64 {
@@ -249,10 +259,14 @@ impl Sim {
             if p.bytes.is_empty() {
                 // Ctl command failed by transport.
                 if p.tag == c.op_tag {
-                    let ty = CmdType::MapReady; // type is irrelevant for an error reply
-                    let rsp = CmdRsp::err(ty, Error::Io);
                     let slot = (0..4).find(|i| c.slot_srv[*i] == p.from.wrapping_sub(1)).unwrap_or(usize::MAX);
-                    self.op_reply(slot, &rsp);
+                    if p.data == TIMED_OUT {
+                        self.op_timed_out(slot);
+                    } else {
+                        let ty = CmdType::MapReady; // type is irrelevant for an error reply
+                        let rsp = CmdRsp::err(ty, Error::Io);
+                        self.op_reply(slot, &rsp);
+                    }
                     // A late answer to this command (it timed out, see the nemesis) is not
                     // taken for the answer to a later one.
                     if let Some(c) = self.client.as_mut().filter(|c| c.op_tag == p.tag) {

@@ -194,7 +194,9 @@ impl Sim {
             return;
         };
         match msg {
-            Msg::Cmd(cmd) => {
+            Msg::Cmd(seq, cmd) => {
+                // Teeth hook: the server takes every command for the newest one.
+                let seq = if self.cfg.bug_no_cmd_seq && seq != 0 { self.tag() as u32 } else { seq };
                 let from_client = p.from == CLIENT;
                 let s = &mut self.srvs[i];
                 let Some(pool) = s.pool.as_mut() else {
@@ -206,7 +208,7 @@ impl Sim {
                 // Commands need a joined session (the core's SessionPools decides; peers' sync
                 // sessions are not modelled as joins).
                 let sync = if from_client {
-                    match s.client_sess.admit(0, &cmd) {
+                    match s.client_sess.admit(0, seq, &cmd) {
                         Ok(sync) => sync,
                         Err(e) => {
                             let r = CmdRsp::err(cmd.ty(), e);
@@ -237,7 +239,7 @@ impl Sim {
                         let _ = s.client_sess.take_all().count();
                         pool.sessions = pool.sessions.saturating_sub(1);
                     }
-                    s.client_sess.on_answer(0, &cmd, rsp.errno);
+                    s.client_sess.on_answer(0, seq, &cmd, rsp.errno);
                 }
                 if fx.stop_sync {
                     s.sched.stop();
@@ -426,7 +428,7 @@ impl Sim {
             }
         }
         if let Some(cmd) = done.map_clear {
-            let b = enc(&Msg::Cmd(cmd));
+            let b = enc(&Msg::Cmd(0, cmd));
             for j in 0..self.srvs.len() {
                 if targets.contains(self.srvs[j].member) {
                     let tag = self.tag();
@@ -474,7 +476,7 @@ impl Sim {
         for (m, gen) in gens {
             let Some(j) = self.srvs.iter().position(|s| s.member == m) else { continue };
             let tag = self.tag();
-            if self.send(i + 1, j + 1, enc(&Msg::Cmd(Cmd::MapCheck { map_ver: ver })), 0, tag) {
+            if self.send(i + 1, j + 1, enc(&Msg::Cmd(0, Cmd::MapCheck { map_ver: ver })), 0, tag) {
                 self.srvs[i].clear_checks.insert(tag, (m, gen));
             }
         }

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The seed batch of `make check`: 2,000 simulator seeds (override with RMR_SIM_SEEDS and
-//! RMR_SIM_START). Runs on all cores; a failure prints the seed and its trace.
+//! The seed batch of `make check`: 2,000 simulator seeds, and the same seeds again with
+//! command timeouts (override with RMR_SIM_SEEDS and RMR_SIM_START). Runs on all cores; a
+//! failure prints the seed and its trace.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-#[test]
-fn seed_batch() {
-    let n: u64 = std::env::var("RMR_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let start: u64 = std::env::var("RMR_SIM_START").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+/// Runs `n` seeds from `start` on all cores with the configuration `cfg` makes; a failure
+/// prints the seed and its trace.
+fn batch(what: &str, n: u64, start: u64, cfg: fn(u64) -> rmr_sim::Config) {
     let next = AtomicU64::new(start);
     let failures = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -20,15 +20,52 @@ fn seed_batch() {
                 if seed >= start + n {
                     break;
                 }
-                if let Err(f) = rmr_sim::run_seed(seed) {
+                if let Err(f) = rmr_sim::run_seed_with(seed, cfg(seed)) {
                     failures.lock().expect("lock").push(f.to_string());
                 }
             });
         }
     });
     let f = failures.into_inner().expect("lock");
-    eprintln!("{n} seeds in {:.1} s, {} failed", t0.elapsed().as_secs_f64(), f.len());
+    eprintln!("{what}: {n} seeds in {:.1} s, {} failed", t0.elapsed().as_secs_f64(), f.len());
     assert!(f.is_empty(), "{}", f.join("\n\n"));
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn seed_batch() {
+    batch("seed batch", env("RMR_SIM_SEEDS", 2000), env("RMR_SIM_START", 0), rmr_sim::Config::for_seed);
+}
+
+/// The same number of seeds with command timeouts: the client gives up on half of the
+/// control commands the nemesis delays while they still arrive later (`soak --cmd-timeouts`).
+#[test]
+fn seed_batch_with_command_timeouts() {
+    batch("seed batch, command timeouts", env("RMR_SIM_SEEDS", 2000), env("RMR_SIM_START", 0), |seed| {
+        let mut c = rmr_sim::Config::for_seed(seed);
+        c.cmd_timeouts = true;
+        c
+    });
+}
+
+/// Teeth of the command sequence (SessionPools::admit): these seeds converge with command
+/// timeouts, and do not when the server runs a late command (first detections of
+/// `soak --cmd-timeouts --bug no-cmd-seq`: a late ENABLE_POOL(0) makes a node NO_IO after
+/// its leg came back).
+#[test]
+fn command_sequence_teeth() {
+    for seed in [19194u64, 22155] {
+        let mut cfg = rmr_sim::Config::for_seed(seed);
+        cfg.cmd_timeouts = true;
+        if let Err(f) = rmr_sim::run_seed_with(seed, cfg.clone()) {
+            panic!("seed {seed} fails with command timeouts: {f}");
+        }
+        cfg.bug_no_cmd_seq = true;
+        assert!(rmr_sim::run_seed_with(seed, cfg).is_err(), "seed {seed}: a late command not caught");
+    }
 }
 
 /// Seeds that once found a bug, replayed on every run.

@@ -4,6 +4,7 @@
 #  1. with cmd_timeout_ms=200, three admin commands to the leg (maintenance on, off, off
 #     again) each fail within seconds; the first with ETIMEDOUT, logged with the session's
 #     name (later ones may meet RTRS failing the dead path instead);
+#     A timed-out ENABLE_POOL is sent once more (logged) before the error is returned;
 #  2. the link returns: the leg leaves maintenance and is `normal`, /dev/brmr0 serves IO with
 #     the data written before the cut;
 #  3. the whole pool is dissolved and every module unloads within a bounded time: closing an
@@ -52,6 +53,10 @@ done
 n=$(on clt "dmesg | grep -c 'session $LEG: command: no reply within 200 ms (ETIMEDOUT)'")
 [ "$n" -ge 1 ] || fail "no command timeout was logged"
 log "$n command(s) timed out over the dropped link"
+# ENABLE_POOL is safe to repeat: a timed-out one is sent once more under a new sequence
+# number before the admin gets the error (wire-format.md, "Command sequence").
+n=$(on clt "dmesg | grep -c 'session $LEG: EnablePool (seq [0-9]*) timed out, sending it again'")
+[ "$n" -ge 1 ] || fail "a timed-out ENABLE_POOL was not sent again"
 
 # ---- 2. the link returns: the leg recovers and serves IO ----------------------------------
 link_up clt stg0
@@ -60,6 +65,10 @@ on clt 'echo 30000 >/sys/module/rmr/parameters/cmd_timeout_ms'
 # maintenance leg is enabled again by `enable 1` once its session is connected.
 wait_for -t 120 clt "echo 1 >$L/enable 2>/dev/null; [ \"\$(cat $L/state)\" = normal ]"
 expect_eq "$(on clt "cat $L/state")" normal "leg state after the link returned"
+# Commands that were still in the transport when the link came back are refused as stale
+# when a newer one of the session already ran (counted, not required: RTRS may have dropped
+# them with the dead path).
+log "stale commands refused by stg0: $(on stg0 "dmesg | grep -c 'not run: the client sent a newer command since (ESTALE)'; true")"
 expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M count=4 iflag=direct status=none | /usr/bin/sha256sum')" "$A" "data after the link returned"
 on clt '/usr/bin/dd if=/tmp/a of=/dev/brmr0 bs=1M seek=8 oflag=direct status=none'
 expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M skip=8 count=4 iflag=direct status=none | /usr/bin/sha256sum')" "$A" "data written after the link returned"

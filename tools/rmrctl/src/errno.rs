@@ -64,6 +64,11 @@ const TABLE: &[(i32, &str, &str)] = &[
         "connection refused (is rmr loaded and the pool joined on the peer?)",
     ),
     (113, "EHOSTUNREACH", "no route to the host"),
+    (
+        116,
+        "ESTALE",
+        "stale command (a newer one from the same session already ran)",
+    ),
     (524, "ENOTSUPP", "operation not supported"),
 ];
 

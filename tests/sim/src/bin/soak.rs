@@ -56,6 +56,7 @@ fn main() {
             "md-lazy-io" => cfg.bug_md_lazy_io = true,
             "md-lazy-reply" => cfg.bug_md_lazy_reply = true,
             "no-last-io-record" => cfg.bug_no_last_io_record = true,
+            "no-cmd-seq" => cfg.bug_no_cmd_seq = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
         let cfg_power = cfg.power_loss;
