@@ -7,7 +7,8 @@
 # restart a node, watch the status of every node refresh while it fails and resyncs.
 # Without a terminal (stdin not a tty) the prompt reads its commands from stdin.
 # DEMO_NOSYNC=1 (scripted scenarios): both legs are created before either is enabled, so B
-# needs no first sync.
+# needs no first sync. DEMO_DM=1: the stores sit on a device-mapper map of /dev/sda that the
+# shell can make fail (disk_fail, disk_heal).
 TIMEOUT=400
 [ "${DEMO_SHELL:-0}" = 1 ] && TIMEOUT=86400
 NSTG=2
@@ -28,12 +29,12 @@ vm_boot clt stg0 stg1
 
 say "SPEC §12.1 bring-up with rmrctl"
 on clt 'modprobe rtrs-client; modprobe rmr; modprobe brmr'
-on_each "stg0 stg1" 'modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr'
+on_each "stg0 stg1" "modprobe rtrs-server; modprobe rtrs-client; modprobe rmr; modprobe brmr; $DEMO_DEV_SETUP"
 run clt "rmrctl pool join $P --chunk-size $CHUNK"
 run stg0 "rmrctl pool join $P --member-id 42"
 run stg1 "rmrctl pool join $P --member-id 43"
-run stg0 "rmrctl store create $P --device /dev/sda --mapped-size $SIZE"
-run stg1 "rmrctl store create $P --device /dev/sda --mapped-size $SIZE"
+run stg0 "rmrctl store create $P --device $DEMO_DEV --mapped-size $SIZE"
+run stg1 "rmrctl store create $P --device $DEMO_DEV --mapped-size $SIZE"
 if [ "${DEMO_NOSYNC:-0}" = 1 ]; then
 	# Scripted scenarios whose subject is not B's first sync: both legs are created before
 	# either is enabled, so B misses nothing (the order of pool_up in tests/vm/lib/pool.sh).

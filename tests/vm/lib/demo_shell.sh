@@ -23,6 +23,9 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
   differ               (scripts) the data areas must differ: clt powered off, a write on one
   restore A B          restore it
   crash NAME           power a guest off hard (its disk stays)
+  disk_fail stg0|stg1  (DEMO_DM=1) the node's store device starts failing every IO
+                       (device-mapper 'error' table over its disk)
+  disk_heal stg0|stg1  (DEMO_DM=1) the store device serves IO again
   boot NAME            power it on again and load the modules (the pools are gone)
   rebuild stg0|stg1    the 'storage node crash' runbook of Documentation/admin-guide.md on
                        a rebooted storage node: pool join, store add, its sync pool
@@ -173,8 +176,15 @@ echo \"$n confirmed the write after \$i polls; $other never hears of it\"" || re
 		vm_start "$1" || return 1
 		case $1 in
 		clt) _demo_on clt 'modprobe rtrs-client && modprobe rmr && modprobe brmr' ;;
-		*) _demo_on "$1" 'modprobe rtrs-server && modprobe rtrs-client && modprobe rmr && modprobe brmr' ;;
+		*) _demo_on "$1" "modprobe rtrs-server && modprobe rtrs-client && modprobe rmr && modprobe brmr && $DEMO_DEV_SETUP" ;;
 		esac && echo "$1 booted, modules loaded" ;;
+	disk_fail | disk_heal)
+		[ "${DEMO_DM:-0}" = 1 ] || { echo "$c needs DEMO_DM=1 (stores on device-mapper)" >&2; return 2; }
+		case ${1:-} in stg0 | stg1) ;; *) echo "usage: $c stg0|stg1" >&2; return 2 ;; esac
+		local table='linear /dev/sda 0'
+		[ "$c" = disk_fail ] && table=error
+		_demo_on "$1" "n=\$(cat /sys/block/sda/size); dmsetup suspend bdisk && dmsetup load bdisk --table \"0 \$n $table\" && dmsetup resume bdisk" &&
+			echo "$1: store device $([ "$c" = disk_fail ] && echo 'fails every IO' || echo 'serves IO again')" ;;
 	rebuild)
 		local n=${1:-} id peer sync
 		case $n in
@@ -184,7 +194,7 @@ echo \"$n confirmed the write after \$i polls; $other never hears of it\"" || re
 		esac
 		_demo_on "$n" "set -x
 rmrctl pool join $P --member-id $id &&
-rmrctl store add $P --device /dev/sda --mapped-size $SIZE &&
+rmrctl store add $P --device $DEMO_DEV --mapped-size $SIZE &&
 rmrctl pool join $P --chunk-size $CHUNK --sync &&
 rmrctl leg add $P $sync --path $peer --wait=90 &&
 rmrctl pool attach $P" ;;

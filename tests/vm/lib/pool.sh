@@ -18,6 +18,16 @@ member 42: [] 0/800 dirty"
 BITMAP_BYTES=$((((SIZE * 512 / 4096 + 7) / 8 + 4095) / 4096 * 4096))
 AREA_BYTES=$(((16384 + 4 * BITMAP_BYTES + 1048575) / 1048576 * 1048576))
 
+# The demo's store device: /dev/sda, or with DEMO_DM=1 a device-mapper linear map of it
+# (`bdisk`) whose table the demo shell switches to 'error' and back (disk_fail, disk_heal).
+# DEMO_DEV_SETUP creates it on a storage node (after each boot).
+DEMO_DEV=/dev/sda
+DEMO_DEV_SETUP=true
+if [ "${DEMO_DM:-0}" = 1 ]; then
+	DEMO_DEV=/dev/mapper/bdisk
+	DEMO_DEV_SETUP='modprobe dm-flakey; n=$(cat /sys/block/sda/size); dmsetup create bdisk --table "0 $n linear /dev/sda 0"'
+fi
+
 # wr NAME ATTR VALUE: echo VALUE >ATTR on NAME. A missing ATTR or EOPNOTSUPP means the kernel
 # does not have that step yet: fail saying so; any other error fails as usual.
 wr() {

@@ -7,16 +7,22 @@
 #  - a storage node powered off while the client writes, rebooted and rebuilt;
 #  - the client powered off after a write, rebooted and reassembled (either leg first);
 #  - maintenance on a leg (enable=0) while the client writes, then enable=1;
-#  - the storage nodes cut from each other while the client writes, then restored.
+#  - the storage nodes cut from each other while the client writes, then restored;
+#  - a storage node's disk failing every IO (device-mapper 'error' table under its store)
+#    while the client writes, then healed: the leg fails and comes back by itself;
+#  - overlapping: a client-storage link cut while writing, then the client powered off
+#    before the link returns, reassembled with the stale node's leg first;
+#  - overlapping: the storage nodes cut from each other, then one of them powered off while
+#    the client writes, the link restored and the node rebuilt.
 # Each event ends with every leg normal, both nodes resynced (verify waits for it), their data
 # areas identical and every file written so far intact (sha256). At the end both nodes are
 # asked to sync once more, and the data areas and files are checked again.
-# Not drawn yet: backend errors (the demo's stores sit on /dev/sda directly; legfail.sh runs
-# them) and overlapping failures.
+# Not drawn: two failures that each take one copy at once (a double failure, SPEC §10).
 TIMEOUT=1500
 DEMO_SHELL=1
 DEMO_NOSYNC=1
 DEMO_STRICT=1
+DEMO_DM=1
 DEMO_INPUT=$VM_DIR/demo-shell.input
 CHAOS_SEED=${CHAOS_SEED:-1}
 CHAOS_EVENTS=${CHAOS_EVENTS:-6}
@@ -27,7 +33,7 @@ events=
 	for _ in $(seq "$CHAOS_EVENTS"); do
 		n=stg$((RANDOM % 2))
 		leg=psrv0@stg-rmr${n#stg}
-		case $((RANDOM % 5)) in
+		case $((RANDOM % 8)) in
 		0) events="$events cut-clt-$n"
 			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "restore clt $n" "wait_normal" ;;
 		1) events="$events crash-$n"
@@ -39,6 +45,14 @@ events=
 				"write 4" "on clt echo 1 >/sys/class/rmr-client/pools/ionos_pool/sessions/$leg/enable" "wait_normal" ;;
 		4) events="$events cut-stg0-stg1"
 			printf '%s\n' "cut stg0 stg1" "write 4" "restore stg0 stg1" "wait_normal" ;;
+		5) events="$events disk-error-$n"
+			printf '%s\n' "disk_fail $n" "write 4" "wait_failed" "disk_heal $n" "wait_normal" ;;
+		6) events="$events cut-clt-$n+crash-clt"
+			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "crash clt" "restore clt $n" "boot clt" \
+				"reassemble $n" "wait_normal" ;;
+		7) events="$events cut-stg0-stg1+crash-$n"
+			printf '%s\n' "cut stg0 stg1" "write 4" "crash $n" "write 2" "restore stg0 stg1" "boot $n" \
+				"rebuild $n" "wait_normal" ;;
 		esac
 		# Both nodes resync before the next failure: one failure at a time. A node lost
 		# while the other still resyncs takes the only current copy of the chunks the other
