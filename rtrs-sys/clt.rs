@@ -417,13 +417,8 @@ impl OwnedPermit {
         Some(OwnedPermit { sess: sess.clone(), p })
     }
 
-    /// The session it belongs to.
-    pub(crate) fn sess(&self) -> &CltSess {
-        &self.sess
-    }
-
-    /// The raw permit, for [`CltSess::request_raw`] on [`Self::sess`]; it stays this
-    /// value's to return.
+    /// The raw permit, for [`CltSess::request_raw`] on the session it was taken from; it
+    /// stays this value's to return.
     pub(crate) fn as_raw(&self) -> *mut c_void {
         self.p.as_ptr().cast()
     }

@@ -68,7 +68,6 @@ impl CltPool {
                 }
             }
         }
-        drop(sess);
         // 3. Unit and routing under the lock.
         let now = now_ms();
         let mut guard = self.lock();
@@ -125,8 +124,10 @@ impl CltPool {
             map_ver: plan_ver,
             members: if flags & wire::IO_WRITE != 0 { piggy } else { MemberList::new() },
         };
-        let unit = &mut c.units[u];
-        let n = match Msg::Io(msg).encode(self.group_id, &mut unit.msg) {
+        // RTRS copies the message into its request during the call: a stack copy serves every
+        // leg.
+        let mut mbuf = [0u8; 128];
+        let n = match Msg::Io(msg).encode(self.group_id, &mut mbuf) {
             Ok(n) => n,
             Err(e) => {
                 if write {
@@ -147,13 +148,21 @@ impl CltPool {
         unit.read_slot = lowest_bit(targets);
         unit.tried = tried;
         unit.served = 0;
-        unit.msg_len = n;
+        // What the sends below need, taken while the lock is held: the raw permits (the unit
+        // owns them until each leg's confirmation) and each leg's scatterlist.
+        let mut raw: [*mut c_void; 4] = [core::ptr::null_mut(); 4];
+        for (r, p) in raw.iter_mut().zip(permits.iter()) {
+            if let Some(p) = p {
+                *r = p.as_raw();
+            }
+        }
         unit.permits = permits;
         c.in_flight += 1;
-        // 4. Send to each target, each with its own copy of the caller's scatterlist (RTRS
-        //    DMA-maps the list per device); a send failure counts as that leg's failed reply.
+        // 4. Each target gets its own copy of the caller's scatterlist (RTRS DMA-maps the
+        //    list per device).
         let mut failed: u8 = 0;
-        for i in 0..4 {
+        let mut sgs: [(*mut c_void, u32); 4] = [(core::ptr::null_mut(), 0); 4];
+        for (i, sg_i) in sgs.iter_mut().enumerate() {
             if targets & (1 << i) == 0 {
                 continue;
             }
@@ -174,26 +183,37 @@ impl CltPool {
                     }
                 }
             };
-            let unit = &mut c.units[u];
-            let Some(p) = unit.permits[i].as_ref() else { continue };
+            if sg::audit_submit(sgp) {
+                c.units[u].sg_audited[i] = sgp;
+            }
+            *sg_i = (sgp, nents);
+        }
+        // 5. The sends run after the lock is released, so submitters on other CPUs do not
+        //    queue behind this IO's `ib_post_send`s. Nothing frees the unit meanwhile: it
+        //    finishes only when every target has answered, and a leg not sent to yet cannot.
+        //    A send failure counts as that leg's failed reply.
+        drop(guard);
+        for i in 0..4 {
+            if targets & (1 << i) == 0 || failed & (1 << i) != 0 {
+                continue;
+            }
+            let (Some(s), false) = (sess[i].as_ref(), raw[i].is_null()) else { continue };
             let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
             let tok = (tok as *const Token).cast_mut().cast::<c_void>();
-            if sg::audit_submit(sgp) {
-                unit.sg_audited[i] = sgp;
-            }
-            // SAFETY: the permit belongs to its session and stays held by the unit until
-            // `on_leg_reply` (the confirmation) or, on failure here, `finish_unit` drops it;
-            // the list is the unit's copy for this leg, left alone until the confirmation,
-            // and its pages are the caller's, which live until `done`; the token lives in the
-            // pool, which outlives every unit in use (close drains).
+            let (sgp, nents) = sgs[i];
+            // SAFETY: the permit was taken from this session and stays held by the unit until
+            // `on_leg_reply` (this leg's confirmation) or, on failure here, `finish_unit`
+            // drops it; the list is the unit's copy for this leg, left alone until the
+            // confirmation, and its pages are the caller's, which live until `done`; the
+            // token lives in the pool, which outlives every unit in use (close drains).
             let res = unsafe {
-                p.sess().request_raw(flags & wire::IO_WRITE != 0, p.as_raw(), &unit.msg[..unit.msg_len], sgp, nents, if discard { 0 } else { r.len as usize }, io_conf, tok)
+                s.request_raw(flags & wire::IO_WRITE != 0, raw[i], &mbuf[..n], sgp, nents, if discard { 0 } else { r.len as usize }, io_conf, tok)
             };
             if res.is_err() {
                 failed |= 1 << i;
             }
         }
-        drop(guard);
+        drop(sess);
         for i in 0..4 {
             if failed & (1 << i) != 0 {
                 self.on_leg_reply(u, i, -(Errno::EIO as i32));

@@ -106,8 +106,6 @@ struct Unit {
     /// Per slot: the RTRS permit of the request in flight to that leg (returned when the
     /// slot's confirmation arrives or the unit is freed, by dropping it).
     permits: [Option<OwnedPermit>; 4],
-    msg: [u8; 128],
-    msg_len: usize,
     /// Per slot: the scatterlist recorded by `debug_sg_audit` for the request in flight
     /// (null if none).
     sg_audited: [*mut c_void; 4],

@@ -22,8 +22,6 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
                 tried: 0,
                 served: 0,
                 permits: [None, None, None, None],
-                msg: [0; 128],
-                msg_len: 0,
                 sg_audited: [core::ptr::null_mut(); 4],
             },
             GFP_KERNEL,
