@@ -72,7 +72,8 @@ impl CltPool {
         let now = now_ms();
         let mut guard = self.lock();
         let c = &mut *guard;
-        let Some(u) = c.units.iter().position(|u| !u.busy) else {
+        // The unit on top of the free stack; taken off it below, once nothing can fail.
+        let Some(u) = c.free.top() else {
             return Err(Errno::EAGAIN);
         };
         let (targets, plan_ver, piggy, req) = if write {
@@ -140,6 +141,7 @@ impl CltPool {
             // In flight on its leg until its reply (least-pending reads).
             c.core.read_started(lowest_bit(targets));
         }
+        c.free.pop();
         let unit = &mut c.units[u];
         unit.busy = true;
         unit.io = io;
@@ -370,6 +372,12 @@ impl CltPool {
         let unit = c.units.get_mut(u)?;
         let io = unit.io;
         let served = unit.served;
+        if unit.busy {
+            if !c.free.push(u as u16) {
+                pr_err!("client pool {}: unit {} released twice (free list full)\n", self.name.as_str(), u);
+            }
+        }
+        let unit = c.units.get_mut(u)?;
         unit.busy = false;
         unit.io = core::ptr::null_mut();
         unit.req = None;

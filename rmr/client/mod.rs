@@ -31,7 +31,7 @@ use crate::kmap::{prepare_spares, KMapStorage};
 
 use crate::rmr_core::{
     client::{resend_after_timeout, Admit, ClientPool as CorePool, LegState, ReadOutcome, ReadPolicy, ReadStep, StoreCheck, WriteReq, WriteStep},
-    consts::RMR_RECOVER_INTERVAL_MS,
+    consts::{RMR_MAX_QUEUE_DEPTH, RMR_RECOVER_INTERVAL_MS},
     control::{MapUpdate, Step, TryEnableRun},
     join::{JoinMode, JoinParams, JoinRun, JoinStep},
     rejoin::RejoinRun,
@@ -111,12 +111,40 @@ struct Unit {
     sg_audited: [*mut c_void; 4],
 }
 
+/// A stack of unit indices (at most one entry per unit, so it never overflows).
+struct FreeUnits {
+    idx: [u16; RMR_MAX_QUEUE_DEPTH],
+    n: usize,
+}
+
+impl FreeUnits {
+    fn top(&self) -> Option<usize> {
+        self.n.checked_sub(1).and_then(|i| self.idx.get(i)).map(|&u| usize::from(u))
+    }
+    fn pop(&mut self) {
+        self.n = self.n.saturating_sub(1);
+    }
+    /// False if full (a unit released twice: a bug, logged by the caller).
+    fn push(&mut self, u: u16) -> bool {
+        match self.idx.get_mut(self.n) {
+            Some(slot) => {
+                *slot = u;
+                self.n += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// What the IO path needs, behind the pool spinlock.
 pub(crate) struct Core {
     pub(crate) core: CorePool,
     pub(crate) maps: MapSet<KMapStorage>,
     pub(crate) legs: [Option<Arc<LegObj>>; 4],
     units: KVec<Unit>,
+    /// Indices of the units not in use (O(1) allocation instead of a scan).
+    free: FreeUnits,
     in_flight: u32,
     /// The `pool_md` members try-enable last said it waits for (logged when it changes).
     te_waits: MemberList,

@@ -27,6 +27,11 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
             GFP_KERNEL,
         )?;
     }
+    // Free units, a stack with the lowest index on top.
+    let mut free = FreeUnits { idx: [0; RMR_MAX_QUEUE_DEPTH], n: 0 };
+    for u in (0..units.len()).rev() {
+        free.push(u16::try_from(u).map_err(|_| EINVAL)?);
+    }
     let mut tokens = KVec::with_capacity(units.len() * 4, GFP_KERNEL)?;
     for u in 0..units.len() {
         for slot in 0..4u8 {
@@ -62,6 +67,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
                     maps: MapSet::new(),
                     legs: [None, None, None, None],
                     units,
+                    free,
                     in_flight: 0,
                     te_waits: MemberList::new(),
                 },
