@@ -421,13 +421,18 @@ impl TagSet {
         // `blk_mq_alloc_tag_set` initialises; all-zero is its documented starting state.
         let mut set: bindings::blk_mq_tag_set = unsafe { core::mem::zeroed() };
         set.ops = &MQ_OPS;
-        set.nr_hw_queues = 1;
+        // One hardware queue per CPU, sharing one set of tags (the pool's IO units): the
+        // submitters of different CPUs meet only at the pool lock.
+        // SAFETY: `nr_cpu_ids` is set once during boot and only read afterwards.
+        set.nr_hw_queues = unsafe { bindings::nr_cpu_ids }.max(1);
         set.nr_maps = 1;
         set.queue_depth = lim.queue_depth;
         set.cmd_size = u32::try_from(cmd_size(lim.max_segments)).map_err(|_| EINVAL)?;
         set.numa_node = bindings::NUMA_NO_NODE;
-        // rmr_clt_request may sleep (e.g. during a map update's IO freeze).
-        set.flags = bindings::BLK_MQ_F_SHOULD_MERGE | bindings::BLK_MQ_F_BLOCKING;
+        // Not BLK_MQ_F_BLOCKING: queue_rq never sleeps (rmr_clt_request takes permits without
+        // waiting and answers EAGAIN, i.e. BLK_STS_RESOURCE, while IO is frozen for a map
+        // update).
+        set.flags = bindings::BLK_MQ_F_SHOULD_MERGE | bindings::BLK_MQ_F_TAG_HCTX_SHARED;
         set.driver_data = (shared as *const Shared).cast_mut().cast::<c_void>();
         let set = KBox::new(Opaque::new(set), GFP_KERNEL)?;
         // SAFETY: `set` is a zeroed tag set with its parameters filled in, at its final address.

@@ -3,7 +3,7 @@
 # stg0 = stg-rmr0 = A (member 42), stg1 = stg-rmr1 = B (member 43):
 #  1. §12.1 bring-up command for command; both server pools, both client legs and both sync
 #     legs reach `normal`, B's sync brings every map_summary line to `[] 0/800 dirty`,
-#     /dev/brmr0 appears with 204800 sectors.
+#     /dev/brmr0 appears with 204800 sectors and one hardware queue per client CPU (2).
 #  2. ext4 on brmr0: 64 MiB of random files, checksums, e2fsck -fn, checksums after remount.
 #  3. fio random writes (2 jobs, QD16, 4k-64k blocks, some crossing chunk boundaries) with
 #     md5 verification, then a verify-only pass; under debug_sg_audit no scatterlist was
@@ -17,6 +17,9 @@
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
 TIMEOUT=1500
 NSTG=2
+# Two vCPUs on the client: brmr0 gets a hardware queue per CPU, and fio's two jobs submit
+# from both at once (issue 12: multi-queue, sends outside the pool lock).
+CPUS_clt=2
 
 . "$VM_LIB/pool.sh"
 NCHUNK=$(((SIZE * 512 + CHUNK - 1) / CHUNK))   # 800
@@ -89,6 +92,7 @@ step16                                                                          
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/state")" ready "brmr0 state"
 expect_eq "$(on clt "cat $BC/ctl/devices/brmr0/block/size")" $SIZE "brmr0 block/size"
 expect_eq "$(on clt 'cat /sys/block/brmr0/size')" $SIZE "/sys/block/brmr0/size"
+expect_eq "$(on clt 'ls -d /sys/block/brmr0/mq/* | wc -l')" 2 "brmr0's hardware queues (one per CPU)"
 expect_eq "$(on clt 'lsblk -dno SIZE /dev/brmr0 | tr -d " "')" 100M "lsblk size of brmr0"
 for n in stg0 stg1; do
 	expect_eq "$(on $n "cat $BS/stores/$P/state")" "open
