@@ -199,8 +199,12 @@ impl CltPool {
             if targets & (1 << i) == 0 || failed & (1 << i) != 0 {
                 continue;
             }
-            let (Some(s), false) = (sess[i].as_ref(), raw[i].is_null()) else { continue };
-            let Some(tok) = self.tokens.get(u * 4 + i) else { continue };
+            // A target without its session, permit or token cannot be sent to: it counts as
+            // failed (skipping it would leave the unit waiting for a reply forever).
+            let (Some(s), false, Some(tok)) = (sess[i].as_ref(), raw[i].is_null(), self.tokens.get(u * 4 + i)) else {
+                failed |= 1 << i;
+                continue;
+            };
             let tok = (tok as *const Token).cast_mut().cast::<c_void>();
             let (sgp, nents) = sgs[i];
             // SAFETY: the permit was taken from this session and stays held by the unit until
@@ -372,12 +376,9 @@ impl CltPool {
         let unit = c.units.get_mut(u)?;
         let io = unit.io;
         let served = unit.served;
-        if unit.busy {
-            if !c.free.push(u as u16) {
-                pr_err!("client pool {}: unit {} released twice (free list full)\n", self.name.as_str(), u);
-            }
+        if unit.busy && !c.free.push(u as u16) {
+            pr_err!("client pool {}: unit {} released twice (free list full)\n", self.name.as_str(), u);
         }
-        let unit = c.units.get_mut(u)?;
         unit.busy = false;
         unit.io = core::ptr::null_mut();
         unit.req = None;
