@@ -229,6 +229,10 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 		# nodes, wait (at most 60 s) for its legs to be back, and say so.
 		_demo_on "$1" "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state 2>/dev/null; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
 [ \$i = 0 ] || echo \"sync: waited \$((i * 200)) ms for the sync pool's legs to be normal\"
+# A write to a chunk the node could not sync yet failed its leg: it is NO_IO until the client's
+# recovery worker enables it again (about a second); sync start needs it normal.
+i=0; until [ \"\$(head -1 $S/pools/$P/state)\" = normal ]; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
+[ \$i = 0 ] || echo \"sync: waited \$((i * 200)) ms for the server pool to be normal\"
 rmrctl sync start $P --wait=600 && rmrctl status" ;;
 	verify)
 		local a b frozen=0 sum="/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=$((SIZE / 2048)) status=none | /usr/bin/sha256sum | cut -d' ' -f1"
