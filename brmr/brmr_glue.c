@@ -143,6 +143,12 @@ u32 brmr_bdev_lbs(struct file *f)
 	return bdev_logical_block_size(file_bdev(f));
 }
 
+bool brmr_bdev_write_cache(struct file *f);
+bool brmr_bdev_write_cache(struct file *f)
+{
+	return bdev_write_cache(file_bdev(f));
+}
+
 int brmr_bdev_name(struct file *f, char *buf, size_t len);
 int brmr_bdev_name(struct file *f, char *buf, size_t len)
 {

@@ -23,7 +23,7 @@ use core::ffi::{c_int, c_void};
 
 /// Version of this ABI; brmr passes it in [`RmrSrvStoreOps::abi_version`] and
 /// `rmr_clt_open` checks [`RmrCltInfo::abi_version`].
-pub(crate) const RMR_ABI_VERSION: u32 = 3;
+pub(crate) const RMR_ABI_VERSION: u32 = 4;
 
 /// Legs per pool (`RMR_POOL_MAX_SESS`): slices of `cmd_with_rsp`, entries of leg stats.
 pub(crate) const RMR_POOL_MAX_SESS: usize = 4;
@@ -48,6 +48,19 @@ pub(crate) const RMR_IO_DISCARD: u32 = 1 << 3;
 pub(crate) const RMR_MD_MAP: u32 = 0;
 /// Persisted metadata region: the `last_io` record (`index` 0).
 pub(crate) const RMR_MD_LAST_IO: u32 = 1;
+/// Persisted metadata region: the write-intent record's witness map in slot `index`.
+pub(crate) const RMR_MD_WITNESS: u32 = 2;
+/// Persisted metadata region: the lost map in slot `index`.
+pub(crate) const RMR_MD_LOST: u32 = 3;
+/// Persisted metadata region: the write-intent record (`index` 0 `wi`, 1 `suspect`, 2 the
+/// own lost map).
+pub(crate) const RMR_MD_INTENT: u32 = 4;
+
+/// Store capability (`caps` op): the backing device has a volatile write cache.
+pub(crate) const RMR_STORE_VOLATILE_CACHE: u32 = 1 << 0;
+/// Store capability: the store has the `RMR_MD_WITNESS`, `RMR_MD_LOST` and `RMR_MD_INTENT`
+/// regions.
+pub(crate) const RMR_STORE_INTENT: u32 = 1 << 1;
 /// Bytes of one page of `md_write`/`md_read`.
 pub(crate) const RMR_MD_PAGE: usize = 4096;
 
@@ -159,6 +172,8 @@ pub(crate) struct RmrSrvStoreOps {
     /// Make every page written so far reach the device; with `flush` also its volatile cache.
     /// May sleep.
     pub(crate) md_sync: Option<unsafe extern "C" fn(priv_: *mut c_void, flush: bool) -> c_int>,
+    /// The store's `RMR_STORE_*` capabilities (asked at registration). May sleep.
+    pub(crate) caps: Option<unsafe extern "C" fn(priv_: *mut c_void) -> u32>,
 }
 
 /// One `srv_md` slot.

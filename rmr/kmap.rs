@@ -13,7 +13,7 @@
 //! `/sys/module/rmr/parameters/map_atomic_pages` and a failure is
 //! reported to the core as `NoMem`.
 
-use crate::rmr_core::dirtymap::{MapSet, MapStorage, NoMem, Page, PAGE_BITS};
+use crate::rmr_core::dirtymap::{MapStorage, NoMem, Page, Spares, PAGE_BITS};
 use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO};
 use kernel::alloc::Flags;
 use kernel::prelude::*;
@@ -96,7 +96,7 @@ impl MapStorage for KMapStorage {
 /// Hands `maps` (behind a spinlock that `with` takes) the spare storages it lacks for maps of
 /// `total` chunks. Allocates with the lock released; returns false if memory ran out (the
 /// maps that then cannot take a spare allocate on demand).
-pub(crate) fn prepare_spares(total: u64, mut with: impl FnMut(&mut dyn FnMut(&mut MapSet<KMapStorage>))) -> bool {
+pub(crate) fn prepare_spares<T: Spares<KMapStorage>>(total: u64, mut with: impl FnMut(&mut dyn FnMut(&mut T))) -> bool {
     let npages = usize::try_from(total.div_ceil(PAGE_BITS)).unwrap_or(usize::MAX);
     let mut want = 0;
     with(&mut |m| want = m.spares_wanted(npages));

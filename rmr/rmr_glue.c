@@ -37,6 +37,7 @@ static GLUE_RW(sync);
 static GLUE_RO(map_summary);
 static GLUE_RO(map);
 static GLUE_RO(sync_progress);
+static GLUE_RO(write_intent);
 static GLUE_RO(chunk_size);
 static GLUE_RO(queue_depth);
 static GLUE_RW(read_policy);
@@ -61,7 +62,7 @@ ATTRIBUTE_GROUPS(clt_sess);
 static struct attribute *srv_pool_attrs[] = {
 	&glue_attr_state.attr, &glue_attr_member_id.attr, &glue_attr_leave_pool.attr,
 	&glue_attr_add_clt.attr, &glue_attr_sync.attr, &glue_attr_map_summary.attr,
-	&glue_attr_map.attr, &glue_attr_sync_progress.attr, NULL,
+	&glue_attr_map.attr, &glue_attr_sync_progress.attr, &glue_attr_write_intent.attr, NULL,
 };
 ATTRIBUTE_GROUPS(clt_pool);
 ATTRIBUTE_GROUPS(srv_pool);
@@ -153,6 +154,10 @@ static int rmr_param_set_range(const char *val, const struct kernel_param *kp, i
 
 /* In-flight sync requests per pool, read at each sync start. */
 RMR_INT_PARAM(sync_queue_depth, 32, 1, 512, "In-flight sync requests per pool (1..512, default 32)");
+
+/* Keep the write-intent record on stores with a volatile write cache, read at add_store. */
+RMR_INT_PARAM(write_intent, 1, 0, 1,
+	      "Keep the write-intent record on stores whose device has a volatile write cache (0|1, default 1; read when a store registers)");
 
 /*
  * The bound of every wait of a client command or sync read for its RTRS confirmation (and for

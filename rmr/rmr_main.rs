@@ -43,6 +43,13 @@ pub(crate) mod kind {
 
 extern "C" {
     fn rmr_glue_sync_queue_depth() -> i32;
+    fn rmr_glue_write_intent() -> i32;
+}
+
+/// `/sys/module/rmr/parameters/write_intent` (0 or 1, validated by the C setter).
+pub(crate) fn write_intent() -> bool {
+    // SAFETY: reads an int with READ_ONCE; no preconditions.
+    unsafe { rmr_glue_write_intent() != 0 }
 }
 
 /// `/sys/module/rmr/parameters/sync_queue_depth` (1..512, validated by the C setter).

@@ -17,6 +17,7 @@ extern "C" {
     fn brmr_bdev_close(f: *mut File);
     fn brmr_bdev_sectors(f: *mut File) -> u64;
     fn brmr_bdev_lbs(f: *mut File) -> u32;
+    fn brmr_bdev_write_cache(f: *mut File) -> bool;
     fn brmr_bdev_name(f: *mut File, buf: *mut c_char, len: usize) -> i32;
     fn brmr_md_read(f: *mut File, buf: *mut c_void, len: usize, pos: u64) -> isize;
     fn brmr_md_write(f: *mut File, buf: *const c_void, len: usize, pos: u64) -> isize;
@@ -65,6 +66,12 @@ impl Bdev {
     pub(crate) fn logical_block_size(&self) -> u32 {
         // SAFETY: as above.
         unsafe { brmr_bdev_lbs(self.file.as_ptr()) }
+    }
+
+    /// Whether the device has a volatile write cache (`write_cache` "write back").
+    pub(crate) fn write_cache(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { brmr_bdev_write_cache(self.file.as_ptr()) }
     }
 
     /// The kernel's name of the device (`sda`, `sda1`...) into `buf`; returns its length.

@@ -487,6 +487,9 @@ unsafe extern "C" fn op_md_update(priv_: *mut c_void, md: *const RmrPoolMd) -> c
 const _: () = assert!(
     abi::RMR_MD_MAP == ondisk::REGION_MAP
         && abi::RMR_MD_LAST_IO == ondisk::REGION_LAST_IO
+        && abi::RMR_MD_WITNESS == ondisk::REGION_WITNESS
+        && abi::RMR_MD_LOST == ondisk::REGION_LOST
+        && abi::RMR_MD_INTENT == ondisk::REGION_INTENT
         && abi::RMR_MD_PAGE as u64 == ondisk::MD_PAGE
 );
 
@@ -577,6 +580,24 @@ unsafe extern "C" fn op_md_sync(priv_: *mut c_void, flush: bool) -> c_int {
     }
 }
 
+/// `caps` op: a volatile write cache on the backing device (its queue's `write_cache` is
+/// "write back"), and the write-intent regions (format version 3).
+///
+/// # Safety
+/// See [`shared`].
+unsafe extern "C" fn op_caps(priv_: *mut c_void) -> u32 {
+    // SAFETY: rmr passes back the registered `Shared`, alive until unregister returns.
+    let s = unsafe { shared(priv_) };
+    let mut caps = 0;
+    if s.bdev.write_cache() {
+        caps |= abi::RMR_STORE_VOLATILE_CACHE;
+    }
+    if s.layout.intent {
+        caps |= abi::RMR_STORE_INTENT;
+    }
+    caps
+}
+
 /// The ops every store registers; `priv` is its pinned [`Shared`].
 pub(crate) static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
     abi_version: abi::RMR_ABI_VERSION,
@@ -587,4 +608,5 @@ pub(crate) static OPS: RmrSrvStoreOps = RmrSrvStoreOps {
     md_write: Some(op_md_write),
     md_read: Some(op_md_read),
     md_sync: Some(op_md_sync),
+    caps: Some(op_caps),
 };

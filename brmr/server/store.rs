@@ -135,7 +135,7 @@ fn format(b: &Bdev, sb: &Superblock) -> Result {
     let zero = zeroed(STEP)?;
     let other = (1 - sb.slot()) * SB_SIZE;
     b.write_at(&zero[..SB_SIZE], other as u64)?;
-    let end = sb.layout.bitmap_offset(ondisk::MAX_MEMBERS);
+    let end = sb.layout.bitmaps_end();
     let mut pos = ondisk::LAST_IO_OFFSET;
     while pos < end {
         let n = (end - pos).min(STEP as u64) as usize;

@@ -9,6 +9,10 @@ pub const RMR_MAP_CLEAN_DELAY_MS: u64 = 5000;
 pub const RMR_RECOVER_INTERVAL_MS: u64 = 1000;
 /// Period of the server map-clear worker.
 pub const RMR_SRV_CHECK_MAPS_INTERVAL_MS: u64 = 5000;
+/// [improvement] Delay of the writer round that persists `wi` bits cleared by completed
+/// flushes (`ServerPool::md_lazy`): soon, so a crash finds few stale suspects, but shared by
+/// the flushes of a burst.
+pub const RMR_SRV_MD_LAZY_MS: u64 = 100;
 /// Largest pool `queue_depth` (number of IO units, `mem_id` < this).
 pub const RMR_MAX_QUEUE_DEPTH: usize = 512;
 /// Default pool `queue_depth`.

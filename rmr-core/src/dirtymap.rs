@@ -440,6 +440,24 @@ impl<S: MapStorage + Default> Default for MapSet<S> {
     }
 }
 
+/// Something that keeps prepared storages for maps it will create (a [`MapSet`], the
+/// write-intent record): the shell allocates them where sleeping is allowed.
+pub trait Spares<S> {
+    /// How many prepared storages of `npages` pages it lacks.
+    fn spares_wanted(&self, npages: usize) -> usize;
+    /// Keep `spare`; hands back what it cannot keep.
+    fn add_spare(&mut self, spare: S) -> core::result::Result<(), S>;
+}
+
+impl<S: MapStorage + Default> Spares<S> for MapSet<S> {
+    fn spares_wanted(&self, npages: usize) -> usize {
+        MapSet::spares_wanted(self, npages)
+    }
+    fn add_spare(&mut self, spare: S) -> core::result::Result<(), S> {
+        MapSet::add_spare(self, spare)
+    }
+}
+
 impl<S: MapStorage + Default> MapSet<S> {
     /// No maps.
     pub const fn new() -> Self {

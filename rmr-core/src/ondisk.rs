@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The BRMR store's on-disk metadata (SPEC §9.4), format version 2 (version 1 is read too:
-//! it is version 2 with an empty map slot table).
+//! The BRMR store's on-disk metadata (SPEC §9.4), format version 3 (versions 1 and 2 are
+//! read too: version 1 is version 2 with an empty map slot table, and version 2 lacks the
+//! write-intent regions, so rmr keeps no write-intent record on it).
 //!
 //! The metadata area sits at the start of the backing device; exported sector `s` lives at
 //! backend sector `s + area_sectors`. The area holds, in this order:
@@ -10,7 +11,10 @@
 //! | 0                     | 4096            | superblock copy 0                           |
 //! | 4096                  | 4096            | superblock copy 1                           |
 //! | 8192                  | 16 × 512 = 8192 | `last_io` slots (16 bytes each, 512 slots)  |
-//! | 16384                 | 4 × `bm_bytes`  | one dirty bitmap per `srv_md` slot          |
+//! | 16384                 | 4 × `bm_bytes`  | one dirty bitmap per map slot               |
+//! | 16384 + 4 × `bm_bytes`| 4 × `bm_bytes`  | version 3: witness bitmap per map slot      |
+//! | 16384 + 8 × `bm_bytes`| 4 × `bm_bytes`  | version 3: lost bitmap per map slot         |
+//! | 16384 + 12 × `bm_bytes`| 3 × `bm_bytes` | version 3: write-intent `wi`, `suspect`, own lost |
 //!
 //! Superblock updates alternate between the two copies with an increasing sequence number,
 //! so a torn write leaves the previous copy valid; readers take the valid copy with the
@@ -26,13 +30,24 @@ pub const SB_SIZE: usize = 4096;
 /// Magic at offset 0 of a superblock: "BRMRSTOR".
 pub const MAGIC: [u8; 8] = *b"BRMRSTOR";
 /// The format version this code writes (it reads [`VERSION_MIN`] too).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// The last format version without the write-intent regions.
+pub const VERSION_NO_INTENT: u32 = 2;
 /// The oldest format version this code reads: 1 had no map slot table (all zero then).
 pub const VERSION_MIN: u32 = 1;
 /// Metadata region of [`Layout::md_page_offset`]: a dirty map slot.
 pub const REGION_MAP: u32 = 0;
 /// Metadata region of [`Layout::md_page_offset`]: the `last_io` record.
 pub const REGION_LAST_IO: u32 = 1;
+/// Metadata region (version 3): the witness bitmap of map slot `index`.
+pub const REGION_WITNESS: u32 = 2;
+/// Metadata region (version 3): the lost bitmap of map slot `index`.
+pub const REGION_LOST: u32 = 3;
+/// Metadata region (version 3): the write-intent record, `index` 0 `wi`, 1 `suspect`, 2 the
+/// own lost bitmap.
+pub const REGION_INTENT: u32 = 4;
+/// Bitmaps of [`REGION_INTENT`].
+pub const INTENT_BITMAPS: usize = 3;
 /// Bytes of one metadata page.
 pub const MD_PAGE: u64 = 4096;
 /// Storage members a pool holds (RMR_POOL_MAX_SESS).
@@ -64,19 +79,40 @@ pub struct Layout {
     pub area_sectors: u64,
     /// Bytes reserved for each member's dirty bitmap.
     pub bitmap_bytes: u64,
+    /// The area has the write-intent regions (format version 3).
+    pub intent: bool,
 }
 
 impl Layout {
     /// The layout for a store exporting `mapped_size` sectors on a device of `dev_sectors`.
     /// -EINVAL if `mapped_size` is 0 or does not fit behind the metadata area.
     pub fn new(dev_sectors: u64, mapped_size: u64) -> Result<Layout, Errno> {
+        Self::with_intent(dev_sectors, mapped_size, true)
+    }
+
+    /// The layout of a format version 1 or 2 store (no write-intent regions).
+    pub fn without_intent(dev_sectors: u64, mapped_size: u64) -> Result<Layout, Errno> {
+        Self::with_intent(dev_sectors, mapped_size, false)
+    }
+
+    /// Bitmaps of the area: 4 dirty maps, and with the write-intent regions 4 witness, 4 lost
+    /// and the 3 of the record.
+    pub const fn bitmaps(intent: bool) -> u64 {
+        if intent {
+            (3 * MAX_MEMBERS + INTENT_BITMAPS) as u64
+        } else {
+            MAX_MEMBERS as u64
+        }
+    }
+
+    fn with_intent(dev_sectors: u64, mapped_size: u64, intent: bool) -> Result<Layout, Errno> {
         if mapped_size == 0 {
             return Err(Errno::EINVAL);
         }
         let bytes = mapped_size.checked_mul(SECTOR).ok_or(Errno::EINVAL)?;
         let bits = bytes.div_ceil(BITMAP_MIN_CHUNK);
         let bitmap_bytes = bits.div_ceil(8).next_multiple_of(SB_SIZE as u64);
-        let area = (MAX_MEMBERS as u64)
+        let area = Self::bitmaps(intent)
             .checked_mul(bitmap_bytes)
             .and_then(|b| b.checked_add(BITMAP_OFFSET))
             .and_then(|b| b.checked_next_multiple_of(AREA_ALIGN))
@@ -86,30 +122,56 @@ impl Layout {
             Some(need) if need <= dev_sectors => Ok(Layout {
                 area_sectors,
                 bitmap_bytes,
+                intent,
             }),
             _ => Err(Errno::EINVAL),
         }
     }
 
-    /// Byte offset of the bitmap of map slot `slot`.
-    pub fn bitmap_offset(&self, slot: usize) -> u64 {
-        BITMAP_OFFSET + slot as u64 * self.bitmap_bytes
+    /// Byte offset of bitmap `i` (map slots 0..3, then in version 3 witness, lost, record).
+    pub fn bitmap_offset(&self, i: usize) -> u64 {
+        BITMAP_OFFSET + i as u64 * self.bitmap_bytes
+    }
+
+    /// Byte offset of the end of the bitmaps (what `create_store` zeroes).
+    pub fn bitmaps_end(&self) -> u64 {
+        self.bitmap_offset(Self::bitmaps(self.intent) as usize)
+    }
+
+    /// The format version a superblock with this layout carries.
+    pub const fn version(&self) -> u32 {
+        if self.intent {
+            VERSION
+        } else {
+            VERSION_NO_INTENT
+        }
     }
 
     /// Byte offset of page `page` of metadata region `region` number `index` (rmr's
-    /// `md_write`/`md_read`): map slot `index` < 4 and `page` inside its bitmap, or the
-    /// `last_io` record (`index` 0, `page` < 2). -EINVAL for anything else.
+    /// `md_write`/`md_read`): a bitmap (map, and in version 3 witness or lost of slot
+    /// `index` < 4, or record bitmap `index` < 3) with `page` inside it, or the `last_io`
+    /// record (`index` 0, `page` < 2). -EINVAL for anything else.
     pub fn md_page_offset(&self, region: u32, index: u32, page: u32) -> Result<u64, Errno> {
         let page = u64::from(page);
-        match region {
-            REGION_MAP if (index as usize) < MAX_MEMBERS && (page + 1) * MD_PAGE <= self.bitmap_bytes => {
-                Ok(self.bitmap_offset(index as usize) + page * MD_PAGE)
-            }
-            REGION_LAST_IO if index == 0 && (page + 1) * MD_PAGE <= (LAST_IO_SLOTS * LAST_IO_SLOT_BYTES) as u64 => {
+        let i = index as usize;
+        if region == REGION_LAST_IO {
+            return if index == 0 && (page + 1) * MD_PAGE <= (LAST_IO_SLOTS * LAST_IO_SLOT_BYTES) as u64 {
                 Ok(LAST_IO_OFFSET + page * MD_PAGE)
-            }
-            _ => Err(Errno::EINVAL),
+            } else {
+                Err(Errno::EINVAL)
+            };
         }
+        let bitmap = match region {
+            REGION_MAP if i < MAX_MEMBERS => i,
+            REGION_WITNESS if self.intent && i < MAX_MEMBERS => MAX_MEMBERS + i,
+            REGION_LOST if self.intent && i < MAX_MEMBERS => 2 * MAX_MEMBERS + i,
+            REGION_INTENT if self.intent && i < INTENT_BITMAPS => 3 * MAX_MEMBERS + i,
+            _ => return Err(Errno::EINVAL),
+        };
+        if (page + 1) * MD_PAGE > self.bitmap_bytes {
+            return Err(Errno::EINVAL);
+        }
+        Ok(self.bitmap_offset(bitmap) + page * MD_PAGE)
     }
 
     /// Largest `mapped_size` a device of `dev_sectors` can export (for error messages).
@@ -293,7 +355,7 @@ impl Superblock {
     pub fn encode(&self, b: &mut [u8; SB_SIZE]) {
         b.fill(0);
         b[O_MAGIC..O_MAGIC + 8].copy_from_slice(&MAGIC);
-        put32(b, O_VERSION, VERSION);
+        put32(b, O_VERSION, self.layout.version());
         put64(b, O_SEQ, self.seq);
         put32(b, O_FLAGS, self.flags);
         put32(b, O_LBS, self.logical_block_size);
@@ -358,6 +420,7 @@ impl Superblock {
             layout: Layout {
                 area_sectors: get64(b, O_AREA),
                 bitmap_bytes: get64(b, O_BMBYTES),
+                intent: version >= VERSION,
             },
             name,
             name_len,
@@ -387,7 +450,7 @@ impl Superblock {
         let chunk_ok = self.pool_md.chunk_size == 0
             || (self.pool_md.chunk_size.is_power_of_two() && self.pool_md.chunk_size >= 4096);
         let layout_ok = matches!(
-            Layout::new(u64::MAX, self.mapped_size),
+            Layout::with_intent(u64::MAX, self.mapped_size, self.layout.intent),
             Ok(l) if l == self.layout
         );
         n > 0
@@ -718,16 +781,18 @@ mod tests {
         assert_eq!(Superblock::decode(&b), Err(MdError::Corrupt));
         // A newer version is reported as such.
         sample().encode(&mut b);
-        put32(&mut b[..], O_VERSION, 3);
+        put32(&mut b[..], O_VERSION, 4);
         let crc = crc32c(&b[..O_CRC]);
         put32(&mut b[..], O_CRC, crc);
-        assert_eq!(Superblock::decode(&b), Err(MdError::UnsupportedVersion(3)));
+        assert_eq!(Superblock::decode(&b), Err(MdError::UnsupportedVersion(4)));
     }
 
     #[test]
     fn version_1_reads_with_an_empty_slot_table_and_slots_round_trip() {
         let mut b = Box::new([0u8; SB_SIZE]);
-        sample().encode(&mut b);
+        let mut old = sample();
+        old.layout = Layout::without_intent(262144, 204800).unwrap();
+        old.encode(&mut b);
         put32(&mut b[..], O_VERSION, 1);
         let crc = crc32c(&b[..O_CRC]);
         put32(&mut b[..], O_CRC, crc);
@@ -749,9 +814,40 @@ mod tests {
         assert_eq!(l.md_page_offset(REGION_MAP, 3, 0), Ok(16384 + 3 * 4096));
         assert_eq!(l.md_page_offset(REGION_MAP, 3, 1), Err(Errno::EINVAL), "bitmap_bytes is one page");
         assert_eq!(l.md_page_offset(REGION_MAP, 4, 0), Err(Errno::EINVAL));
-        assert_eq!(l.md_page_offset(2, 0, 0), Err(Errno::EINVAL));
-        let last = l.md_page_offset(REGION_MAP, 3, 0).unwrap() + MD_PAGE;
+        assert_eq!(l.md_page_offset(REGION_WITNESS, 0, 0), Ok(16384 + 4 * 4096));
+        assert_eq!(l.md_page_offset(REGION_LOST, 3, 0), Ok(16384 + 11 * 4096));
+        assert_eq!(l.md_page_offset(REGION_INTENT, 2, 0), Ok(16384 + 14 * 4096));
+        assert_eq!(l.md_page_offset(REGION_INTENT, 3, 0), Err(Errno::EINVAL));
+        assert_eq!(l.md_page_offset(5, 0, 0), Err(Errno::EINVAL));
+        let last = l.md_page_offset(REGION_INTENT, 2, 0).unwrap() + MD_PAGE;
         assert!(last <= l.area_sectors * SECTOR, "inside the metadata area");
+        assert_eq!(l.bitmaps_end(), last);
+        // A version 2 store has no write-intent regions.
+        let old = Layout::without_intent(1 << 30, 204800).unwrap();
+        assert_eq!(old.md_page_offset(REGION_MAP, 3, 0), Ok(16384 + 3 * 4096));
+        assert_eq!(old.md_page_offset(REGION_WITNESS, 0, 0), Err(Errno::EINVAL));
+        assert_eq!(old.md_page_offset(REGION_INTENT, 0, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn version_2_keeps_its_layout_and_version() {
+        let mut sb = sample();
+        sb.layout = Layout::without_intent(262144, 204800).unwrap();
+        let mut b = Box::new([0u8; SB_SIZE]);
+        sb.encode(&mut b);
+        assert_eq!(get32(&b, O_VERSION), 2);
+        let d = Superblock::decode(&b).unwrap();
+        assert!(!d.layout.intent);
+        assert_eq!(d, sb);
+        // A version 2 superblock claiming the version 3 layout (or the reverse) is corrupt.
+        let mut v3 = sample();
+        v3.layout.intent = false;
+        v3.encode(&mut b);
+        // Same area here (both fit 1 MiB), so the version decides the regions.
+        assert!(!Superblock::decode(&b).unwrap().layout.intent);
+        let big = Layout::new(1 << 34, 1 << 33).unwrap();
+        let big2 = Layout::without_intent(1 << 34, 1 << 33).unwrap();
+        assert!(big.area_sectors > big2.area_sectors, "the regions take room on a large store");
     }
 
     #[test]

@@ -170,6 +170,10 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                 if fx.stop_sync {
                     g.sched.stop();
                 }
+                if g.core.md_lazy() {
+                    // Completed flushes cleared `wi` bits: persisted soon, not waited for.
+                    g.dw_md.queue(RMR_SRV_MD_LAZY_MS as u32);
+                }
                 let md = fx.persist_md && !g.unregistering;
                 (fx, md, old, g.core.state)
             };

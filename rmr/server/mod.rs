@@ -48,7 +48,7 @@ use crate::kmap::{prepare_spares, KMapStorage};
 use crate::peer::{self, SyncPool};
 
 use crate::rmr_core::{
-    consts::{RMR_MAX_QUEUE_DEPTH, RMR_SRV_CHECK_MAPS_INTERVAL_MS},
+    consts::{RMR_MAX_QUEUE_DEPTH, RMR_SRV_CHECK_MAPS_INTERVAL_MS, RMR_SRV_MD_LAZY_MS},
     errno::Errno,
     error::Error as CoreError,
     jhash,
@@ -332,6 +332,23 @@ impl SrvPool {
             && (!staging || prepare_spares(total, |f| f(&mut self.inner.lock().core.staging_spares)));
         if !ok && ratelimit() {
             pr_warn!("server pool {}: no memory to prepare dirty maps; new maps allocate on demand\n", self.name());
+        }
+    }
+
+    /// Prepares the write-intent record's maps and witness maps (where sleeping is allowed),
+    /// so that its IO path does not allocate. Nothing without a volatile cache.
+    pub(super) fn prepare_intent(&self) {
+        let total = {
+            let g = self.inner.lock();
+            if !g.core.intent.volatile_cache || g.core.md.chunk_size == 0 {
+                return;
+            }
+            g.core.total_chunks()
+        };
+        let ok = prepare_spares(total, |f| f(&mut self.inner.lock().core.intent))
+            && prepare_spares(total, |f| f(&mut self.inner.lock().core.intent.witness));
+        if !ok && ratelimit() {
+            pr_warn!("server pool {}: no memory to prepare the write-intent maps; they allocate on demand\n", self.name());
         }
     }
 }

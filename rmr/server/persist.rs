@@ -12,11 +12,18 @@
 #![deny(unsafe_code)]
 
 use super::*;
-use crate::abi::{RMR_MD_LAST_IO, RMR_MD_MAP, RMR_MD_PAGE};
+use crate::abi::{RMR_MD_INTENT, RMR_MD_LAST_IO, RMR_MD_LOST, RMR_MD_MAP, RMR_MD_PAGE, RMR_MD_WITNESS};
 use crate::rmr_core::dirtymap::PAGE_BITS;
-use crate::rmr_core::server::{MD_LAST_IO_PAGES, MD_PAGE_BYTES};
+use crate::rmr_core::server::{MD_INTENT, MD_LAST_IO, MD_LAST_IO_PAGES, MD_LOST, MD_MAP, MD_PAGE_BYTES, MD_WITNESS};
 
-const _: () = assert!(MD_PAGE_BYTES == RMR_MD_PAGE);
+const _: () = assert!(
+    MD_PAGE_BYTES == RMR_MD_PAGE
+        && MD_MAP == RMR_MD_MAP
+        && MD_LAST_IO == RMR_MD_LAST_IO
+        && MD_WITNESS == RMR_MD_WITNESS
+        && MD_LOST == RMR_MD_LOST
+        && MD_INTENT == RMR_MD_INTENT
+);
 
 /// A client write parked until its metadata is durable.
 pub(super) struct MdWaiter {
@@ -31,21 +38,36 @@ pub(super) struct MdWaiter {
 /// The writer's page buffer (guarded by `SrvPool::md_writer`).
 pub(super) type MdBuf = KBox<[u8; RMR_MD_PAGE]>;
 
-/// One writer round: the superblock (pool_md and slot table; brmr skips it if unchanged),
-/// the changed map pages, the changed `last_io` record pages, then a writeback (a flush too
-/// when map pages or the table were written). 0 or a negative errno.
+/// One writer round: zero pages over slots passing to another member (flushed), the
+/// superblock (pool_md and slot table; brmr skips it if unchanged), the changed bitmap pages
+/// (dirty maps, write-intent record, witness and lost maps), the changed `last_io` record
+/// pages, then a writeback (a flush too when bits were set or the table changed). 0 or a
+/// negative errno.
 fn round(pool: &SrvPool, store: &StoreReg, buf: &mut [u8; RMR_MD_PAGE]) -> i32 {
     let (plan, md) = {
         let mut g = pool.inner.lock();
         let plan = g.core.md_begin();
         (plan, to_abi(&g.core))
     };
-    let mut r = store.md_update(&md);
-    let mut maps = 0u32;
+    let mut r = 0;
+    let mut scrubbed = 0u32;
+    while r == 0 {
+        let Some(pg) = pool.inner.lock().core.md_next_scrub(&mut buf[..]) else { break };
+        r = store.md_write(pg.region, pg.slot as u32, pg.page as u32, &buf[..]);
+        scrubbed += 1;
+    }
+    if r == 0 && scrubbed > 0 {
+        // A slot passing to another member holds nothing before the table names it.
+        r = store.md_sync(true);
+    }
+    if r == 0 {
+        r = store.md_update(&md);
+    }
+    let mut pages = 0u32;
     while r == 0 {
         let Some(pg) = pool.inner.lock().core.md_next_page(&mut buf[..]) else { break };
-        r = store.md_write(RMR_MD_MAP, pg.slot as u32, pg.page as u32, &buf[..]);
-        maps += 1;
+        r = store.md_write(pg.region, pg.slot as u32, pg.page as u32, &buf[..]);
+        pages += 1;
     }
     let mut records = 0u32;
     for p in 0..MD_LAST_IO_PAGES {
@@ -58,8 +80,8 @@ fn round(pool: &SrvPool, store: &StoreReg, buf: &mut [u8; RMR_MD_PAGE]) -> i32 {
             records += 1;
         }
     }
-    if r == 0 && maps + records > 0 {
-        r = store.md_sync(maps > 0 || plan.table.is_some());
+    if r == 0 && (pages + records > 0 || plan.table.is_some()) {
+        r = store.md_sync(plan.flush);
     }
     pool.inner.lock().core.md_end(&plan, r == 0);
     r
@@ -155,33 +177,44 @@ pub(super) fn md_fail_waiters(pool: &SrvPool) {
     }
 }
 
-/// `add_store mode=add`: loads the persisted maps (slot table from `md`) and the `last_io`
-/// record through the store's `md_read`, before the store serves. Sleeps.
+/// `add_store mode=add`: loads the persisted bitmaps (dirty maps by the slot table in `md`,
+/// and with the write-intent regions the record, witness and lost maps) and the `last_io`
+/// record through the store's `md_read`, before the store serves. Every bitmap of the area is
+/// read, free slots too, so the writer knows which hold bits. Sleeps.
 pub(super) fn md_load(pool: &SrvPool, store: &StoreReg, md: &RmrPoolMd) -> core::result::Result<(), i32> {
     let mut buf = pool.md_writer.lock();
-    let (table, npages) = {
+    let (table, npages, intent) = {
         let mut g = pool.inner.lock();
         g.core.md_load_table(md.map_slots);
         let pages = if g.core.md.chunk_size == 0 { 0 } else { g.core.total_chunks().div_ceil(PAGE_BITS) };
-        (g.core.mdlog.slots, pages)
+        (g.core.mdlog.slots, pages, g.core.mdlog.intent_regions)
     };
-    let mut loaded = 0u64;
-    for (slot, member) in table.iter().enumerate() {
-        if *member == 0 {
-            continue;
+    let mut bitmaps: KVec<(u32, u32)> = KVec::new();
+    let regions: &[u32] = if intent { &[RMR_MD_MAP, RMR_MD_WITNESS, RMR_MD_LOST] } else { &[RMR_MD_MAP] };
+    for region in regions {
+        for slot in 0..table.len() as u32 {
+            bitmaps.push((*region, slot), GFP_KERNEL).map_err(|_| neg(Errno::ENOMEM))?;
         }
+    }
+    if intent {
+        for i in 0..3 {
+            bitmaps.push((RMR_MD_INTENT, i), GFP_KERNEL).map_err(|_| neg(Errno::ENOMEM))?;
+        }
+    }
+    let mut loaded = 0u64;
+    for (region, index) in bitmaps.iter().copied() {
         for page in 0..npages {
-            let r = store.md_read(RMR_MD_MAP, slot as u32, page as u32, &mut buf[..]);
+            let r = store.md_read(region, index, page as u32, &mut buf[..]);
             if r != 0 {
-                pr_err!("server pool {}: reading map slot {} page {} failed ({})\n", pool.name(), slot, page, r);
+                pr_err!("server pool {}: reading metadata region {} index {} page {} failed ({})\n", pool.name(), region, index, page, r);
                 return Err(r);
             }
             if buf.iter().any(|b| *b != 0) {
-                let r = pool.inner.lock().core.md_load_page(slot, page as usize, &buf[..]);
+                let r = pool.inner.lock().core.md_load_page(region, index as usize, page as usize, &buf[..]);
                 if let Err(e) = r {
                     pr_err!(
-                        "server pool {}: map slot {} (member {}) page {} is malformed ({})\n",
-                        pool.name(), slot, member, page, e.to_errno().name()
+                        "server pool {}: metadata region {} index {} page {} is malformed ({})\n",
+                        pool.name(), region, index, page, e.to_errno().name()
                     );
                     return Err(e.to_errno().to_kernel());
                 }
@@ -199,16 +232,21 @@ pub(super) fn md_load(pool: &SrvPool, store: &StoreReg, md: &RmrPoolMd) -> core:
             return Err(e.to_errno().to_kernel());
         }
     }
-    let (dirty, last) = {
+    let (dirty, last, suspect, witness) = {
         let mut g = pool.inner.lock();
         g.core.md_load_done();
         let dirty: u64 = g.core.maps.iter().map(|m| m.count()).sum();
         let last = g.core.last_io.iter().filter(|c| **c != u64::MAX).count();
-        (dirty, last)
+        let suspect = g.core.intent.suspect.as_ref().map_or(0, |m| m.count());
+        let witness: u64 = g.core.intent.witness.iter().map(|m| m.count()).sum();
+        (dirty, last, suspect, witness)
     };
     pr_info!(
-        "server pool {}: loaded dirty maps (slots {:?}, {} pages, {} dirty bits) and {} last_io slots\n",
-        pool.name(), table, loaded, dirty, last
+        "server pool {}: loaded dirty maps (slots {:?}, {} pages, {} dirty bits), {} last_io slots, {} suspect chunks ({} witness bits)\n",
+        pool.name(), table, loaded, dirty, last, suspect, witness
     );
-    Ok(())
+    // The record's `wi` came back as suspects: written whole before the store serves
+    // (md_load_done).
+    drop(buf);
+    md_persist(pool)
 }

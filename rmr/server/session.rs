@@ -212,13 +212,19 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, seq: u32, cmd: &Cmd<'_>, ou
     }
     let total = pool.inner.lock().core.total_chunks();
     pool.prepare_maps(total, matches!(cmd, Cmd::MapReady));
+    pool.prepare_intent();
     let now = now_ms();
     let mut out = out;
-    let (errno, mut ret, md, old, new) = {
+    let (errno, mut ret, md, old, new, resolved) = {
         let mut g = pool.inner.lock();
         let inner = &mut *g;
         let old = inner.core.state;
+        let own = |c: &CorePool| c.maps.get(c.member_id).map_or(0, |m| m.count());
+        let suspects = inner.core.intent.suspect.as_ref().map_or(0, |m| m.count());
+        let own0 = own(&inner.core);
         let (rsp, fx) = inner.core.handle_cmd(cmd, sync, now, &mut inner.piece);
+        let own1 = own(&inner.core);
+        let resolved = (suspects > 0 && own1 > own0).then_some((suspects, own0, own1));
         let errno = rsp.errno;
         let ret = reply(out.as_deref_mut(), group_id, rsp);
         if fx.stop_sync {
@@ -228,8 +234,14 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, seq: u32, cmd: &Cmd<'_>, ou
         // pool_md change alone needs only the superblock.
         let need = inner.core.md_need().is_some();
         let live = inner.store.is_some() && !inner.unregistering;
-        (errno, ret, (live && need, live && fx.persist_md), old, inner.core.state)
+        (errno, ret, (live && need, live && fx.persist_md), old, inner.core.state, resolved)
     };
+    if let Some((s, a, b)) = resolved {
+        pr_info!(
+            "server pool {}: {:?} with {} suspect chunks of the write-intent record: own map {} -> {} dirty\n",
+            pool.name(), ty, s, a, b
+        );
+    }
     joined.on_answer(group_id, seq, cmd, errno);
     drop(joined);
     match md {

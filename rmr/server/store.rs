@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 use super::*;
+use crate::abi::{RMR_STORE_INTENT, RMR_STORE_VOLATILE_CACHE};
 
 pub(super) fn to_abi(c: &CorePool) -> RmrPoolMd {
     let mut srv_md = [RmrSrvMd::default(); 4];
@@ -84,12 +85,23 @@ pub(crate) fn register(
         );
         return Err(e.to_errno());
     }
+    // [improvement] The write-intent record is kept on a device with a volatile write cache
+    // whose store can persist it (format version 3).
+    let caps = store.caps();
+    let volatile = caps & RMR_STORE_VOLATILE_CACHE != 0;
+    let regions = caps & RMR_STORE_INTENT != 0;
+    let wanted = crate::write_intent();
+    g.core.set_store_caps(volatile && wanted, regions);
     g.store = Some(store);
-    // The store ABI cannot persist the write-intent record yet (README), so a record kept only
-    // in memory would protect nothing after a power loss: keep none rather than pay for it
-    // (and risk an atomic allocation) on every write.
-    g.core.intent.volatile_cache = false;
     drop(g);
+    let why = match (volatile, regions, wanted) {
+        (true, true, true) => "on: the device has a volatile write cache",
+        (false, _, _) => "off: the device has no volatile write cache",
+        (true, true, false) => "OFF although the device has a volatile write cache: rmr.write_intent=0",
+        (true, false, _) => "OFF although the device has a volatile write cache: the store format has no room for it (recreate the store)",
+    };
+    pr_info!("server pool {}: write-intent record {}\n", pool.name(), why);
+    pool.prepare_intent();
     if mode == RegMode::Add {
         // The persisted maps and last_io record come back before the store serves (it is
         // REGISTERED: no session has joined yet).

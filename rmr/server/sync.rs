@@ -80,10 +80,17 @@ pub(super) fn sync_chunk(pool: &Arc<SrvPool>, chunk: u64) -> core::result::Resul
         }
     }
     drop(sp);
-    // The synced data is a plain write: record it in the write-intent record first (a no-op
-    // while the store ABI cannot persist the record, see rmr_srv_register).
-    if let Err(e) = pool.inner.lock().core.sync_write_intent(chunk) {
-        return Err(Errno::from_raw(-e.errno()).unwrap_or(Errno::EIO));
+    // The synced data is a plain write: record it in the write-intent record, durably,
+    // before it is submitted.
+    let need = {
+        let mut g = pool.inner.lock();
+        if let Err(e) = g.core.sync_write_intent(chunk) {
+            return Err(Errno::from_raw(-e.errno()).unwrap_or(Errno::EIO));
+        }
+        g.core.md_need().is_some()
+    };
+    if need {
+        md_persist(pool).map_err(|r| Errno::from_raw(-r).unwrap_or(Errno::EIO))?;
     }
     let w = LocalWait::new().map_err(|_| Errno::ENOMEM)?;
     let store = pool.store_get().ok_or(Errno::EIO)?;

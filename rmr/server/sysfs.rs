@@ -83,12 +83,45 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
             writeln!(w, "{} {} {}", p.done, p.total, p.elapsed_ms).map_err(|_| EINVAL)
         }
         b"map_summary" => summary(&pool, w),
+        b"write_intent" => write_intent(&pool, w),
         b"map" => {
             dump_maps(&pool);
             summary(&pool, w)
         }
         _ => Err(EINVAL),
     }
+}
+
+/// `write_intent` [improvement]: whether the pool keeps the write-intent record, what it
+/// holds, and what the metadata writer wrote.
+fn write_intent(pool: &SrvPool, w: &mut PageWriter<'_>) -> Result {
+    let (on, regions, wi, suspect, lost, persists, cleared, rounds, pages, ipages) = {
+        let g = pool.inner.lock();
+        let c = &g.core;
+        (
+            c.intent.volatile_cache,
+            c.mdlog.intent_regions,
+            c.intent.wi.as_ref().map_or(0, |m| m.count()),
+            c.intent.suspect.as_ref().map_or(0, |m| m.count()),
+            c.intent.lost.as_ref().map_or(0, |m| m.count()),
+            c.intent.persists,
+            c.intent.cleared,
+            c.mdlog.rounds,
+            c.mdlog.pages,
+            c.mdlog.intent_pages,
+        )
+    };
+    let has_store = pool.inner.lock().store.is_some();
+    let why = match (on, has_store, regions) {
+        (true, _, _) => "on",
+        (false, false, _) => "off (no store)",
+        (false, true, false) => "off (store format without the record: recreate the store)",
+        (false, true, true) => "off (no volatile write cache, or rmr.write_intent=0)",
+    };
+    writeln!(w, "{}", why).map_err(|_| EINVAL)?;
+    writeln!(w, "unflushed {} suspect {} lost {}", wi, suspect, lost).map_err(|_| EINVAL)?;
+    writeln!(w, "record_writes {} cleared {}", persists, cleared).map_err(|_| EINVAL)?;
+    writeln!(w, "md_rounds {} map_pages {} record_pages {}", rounds, pages, ipages).map_err(|_| EINVAL)
 }
 
 pub(super) fn summary(pool: &SrvPool, w: &mut PageWriter<'_>) -> Result {

@@ -94,6 +94,15 @@ impl StoreReg {
         }
     }
 
+    /// The store's `RMR_STORE_*` capabilities (none if it has no `caps` op).
+    pub(crate) fn caps(&self) -> u32 {
+        match self.ops().caps {
+            // SAFETY: as above.
+            Some(f) => unsafe { f(self.priv_) },
+            None => 0,
+        }
+    }
+
     pub(crate) fn cmd(&self, req: &[u8], rsp: &mut [u8]) -> i32 {
         match self.ops().cmd {
             // SAFETY: as above; both buffers valid for their lengths during the call.

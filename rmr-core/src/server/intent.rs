@@ -6,6 +6,9 @@ use super::*;
 /// Flushes tracked at once by the write-intent record; a flush issued while this many are in
 /// flight clears nothing (the record stays conservative).
 pub const INTENT_FLUSHES: usize = 4;
+/// Prepared storages the record keeps for its epoch maps and `wi` (current, closed, the one
+/// replacing the current at a flush, `wi`): with them its IO path never allocates.
+pub const INTENT_SPARES: usize = INTENT_FLUSHES + 3;
 
 /// [improvement] The write-intent record: what a power loss may have taken from this node.
 ///
@@ -55,6 +58,8 @@ pub struct IntentRecord<S: MapStorage> {
     pub persists: u64,
     /// Bits cleared from `wi` by completed flushes.
     pub cleared: u64,
+    /// Prepared storages for `wi` and the epoch maps ([`Self::add_spare`]).
+    spares: [Option<S>; INTENT_SPARES],
 }
 
 impl<S: MapStorage + Default> IntentRecord<S> {
@@ -73,7 +78,77 @@ impl<S: MapStorage + Default> IntentRecord<S> {
             lost: None,
             persists: 0,
             cleared: 0,
+            spares: [None, None, None, None, None, None, None],
         }
+    }
+
+    /// How many prepared storages of `npages` pages the record lacks (none without a
+    /// volatile cache).
+    pub fn spares_wanted(&self, npages: usize) -> usize {
+        if !self.volatile_cache {
+            return 0;
+        }
+        let held = [&self.wi, &self.cur].into_iter().chain(self.closed.iter()).flatten();
+        let in_use = held.filter(|m| m.storage().prepared() >= npages).count();
+        let ready = self.spares.iter().flatten().filter(|s| s.prepared() >= npages).count();
+        INTENT_SPARES.saturating_sub(in_use + ready)
+    }
+
+    /// Keep `spare` for a new epoch map or `wi`; hands back what it cannot keep (to be freed
+    /// outside the caller's lock).
+    pub fn add_spare(&mut self, spare: S) -> core::result::Result<(), S> {
+        if spare.prepared() == 0 {
+            return Err(spare);
+        }
+        match self.spares.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(spare);
+                Ok(())
+            }
+            None => Err(spare),
+        }
+    }
+
+    /// A new clean map, on a prepared storage if one is kept.
+    fn new_map(&mut self, total: u64) -> Result<DirtyMap<S>> {
+        let npages = usize::try_from(total.div_ceil(super::super::dirtymap::PAGE_BITS)).unwrap_or(usize::MAX);
+        let st = self
+            .spares
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|s| s.prepared() >= npages))
+            .and_then(|s| s.take())
+            .unwrap_or_default();
+        DirtyMap::new(u32::MAX, total, st)
+    }
+
+    /// Drop a map, keeping a prepared storage for the next one.
+    fn recycle(&mut self, m: Option<DirtyMap<S>>) {
+        let Some(m) = m else { return };
+        let st = m.into_storage();
+        if st.prepared() > 0 {
+            if let Some(slot) = self.spares.iter_mut().find(|s| s.is_none()) {
+                *slot = Some(st);
+            }
+        }
+    }
+
+    /// `cur` or `wi` (`wi`: true), created on a prepared storage if missing or sized for
+    /// another device.
+    fn hot_map(&mut self, wi: bool, total: u64) -> Result<&mut DirtyMap<S>> {
+        let stale = if wi { &self.wi } else { &self.cur }.as_ref().is_some_and(|x| x.total() != total);
+        if stale {
+            let old = if wi { self.wi.take() } else { self.cur.take() };
+            self.recycle(old);
+        }
+        if if wi { self.wi.is_none() } else { self.cur.is_none() } {
+            let m = self.new_map(total)?;
+            if wi {
+                self.wi = Some(m);
+            } else {
+                self.cur = Some(m);
+            }
+        }
+        if wi { self.wi.as_mut() } else { self.cur.as_mut() }.ok_or(Error::NoMem)
     }
 
     pub(super) fn map(m: &mut Option<DirtyMap<S>>, total: u64) -> Result<&mut DirtyMap<S>> {
@@ -111,8 +186,8 @@ impl<S: MapStorage + Default> IntentRecord<S> {
             }
             return Ok(());
         }
-        Self::map(&mut self.cur, total)?;
-        let fresh = DirtyMap::new(u32::MAX, total, S::default())?;
+        self.hot_map(false, total)?;
+        let fresh = self.new_map(total)?;
         let n = self.nclosed;
         let (Some(slot), Some(by)) = (self.closed.get_mut(n), self.closed_by.get_mut(n)) else {
             return Ok(());
@@ -143,16 +218,16 @@ impl<S: MapStorage + Default> IntentRecord<S> {
             }
             return;
         }
-        for e in self.closed.iter_mut().take(j + 1) {
-            if let Some(m) = e.as_mut() {
+        for k in 0..=j {
+            let e = self.closed.get_mut(k).and_then(|e| e.take());
+            if let Some(m) = e.as_ref() {
                 for c in m.iter() {
                     if self.wi.as_mut().is_some_and(|w| w.clear(c)) {
                         self.cleared += 1;
                     }
                 }
-                m.clear_all();
             }
-            *e = None;
+            self.recycle(e);
         }
         let n = self.nclosed;
         for k in (j + 1)..n {
@@ -173,11 +248,11 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         if !self.volatile_cache {
             return Ok(false);
         }
-        Self::map(&mut self.cur, total)?.set(chunk, 0)?;
+        self.hot_map(false, total)?.set(chunk, 0)?;
         for m in self.closed.iter_mut().take(self.nclosed).flatten() {
             m.clear(chunk);
         }
-        let new = Self::map(&mut self.wi, total)?.set(chunk, 0)?;
+        let new = self.hot_map(true, total)?.set(chunk, 0)?;
         if new {
             self.persists += 1;
         }
@@ -186,7 +261,14 @@ impl<S: MapStorage + Default> IntentRecord<S> {
 
     /// Forget everything (the store is gone or a fresh store starts).
     pub(super) fn reset(&mut self) {
-        for m in [&mut self.wi, &mut self.suspect, &mut self.cur, &mut self.lost].into_iter().chain(self.closed.iter_mut()) {
+        let (wi, cur) = (self.wi.take(), self.cur.take());
+        self.recycle(wi);
+        self.recycle(cur);
+        for k in 0..INTENT_FLUSHES {
+            let e = self.closed.get_mut(k).and_then(|e| e.take());
+            self.recycle(e);
+        }
+        for m in [&mut self.suspect, &mut self.lost] {
             if let Some(x) = m.as_mut() {
                 x.clear_all();
             }
@@ -232,6 +314,15 @@ impl<S: MapStorage + Default> IntentRecord<S> {
     /// Whether `member` witnessed the last recorded write of `chunk`.
     pub fn is_witness(&self, member: u32, chunk: u64) -> bool {
         self.witness.get(member).is_some_and(|m| m.test(chunk))
+    }
+}
+
+impl<S: MapStorage + Default> super::super::dirtymap::Spares<S> for IntentRecord<S> {
+    fn spares_wanted(&self, npages: usize) -> usize {
+        IntentRecord::spares_wanted(self, npages)
+    }
+    fn add_spare(&mut self, spare: S) -> core::result::Result<(), S> {
+        IntentRecord::add_spare(self, spare)
     }
 }
 

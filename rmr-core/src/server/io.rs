@@ -107,7 +107,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 *s = u64::MAX;
             }
             if io.flags & IO_FLUSH != 0 {
+                let cleared = self.intent.cleared;
                 self.intent.flush_done(io.mem_id, ok);
+                self.mdlog.lazy |= self.intent.cleared != cleared;
             }
         }
         if ok {

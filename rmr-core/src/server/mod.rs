@@ -179,6 +179,11 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub bug_last_io_no_skip: bool,
     /// Teeth hook: client writes are not recorded in the persisted `last_io` record.
     pub bug_no_last_io_record: bool,
+    /// Teeth hook: changes of the write-intent record are persisted lazily (not before the
+    /// write that made them).
+    pub bug_intent_lazy: bool,
+    /// Teeth hook: a slot passes to another member without being zeroed first.
+    pub bug_no_scrub: bool,
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.
     pub epoch: u64,

@@ -25,6 +25,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         sync: SyncTable::new(),
         bug_last_io_no_skip: false,
         bug_no_last_io_record: false,
+        bug_intent_lazy: false,
+        bug_no_scrub: false,
         epoch: 0,
         normal_entries: 0,
         intent: IntentRecord::new(),

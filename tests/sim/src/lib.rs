@@ -100,6 +100,10 @@ pub struct Config {
     pub bug_md_lazy_reply: bool,
     /// Teeth hook: the `last_io` record is never written (upstream: memory only).
     pub bug_no_last_io_record: bool,
+    /// Teeth hook: write-intent record changes are not waited for (`bug_intent_lazy`).
+    pub bug_intent_lazy: bool,
+    /// Teeth hook: slots are not scrubbed before they pass to another member.
+    pub bug_no_scrub: bool,
     /// Nodes start their sync by themselves (SPEC §11 [improvement], as the kernel does).
     /// Off in the scripted scenarios of tests/scenarios.rs, which inspect the marks a
     /// recovery leaves before any resync and start the syncs themselves.
@@ -129,6 +133,8 @@ impl Config {
             bug_md_lazy_io: false,
             bug_md_lazy_reply: false,
             bug_no_last_io_record: false,
+            bug_intent_lazy: false,
+            bug_no_scrub: false,
             auto_sync: true,
             cmd_timeouts: false,
             bug_no_cmd_seq: false,
@@ -266,8 +272,10 @@ impl Sim {
             let mut pool = Box::new(ServerPool::new(member, base_md(name, s.cfg.chunks)).expect("pool"));
             pool.bug_last_io_no_skip = s.cfg.bugs.last_io_no_skip;
             pool.bug_no_last_io_record = s.cfg.bug_no_last_io_record;
-            pool.intent.volatile_cache = !s.cfg.write_through && !s.cfg.bug_no_write_intent;
+            pool.bug_intent_lazy = s.cfg.bug_intent_lazy;
+            pool.bug_no_scrub = s.cfg.bug_no_scrub;
             pool.register(RegMode::Create, None).expect("register");
+            pool.set_store_caps(!s.cfg.write_through && !s.cfg.bug_no_write_intent, true);
             s.srvs.push(Srv {
                 member,
                 alive: true,
@@ -281,6 +289,7 @@ impl Sim {
                 clear_checks: BTreeMap::new(),
                 client_sess: SessionPools::default(),
                 loss_due: None,
+                md_lazy_due: None,
             });
         }
         let n = s.cfg.servers;

@@ -203,8 +203,9 @@ impl Sim {
     pub(super) fn crash_server_kind(&mut self, i: usize, power: bool) {
         self.count(if power { "srv-power-loss" } else { "srv-crash" });
         let unflushed: Vec<u64> = self.srvs[i].disk.cache.values().flatten().copied().collect();
-        // The node's durable write-intent record must name every chunk with unflushed data.
-        let record: Vec<u64> = (0..self.cfg.chunks).filter(|c| self.srvs[i].suspects_any(*c)).collect();
+        // The node's durable write-intent record, as its writer rounds left it on disk, must
+        // name every chunk with unflushed data.
+        let record: Vec<u64> = (0..self.cfg.chunks).filter(|c| self.srvs[i].disk.recorded(*c)).collect();
         if !self.cfg.bug_no_write_intent {
             if let Some(c) = self.srvs[i].disk.cache.keys().find(|c| !record.contains(c)) {
                 self.violation(format!("srv {i}: unflushed write of chunk {c} is missing from its write-intent record {record:?}"));
@@ -228,13 +229,10 @@ impl Sim {
         let s = &mut self.srvs[i];
         s.alive = false;
         if let Some(mut pool) = s.pool.take() {
-            // pool_md is written through; the maps and last_io survive as the node's writer
-            // rounds persisted them (Srv::md_round), nothing newer.
+            // pool_md is written through; the maps, last_io, the write-intent record and the
+            // witness and lost maps survive as the node's writer rounds persisted them
+            // (Srv::md_round), nothing newer.
             s.disk.md = Some(pool.md);
-            s.disk.intent = (0..pool.total_chunks()).filter(|c| pool.intent.durable(*c)).collect();
-            s.disk.witness = snapshot(&pool.intent.witness);
-            s.disk.lost = pool.intent.lost.as_ref().map(|l| l.iter().collect()).unwrap_or_default();
-            s.disk.lost_maps = snapshot(&pool.lost);
             pool.lost.remove_all();
             s.disk.has_store = pool.store;
             pool.maps.remove_all();
@@ -247,6 +245,7 @@ impl Sim {
         s.clear_checks.clear();
         s.client_sess = SessionPools::default();
         s.loss_due = None;
+        s.md_lazy_due = None;
     }
 
     pub(super) fn restart_server(&mut self, i: usize) {
@@ -258,25 +257,17 @@ impl Sim {
         let s = &mut self.srvs[i];
         let mut pool = Box::new(ServerPool::new(s.member, base_md(name, chunks)).expect("pool"));
         pool.bug_last_io_no_skip = nobug;
-        pool.intent.volatile_cache = !s.disk.write_through && !self.cfg.bug_no_write_intent;
         pool.bug_no_last_io_record = self.cfg.bug_no_last_io_record;
+        pool.bug_intent_lazy = self.cfg.bug_intent_lazy;
+        pool.bug_no_scrub = self.cfg.bug_no_scrub;
         if pool.register(RegMode::Add, s.disk.md).is_ok() {
-            let total = pool.total_chunks();
+            pool.set_store_caps(!s.disk.write_through && !self.cfg.bug_no_write_intent, true);
             s.disk.md_load(&mut pool);
-            for c in &s.disk.intent {
-                pool.restore_suspect(*c).expect("suspect");
-            }
-            for c in &s.disk.lost {
-                pool.restore_lost(*c).expect("lost");
-            }
-            restore(&mut pool.lost, &s.disk.lost_maps, total);
-            for (m, cs) in &s.disk.witness {
-                for c in cs.iter().filter(|c| s.disk.intent.contains(c)) {
-                    pool.restore_witness(*m, *c).expect("witness");
-                }
-            }
         }
         s.pool = Some(pool);
+        // The kernel runs a writer round before the store serves (the suspects loaded from
+        // `wi` are written whole).
+        s.md_round();
         s.alive = true;
         s.next_clear = self.now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
     }

@@ -311,6 +311,10 @@ impl Sim {
             if self.srvs[i].alive && self.srvs[i].loss_due.is_some_and(|t| now >= t) {
                 self.session_loss(i);
             }
+            if self.srvs[i].alive && self.srvs[i].md_lazy_due.is_some_and(|t| now >= t) {
+                self.srvs[i].md_lazy_due = None;
+                self.srvs[i].md_round();
+            }
             if self.srvs[i].alive && now >= self.srvs[i].next_clear {
                 self.srvs[i].next_clear = now + RMR_SRV_CHECK_MAPS_INTERVAL_MS;
                 self.srv_map_clear_worker(i);

@@ -26,23 +26,16 @@ pub(super) struct Disk {
     pub(super) data: BTreeMap<u64, u64>,
     pub(super) cache: BTreeMap<u64, Vec<u64>>,
     pub(super) md: Option<PoolMd>,
-    /// The persisted dirty maps as the writer rounds left them: (slot, page) → bytes, and the
-    /// slot table (the kernel's store area; `ServerPool::md_begin` and friends).
-    pub(super) md_pages: BTreeMap<(usize, usize), Vec<u8>>,
+    /// The persisted bitmaps (dirty maps, write-intent record, witness and lost maps) as the
+    /// writer rounds left them: (region, index, page) → bytes, and the slot table (the
+    /// kernel's store area; `ServerPool::md_begin` and friends).
+    pub(super) md_pages: BTreeMap<(u32, usize, usize), Vec<u8>>,
     pub(super) md_slots: [u32; 4],
     /// The persisted `last_io` record pages.
     pub(super) md_last_io: Vec<Vec<u8>>,
     pub(super) write_through: bool,
     /// Scripted: the next power loss drops every unflushed write.
     pub(super) drop_all: bool,
-    /// The durable write-intent record (`wi` ∪ `suspect`, written through like the maps).
-    pub(super) intent: Vec<u64>,
-    /// The record's witnesses: (member, chunks).
-    pub(super) witness: Vec<(u32, Vec<u64>)>,
-    /// Chunks suspect resolution marked lost.
-    pub(super) lost: Vec<u64>,
-    /// The pool's lost maps (written through like the maps).
-    pub(super) lost_maps: Vec<(u32, Vec<u64>)>,
     pub(super) flakey: bool,
     pub(super) has_store: bool,
 }
@@ -52,13 +45,21 @@ impl Disk {
     /// (what the kernel does through the store's `md_read`).
     pub(super) fn md_load(&self, pool: &mut ServerPool<VecStorage>) {
         pool.md_load_table(self.md_slots);
-        for ((slot, page), data) in self.md_pages.iter() {
-            pool.md_load_page(*slot, *page, data).expect("load map page");
+        for ((region, slot, page), data) in self.md_pages.iter() {
+            pool.md_load_page(*region, *slot, *page, data).expect("load bitmap page");
         }
         for (p, data) in self.md_last_io.iter().enumerate() {
             pool.md_load_last_io(p, data).expect("load last_io");
         }
         pool.md_load_done();
+    }
+    /// Whether the persisted write-intent record (`wi` or `suspect` bitmap) names `chunk`.
+    pub(super) fn recorded(&self, chunk: u64) -> bool {
+        let bits = rmr_core::dirtymap::PAGE_BITS;
+        let (page, bit) = ((chunk / bits) as usize, (chunk % bits) as usize);
+        [rmr_core::server::INTENT_WI, rmr_core::server::INTENT_SUSPECT].iter().any(|i| {
+            self.md_pages.get(&(rmr_core::server::MD_INTENT, *i as usize, page)).is_some_and(|d| d[bit / 8] & (1 << (bit % 8)) != 0)
+        })
     }
     pub(super) fn read(&self, c: u64) -> u64 {
         self.cache.get(&c).and_then(|v| v.last()).or_else(|| self.data.get(&c)).copied().unwrap_or(0)
@@ -92,22 +93,6 @@ impl Disk {
     }
 }
 
-/// A map set as written to disk: (member, dirty chunks).
-pub(super) fn snapshot(set: &Maps) -> Vec<(u32, Vec<u64>)> {
-    set.iter().map(|m| (m.member_id(), m.iter().collect())).collect()
-}
-
-/// Read a map set written by [`snapshot`] back.
-pub(super) fn restore(set: &mut Maps, saved: &[(u32, Vec<u64>)], total: u64) {
-    for (m, bits) in saved {
-        if let Ok(map) = set.ensure(*m, total) {
-            for c in bits {
-                let _ = map.set(*c, 0);
-            }
-        }
-    }
-}
-
 impl Srv {
     /// One writer round, as the kernel's (rmr/server/persist.rs) but atomic: what it writes is
     /// what survives a crash of this node.
@@ -117,12 +102,15 @@ impl Srv {
             return;
         }
         let plan = pool.md_begin();
+        let mut buf = vec![0u8; rmr_core::server::MD_PAGE_BYTES];
+        while let Some(pg) = pool.md_next_scrub(&mut buf) {
+            self.disk.md_pages.insert((pg.region, pg.slot, pg.page), buf.clone());
+        }
         if let Some(t) = plan.table {
             self.disk.md_slots = t;
         }
-        let mut buf = vec![0u8; rmr_core::server::MD_PAGE_BYTES];
         while let Some(pg) = pool.md_next_page(&mut buf) {
-            self.disk.md_pages.insert((pg.slot, pg.page), buf.clone());
+            self.disk.md_pages.insert((pg.region, pg.slot, pg.page), buf.clone());
         }
         if self.disk.md_last_io.len() < rmr_core::server::MD_LAST_IO_PAGES {
             self.disk.md_last_io.resize(rmr_core::server::MD_LAST_IO_PAGES, vec![0u8; rmr_core::server::MD_PAGE_BYTES]);
@@ -146,7 +134,7 @@ impl Srv {
     pub(super) fn suspects_any(&self, chunk: u64) -> bool {
         match self.pool.as_ref().filter(|_| self.alive) {
             Some(p) => p.intent.durable(chunk),
-            None => self.disk.intent.contains(&chunk),
+            None => self.disk.recorded(chunk),
         }
     }
 
@@ -176,6 +164,9 @@ pub(super) struct Srv {
     /// [`SESSION_LOSS_MS`] after the cut). Until then it keeps the session and refuses the
     /// client's reconnect.
     pub(super) loss_due: Option<u64>,
+    /// When the writer round that persists lazily cleared `wi` bits runs (the kernel's
+    /// delayed `DW_MD`).
+    pub(super) md_lazy_due: Option<u64>,
 }
 
 /// How long a storage node takes to notice a lost client session: rmr's RTRS heartbeat,
@@ -384,10 +375,11 @@ impl Sim {
         if let Some(q) = self.srvs[i].syncs.get_mut(&chunk) {
             q.tag = 0; // now writing locally
         }
-        // The sync write is a plain write: record it in the write-intent record first.
+        // The sync write is a plain write: record it in the write-intent record first, and
+        // make that durable before the write is submitted (as the kernel's sync_chunk does).
         let rec = self.srvs[i].pool.as_mut().map(|p| p.sync_write_intent(chunk));
         match rec {
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => self.srvs[i].md_sync_point(),
             Some(Err(e)) => return self.finish_sync(i, chunk, Err(e.errno())),
             None => return self.finish_sync(i, chunk, Err(Error::Io.errno())),
         }
@@ -523,6 +515,9 @@ impl Sim {
                     let fx = pool.on_io_done(&io, ok);
                     if fx.stop_sync {
                         s.sched.stop();
+                    }
+                    if pool.md_lazy() && s.md_lazy_due.is_none() {
+                        s.md_lazy_due = Some(self.now + rmr_core::consts::RMR_SRV_MD_LAZY_MS);
                     }
                     if before != pool.state {
                         let st = pool.state.name();

@@ -116,8 +116,9 @@ fn nodes_start_their_sync_by_themselves() {
 #[test]
 fn persistence_teeth() {
     type Plant = fn(&mut rmr_sim::Config);
-    let cases: [(u64, &str, Plant); 3] = [
-        (2549, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
+    let cases: [(u64, &str, Plant); 4] = [
+        (72, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
+        (5, "write-intent record changes persisted lazily", |c| c.bug_intent_lazy = true),
         (1212, "command answered before its bits are durable", |c| c.bug_md_lazy_reply = true),
         (185, "last_io record never written", |c| c.bug_no_last_io_record = true),
     ];

@@ -63,7 +63,7 @@ crash stg0
 restore clt stg1
 boot stg0
 rebuild stg0
-on stg0 dmesg | grep -E 'loaded dirty maps .* and [1-9][0-9]* last_io slots'
+on stg0 dmesg | grep -E 'loaded dirty maps .*, [1-9][0-9]* last_io slots'
 boot clt
 reassemble
 wait_normal

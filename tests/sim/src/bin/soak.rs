@@ -56,6 +56,8 @@ fn main() {
             "md-lazy-io" => cfg.bug_md_lazy_io = true,
             "md-lazy-reply" => cfg.bug_md_lazy_reply = true,
             "no-last-io-record" => cfg.bug_no_last_io_record = true,
+            "intent-lazy" => cfg.bug_intent_lazy = true,
+            "no-scrub" => cfg.bug_no_scrub = true,
             "no-cmd-seq" => cfg.bug_no_cmd_seq = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
