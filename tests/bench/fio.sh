@@ -29,6 +29,7 @@ fi
 RUNTIME=${BENCH_RUNTIME:-20}        # seconds per fio job (time_based), after 2 s of ramp
 MD_BITMAP=${BENCH_MD_BITMAP:-internal}   # internal (chunk 128 KiB, like brmr's) or none
 TARGETS=${BENCH_TARGETS:-brmr rnbd md-raid1}  # a subset runs only those (e.g. the baselines)
+WRITE_INTENT=${BENCH_WRITE_INTENT:-1}   # rmr.write_intent on the storage nodes (0: no record)
 . "$VM_LIB/pool.sh"
 OUT=$VM_DIR/bench.txt
 CSV=$VM_DIR/bench.csv
@@ -42,6 +43,7 @@ wl_opts() {
 	case $1 in
 	randwrite-4k) echo "--rw=randwrite --bs=4k --iodepth=16" ;;
 	randwrite-4k-qd1) echo "--rw=randwrite --bs=4k --iodepth=1" ;;
+	randwrite-4k-fsync) echo "--rw=randwrite --bs=4k --iodepth=16 --fsync=16" ;;
 	randread-4k) echo "--rw=randread --bs=4k --iodepth=16" ;;
 	seqwrite-1M) echo "--rw=write --bs=1M --iodepth=4" ;;
 	esac
@@ -75,6 +77,7 @@ want() { [[ " $TARGETS " == *" $1 "* ]]; }
 # ---- (a) brmr0: SPEC §12.1, both legs normal, B synced ------------------------------------
 if want brmr; then
 modules_load
+on_each "stg0 stg1" "echo $WRITE_INTENT >/sys/module/rmr/parameters/write_intent"
 wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
 wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
 wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
@@ -91,7 +94,9 @@ sync_pools_attach
 wr clt $BC/ctl/map_device "pool=$P size=$SIZE"
 wait_for clt '[ -b /dev/brmr0 ]'
 sync_b_clean
+log "write-intent record (rmr.write_intent=$WRITE_INTENT): $(on stg1 "head -1 $S/pools/$P/write_intent")"
 bench brmr /dev/brmr0
+log "stg1 after the benchmark: $(on stg1 "cat $S/pools/$P/write_intent" | tr '\n' '|')"
 # still both legs normal and clean: the numbers are those of the replicated path
 for l in $LEG_A $LEG_B; do
 	expect_eq "$(on clt "cat $C/pools/$P/sessions/$l/state")" normal "leg $l after the benchmark"
