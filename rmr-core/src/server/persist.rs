@@ -772,13 +772,7 @@ mod tests {
         p.maps.ensure(43, p.total_chunks()).unwrap().set(5, 0).unwrap();
         p.maps.get_mut(42).unwrap().set(6, 0).unwrap();
         a.round(&mut p);
-        let mut q = normal_pool();
-        q.md = p.md;
-        q.md_load_table(a.table);
-        for ((region, slot, page), data) in a.disk.iter() {
-            q.md_load_page(*region, *slot, *page, data).unwrap();
-        }
-        q.md_load_done();
+        let mut q = load(&a, &p);
         assert!(q.maps.get(43).unwrap().test(5) && q.maps.get(42).unwrap().test(6));
         assert_eq!(q.maps.get(43).unwrap().count() + q.maps.get(42).unwrap().count(), 2);
         assert!(!q.md_dirty(), "a loaded pool has nothing to write");
