@@ -8,6 +8,7 @@
 #include <linux/atomic.h>
 #include <linux/sysfs.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 
 ssize_t rmr_rs_show(u32 kind, u64 id, const char *attr, char *buf);
 ssize_t rmr_rs_store(u32 kind, u64 id, const char *attr, const char *buf, size_t count);
@@ -88,17 +89,40 @@ static const u32 clt_ctl_kind = RMR_K_CLT_CTL;
 static const u32 srv_ctl_kind = RMR_K_SRV_CTL;
 static struct glue_class clt_class, srv_class;
 
+/*
+ * The server's IO completions run here, not on the system workqueue: a storage node whose
+ * writeback goes through rmr (a loop or swap device on /dev/brmrN, or a client and a server on
+ * one host) needs them to make progress under memory pressure (WQ_MEM_RECLAIM). Created
+ * before any pool can exist; destroyed (drained) after the last pool is gone.
+ */
+static struct workqueue_struct *srv_io_wq;
+
+struct workqueue_struct *rmr_glue_srv_io_wq(void);
+struct workqueue_struct *rmr_glue_srv_io_wq(void)
+{
+	return srv_io_wq;
+}
+
 int glue_init(void);
 int glue_init(void)
 {
 	int ret;
 
+	srv_io_wq = alloc_workqueue("rmr_srv_io", WQ_MEM_RECLAIM, 0);
+	if (!srv_io_wq)
+		return -ENOMEM;
 	ret = glue_class_create(&clt_class, "rmr-client", ctl_groups, &clt_ctl_kind, "pools");
 	if (ret)
-		return ret;
+		goto err_wq;
 	ret = glue_class_create(&srv_class, "rmr-server", ctl_groups, &srv_ctl_kind, "pools");
 	if (ret)
-		glue_class_destroy(&clt_class);
+		goto err_clt;
+	return 0;
+err_clt:
+	glue_class_destroy(&clt_class);
+err_wq:
+	destroy_workqueue(srv_io_wq);
+	srv_io_wq = NULL;
 	return ret;
 }
 
@@ -107,6 +131,8 @@ void glue_exit(void)
 {
 	glue_class_destroy(&srv_class);
 	glue_class_destroy(&clt_class);
+	destroy_workqueue(srv_io_wq);
+	srv_io_wq = NULL;
 }
 
 /* Parent directories: 0 = rmr-client/pools, 1 = rmr-server/pools. */

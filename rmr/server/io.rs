@@ -146,7 +146,7 @@ pub(super) fn submit(store: StoreReg, req: Pin<KBox<SrvReq>>, offset: u64, extra
 /// request's work item.
 pub(crate) fn io_done(req: Pin<KBox<SrvReq>>, err: c_int) {
     req.err.store(if err > 0 { neg(Errno::EIO) } else { err }, Ordering::Relaxed);
-    workqueue::system().enqueue(req);
+    crate::wrap::wq::srv_io().enqueue(req);
 }
 
 /// Backend completion, in process context.

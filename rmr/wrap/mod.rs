@@ -11,3 +11,4 @@ pub(crate) mod global;
 pub(crate) mod sg;
 pub(crate) mod store_ops;
 pub(crate) mod time;
+pub(crate) mod wq;
