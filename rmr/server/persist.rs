@@ -246,7 +246,11 @@ pub(super) fn md_load(pool: &SrvPool, store: &StoreReg, md: &RmrPoolMd) -> core:
         pool.name(), table, loaded, dirty, last, suspect, witness
     );
     // The record's `wi` came back as suspects: written whole before the store serves
-    // (md_load_done).
+    // (md_load_done). Without a chunk size (no client joined yet) nothing was loaded, and
+    // the maps cannot be written yet.
     drop(buf);
+    if npages == 0 {
+        return Ok(());
+    }
     md_persist(pool)
 }
