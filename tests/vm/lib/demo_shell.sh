@@ -15,6 +15,11 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
   write [MIB]          write a new file of MIB (default 32) MiB of random data to /mnt on clt,
                        sync, print and remember its sha256
   files                check every file written by 'write' against its sha256
+  fio_start [MIB]      start fio on clt in the background, over and over until fio_stop: random
+                       4k writes (QD16, direct) over a MIB (default 16) MiB file in /mnt, each
+                       pass read back and checked (md5 per block); a pass that fails stops it
+  fio_stop             end fio after its current pass (at most 120 s): every pass must have
+                       passed its check, and at least one must have run; removes its file
   cut A B              cut the link between guests A and B (both ends lose carrier)
   drop A B             cut it silently (frames vanish, carrier stays: peers notice late)
   freeze NAME          stop the guest's CPUs at once (QEMU stop), e.g. right before a crash
@@ -132,6 +137,36 @@ f=/mnt/new-\$(date +%s)-\$\$.bin
 		_demo_on clt "/usr/bin/sha256sum -c <<'EOF'
 $(cat "$VM_DIR/demo.sums")
 EOF" ;;
+	fio_start)
+		local mib=${1:-16}
+		[[ $mib =~ ^[1-9][0-9]*$ ]] || { echo "usage: fio_start [MIB]" >&2; return 2; }
+		# Each pass writes the whole file once (fio's --verify=md5 with do_verify: written
+		# blocks are read back and checked after the pass); passes repeat until /tmp/fio.stop.
+		_demo_on clt "[ -d /mnt/lost+found ] || { echo '/mnt is not mounted' >&2; exit 1; }
+rm -f /tmp/fio.stop /tmp/fio.log /tmp/fio.done
+cat >/tmp/fio.sh <<'EOS'
+n=0
+while [ ! -e /tmp/fio.stop ]; do
+	n=\$((n + 1))
+	if fio --name=bg --filename=/mnt/fio-bg.dat --size=${mib}M --rw=randwrite --bs=4k --ioengine=libaio --iodepth=16 --direct=1 --verify=md5 --do_verify=1 --randrepeat=0 --verify_fatal=1 >/tmp/fio.out 2>&1; then
+		echo pass \$n ok >>/tmp/fio.log
+	else
+		echo pass \$n FAILED: >>/tmp/fio.log
+		grep -m5 -iE 'verify|error|bad' /tmp/fio.out >>/tmp/fio.log
+		break
+	fi
+done
+touch /tmp/fio.done
+EOS
+setsid sh /tmp/fio.sh </dev/null >/dev/null 2>&1 &
+sleep 1; echo 'fio started: passes of ${mib} MiB, each checked'" ;;
+	fio_stop)
+		_demo_on clt "[ -e /tmp/fio.sh ] || { echo 'fio_start first' >&2; exit 2; }
+touch /tmp/fio.stop; i=0
+until [ -e /tmp/fio.done ]; do [ \$i -ge 1200 ] && { echo 'fio did not end its pass within 120 s'; cat /tmp/fio.log; exit 1; }; sleep 0.1; i=\$((i + 1)); done
+cat /tmp/fio.log
+! grep -q FAILED /tmp/fio.log && grep -q 'ok\$' /tmp/fio.log || exit 1
+rm -f /mnt/fio-bg.dat; echo fio: \$(grep -c 'ok\$' /tmp/fio.log) passes, every one checked clean, file removed" ;;
 	cut)
 		[ $# = 2 ] || { echo "usage: cut A B" >&2; return 2; }
 		link_down "$1" "$2" && echo "link $1-$2 cut" ;;

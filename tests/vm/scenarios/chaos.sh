@@ -14,8 +14,10 @@
 #    before the link returns, reassembled with the stale node's leg first;
 #  - overlapping: the storage nodes cut from each other, then one of them powered off while
 #    the client writes, the link restored and the node rebuilt.
-# Each event ends with every leg normal, both nodes resynced (verify waits for it), their data
-# areas identical and every file written so far intact (sha256). At the end both nodes are
+# fio writes and checks a file on /mnt during each event (fio_start .. fio_stop; stopped before
+# the client is powered off), every pass clean. Each event ends with every leg normal, both
+# nodes resynced (verify waits for it), their data areas identical and every file written so
+# far intact (sha256). At the end both nodes are
 # asked to sync once more, and the data areas and files are checked again.
 # Not drawn: two failures that each take one copy at once (a double failure, SPEC §10).
 TIMEOUT=1500
@@ -33,26 +35,28 @@ events=
 	for _ in $(seq "$CHAOS_EVENTS"); do
 		n=stg$((RANDOM % 2))
 		leg=psrv0@stg-rmr${n#stg}
+		echo "fio_start 4"
 		case $((RANDOM % 8)) in
 		0) events="$events cut-clt-$n"
-			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "restore clt $n" "wait_normal" ;;
+			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "restore clt $n" "wait_normal" "fio_stop" ;;
 		1) events="$events crash-$n"
-			printf '%s\n' "crash $n" "write 4" "boot $n" "rebuild $n" "wait_normal" ;;
+			printf '%s\n' "crash $n" "write 4" "boot $n" "rebuild $n" "wait_normal" "fio_stop" ;;
 		2) events="$events crash-clt-$n-first"
-			printf '%s\n' "write 2" "crash clt" "boot clt" "reassemble $n" "wait_normal" ;;
+			printf '%s\n' "write 2" "fio_stop" "crash clt" "boot clt" "reassemble $n" "wait_normal" ;;
 		3) events="$events maintenance-$n"
 			printf '%s\n' "on clt echo 0 >/sys/class/rmr-client/pools/ionos_pool/sessions/$leg/enable" \
-				"write 4" "on clt echo 1 >/sys/class/rmr-client/pools/ionos_pool/sessions/$leg/enable" "wait_normal" ;;
+				"write 4" "on clt echo 1 >/sys/class/rmr-client/pools/ionos_pool/sessions/$leg/enable" "wait_normal" \
+				"fio_stop" ;;
 		4) events="$events cut-stg0-stg1"
-			printf '%s\n' "cut stg0 stg1" "write 4" "restore stg0 stg1" "wait_normal" ;;
+			printf '%s\n' "cut stg0 stg1" "write 4" "restore stg0 stg1" "wait_normal" "fio_stop" ;;
 		5) events="$events disk-error-$n"
-			printf '%s\n' "disk_fail $n" "write 4" "wait_failed" "disk_heal $n" "wait_normal" ;;
+			printf '%s\n' "disk_fail $n" "write 4" "wait_failed" "disk_heal $n" "wait_normal" "fio_stop" ;;
 		6) events="$events cut-clt-$n+crash-clt"
-			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "crash clt" "restore clt $n" "boot clt" \
+			printf '%s\n' "cut clt $n" "write 4" "wait_failed" "fio_stop" "crash clt" "restore clt $n" "boot clt" \
 				"reassemble $n" "wait_normal" ;;
 		7) events="$events cut-stg0-stg1+crash-$n"
 			printf '%s\n' "cut stg0 stg1" "write 4" "crash $n" "write 2" "restore stg0 stg1" "boot $n" \
-				"rebuild $n" "wait_normal" ;;
+				"rebuild $n" "wait_normal" "fio_stop" ;;
 		esac
 		# Both nodes resync before the next failure: one failure at a time. A node lost
 		# while the other still resyncs takes the only current copy of the chunks the other

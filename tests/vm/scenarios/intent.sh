@@ -7,7 +7,8 @@
 #  3. B is powered off with them unflushed, P writes on (B's leg fails, A marks the chunks
 #     for B), B is rebuilt: `store add` loads its record as suspects (dmesg), which become
 #     dirty bits of its own map before it serves, and B resyncs them from A with what A marked.
-#     Both data areas identical, every file intact, B's suspects gone once it is normal.
+#     Both data areas identical, every file intact, B's suspects gone once it is normal; fio
+#     writes and checks a file on /mnt throughout (fio_start .. fio_stop), every pass clean.
 #  4. Flushes (ext4's journal commits, `sync` on P) clear the record's bits of the chunks
 #     written before them (`cleared` > 0).
 # QEMU keeps what the guest wrote when it is killed, so the power loss itself loses nothing
@@ -22,6 +23,7 @@ WI=/sys/class/rmr-server/pools/ionos_pool/write_intent
 cat >"$DEMO_INPUT" <<END
 write 4
 verify
+fio_start 8
 on stg0 cat $WI; test "\$(head -1 $WI)" = on
 on stg1 cat $WI; test "\$(head -1 $WI)" = on
 on stg1 grep -o 'record_writes [0-9]*' $WI
@@ -36,6 +38,7 @@ on stg1 dmesg | grep -E 'write-intent record on|loaded dirty maps'; dmesg | grep
 wait_normal
 on stg1 dmesg | grep -E 'with [1-9][0-9]* suspect chunks of the write-intent record: own map [0-9]+ -> [1-9][0-9]* dirty'
 sync stg1
+fio_stop
 verify
 files
 on stg1 cat $WI; grep -E '^unflushed [0-9]+ suspect 0 ' $WI

@@ -6,7 +6,8 @@
 #     sync_queue_depth=1 on B, B is powered off once it has synced ten chunks and before its
 #     own map is clean. More files are written while B is down (A marks them for B on its disk). B is
 #     rebuilt (`store add` loads its maps: what it had not synced yet is still dirty for it),
-#     its leg returns, it resyncs the rest: both data areas identical, every file intact.
+#     its leg returns, it resyncs the rest: both data areas identical, every file intact, and
+#     fio wrote and checked a file on /mnt throughout (fio_start .. fio_stop), every pass clean.
 #  2. The source crashes. B misses writes again and starts its sync from A; A is powered off
 #     in the middle of it. B's sync requests fail and its sync thread stops; /mnt is frozen
 #     meanwhile (ext4's journal would write to chunks only A holds current: a node lost while
@@ -24,6 +25,7 @@ cat >"$DEMO_INPUT" <<END
 # 1. the syncing node crashes
 write 4
 verify
+fio_start 8
 on stg1 echo 1 >/sys/module/rmr/parameters/sync_queue_depth
 cut clt stg1
 write 32
@@ -41,6 +43,7 @@ rebuild stg1
 on stg1 dmesg | grep 'loaded dirty maps'; n=\$($B_DIRTY); echo "B's own map after store add: \$n chunks"; test "\$n" -gt 0
 wait_normal
 sync stg1
+fio_stop
 verify
 files
 # 2. the source crashes
