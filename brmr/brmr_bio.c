@@ -115,6 +115,13 @@ int brmr_zeroout(struct file *f, u64 sector, u64 nr_sects)
 	return blkdev_issue_zeroout(file_bdev(f), sector, nr_sects, GFP_NOIO, 0);
 }
 
+/* Flushes the volatile cache of the bdev file @f (a no-op without one). Sleeps. */
+int brmr_bdev_flush(struct file *f);
+int brmr_bdev_flush(struct file *f)
+{
+	return blkdev_issue_flush(file_bdev(f));
+}
+
 /* One rate limit for the store's error lines (IO path, network input). */
 static DEFINE_RATELIMIT_STATE(brmr_srv_rs, DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST);
 

@@ -63,6 +63,7 @@ extern "C" {
     ) -> c_int;
     fn brmr_srv_ratelimit() -> bool;
     fn brmr_zeroout(f: *mut File, sector: u64, nr_sects: u64) -> c_int;
+    fn brmr_bdev_flush(f: *mut File) -> c_int;
     fn brmr_msleep(ms: u32);
     fn rmr_srv_io_done(io: *mut RmrSrvIo, err: c_int);
 }
@@ -298,11 +299,20 @@ unsafe extern "C" fn op_submit(priv_: *mut c_void, io: *mut RmrSrvIo) -> c_int {
         IoOp::Flush => BIO_FLUSH,
         IoOp::Zero => {
             // Zeroed here, synchronously (process context): the device's write-zeroes (it may
-            // unmap), or zero pages written where it has none.
+            // unmap), or zero pages written where it has none. A preflush flushes the device
+            // first; FUA flushes it after, so the zeroes are durable when this completes.
             s.inflight.fetch_add(1, Ordering::AcqRel);
-            // SAFETY: the device file is live while `s` is; the range lies in the exported
-            // space (planned above).
-            let r = unsafe { brmr_zeroout(s.bdev.file(), plan.sector, u64::from(len) / 512) };
+            let file = s.bdev.file();
+            // SAFETY: the device file is live while `s` is.
+            let mut r = if plan.preflush { unsafe { brmr_bdev_flush(file) } } else { 0 };
+            if r == 0 {
+                // SAFETY: as above; the range lies in the exported space (planned above).
+                r = unsafe { brmr_zeroout(file, plan.sector, u64::from(len) / 512) };
+            }
+            if r == 0 && plan.fua {
+                // SAFETY: as above.
+                r = unsafe { brmr_bdev_flush(file) };
+            }
             // SAFETY: `priv_` is the `Shared` and `io` rmr's IO of this call; it completes
             // exactly once, here (submit returns 0 below).
             unsafe { brmr_srv_bio_done(priv_, io.cast(), r) };

@@ -644,7 +644,9 @@ impl DataArea {
             return Err(Errno::EINVAL);
         }
         let discard = flags & u32::from(IO_DISCARD) != 0;
-        if discard && (flags & u32::from(IO_WRITE) == 0 || flags & u32::from(IO_FLUSH | IO_FUA | IO_SYNC) != 0 || len == 0) {
+        // A discard may carry a preflush and FUA (rmr's write-intent record promotes writes,
+        // discards too): the store flushes the device before and after zeroing.
+        if discard && (flags & u32::from(IO_WRITE) == 0 || flags & u32::from(IO_SYNC) != 0 || len == 0) {
             return Err(Errno::EINVAL);
         }
         let write = flags & u32::from(IO_WRITE) != 0;
@@ -1028,13 +1030,18 @@ mod tests {
         assert_eq!(a.plan(u32::from(IO_FUA), 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(1 << 5, 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(1 << 31, 0, 512), Err(Errno::EINVAL));
-        // A discard zeroes its range; it needs IO_WRITE and a length, and takes no flush/FUA.
+        // A discard zeroes its range; it needs IO_WRITE and a length, and may carry a
+        // preflush and FUA (the write-intent record promotes it like a write).
         let d = w | u32::from(IO_DISCARD);
         assert_eq!(a.plan(d, 131072, 65536), Ok(IoPlan { op: IoOp::Zero, preflush: false, fua: false, sector: 2048 + 256 }));
         assert_eq!(a.plan(u32::from(IO_DISCARD), 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(d, 0, 0), Err(Errno::EINVAL));
-        assert_eq!(a.plan(d | u32::from(IO_FUA), 0, 512), Err(Errno::EINVAL));
-        assert_eq!(a.plan(d | u32::from(IO_FLUSH), 0, 512), Err(Errno::EINVAL));
+        assert_eq!(a.plan(d | u32::from(IO_FUA), 0, 512), Ok(IoPlan { op: IoOp::Zero, preflush: false, fua: true, sector: 2048 }));
+        assert_eq!(
+            a.plan(d | u32::from(IO_FLUSH | IO_FUA), 0, 512),
+            Ok(IoPlan { op: IoOp::Zero, preflush: true, fua: true, sector: 2048 })
+        );
+        assert_eq!(a.plan(d | u32::from(IO_SYNC), 0, 512), Err(Errno::EINVAL));
         assert_eq!(a.plan(d, end - 512, 1024), Err(Errno::EINVAL));
         // A 4 KiB device needs 4 KiB alignment.
         let b = sample().data_area(4096);
