@@ -303,8 +303,11 @@ unsafe extern "C" fn op_submit(priv_: *mut c_void, io: *mut RmrSrvIo) -> c_int {
             // first; FUA flushes it after, so the zeroes are durable when this completes.
             s.inflight.fetch_add(1, Ordering::AcqRel);
             let file = s.bdev.file();
-            // SAFETY: the device file is live while `s` is.
-            let mut r = if plan.preflush { unsafe { brmr_bdev_flush(file) } } else { 0 };
+            let mut r = 0;
+            if plan.preflush {
+                // SAFETY: the device file is live while `s` is.
+                r = unsafe { brmr_bdev_flush(file) };
+            }
             if r == 0 {
                 // SAFETY: as above; the range lies in the exported space (planned above).
                 r = unsafe { brmr_zeroout(file, plan.sector, u64::from(len) / 512) };
