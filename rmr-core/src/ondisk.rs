@@ -841,15 +841,18 @@ mod tests {
         let d = Superblock::decode(&b).unwrap();
         assert!(!d.layout.intent);
         assert_eq!(d, sb);
-        // A version 2 superblock claiming the version 3 layout (or the reverse) is corrupt.
-        let mut v3 = sample();
-        v3.layout.intent = false;
-        v3.encode(&mut b);
-        // Same area here (both fit 1 MiB), so the version decides the regions.
-        assert!(!Superblock::decode(&b).unwrap().layout.intent);
+        // On a large store the regions take room, and a superblock whose version does not
+        // match its area (version 3 with the version 2 area, or the reverse) is corrupt.
         let big = Layout::new(1 << 34, 1 << 33).unwrap();
         let big2 = Layout::without_intent(1 << 34, 1 << 33).unwrap();
         assert!(big.area_sectors > big2.area_sectors, "the regions take room on a large store");
+        for (layout, claimed) in [(big2, VERSION), (big, VERSION_NO_INTENT)] {
+            Superblock::new(b"ionos_pool", 1, 1 << 33, 512, layout).unwrap().encode(&mut b);
+            put32(&mut b[..], O_VERSION, claimed);
+            let crc = crc32c(&b[..O_CRC]);
+            put32(&mut b[..], O_CRC, crc);
+            assert_eq!(Superblock::decode(&b), Err(MdError::Corrupt), "version {claimed}");
+        }
     }
 
     #[test]

@@ -95,11 +95,12 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
 /// `write_intent` [improvement]: whether the pool keeps the write-intent record, what it
 /// holds, and what the metadata writer wrote.
 fn write_intent(pool: &SrvPool, w: &mut PageWriter<'_>) -> Result {
-    let (on, regions, wi, suspect, lost, persists, cleared, rounds, pages, ipages) = {
+    let (on, has_store, regions, wi, suspect, lost, persists, cleared, rounds, pages, ipages) = {
         let g = pool.inner.lock();
         let c = &g.core;
         (
             c.intent.volatile_cache,
+            g.store.is_some(),
             c.mdlog.intent_regions,
             c.intent.wi.as_ref().map_or(0, |m| m.count()),
             c.intent.suspect.as_ref().map_or(0, |m| m.count()),
@@ -111,7 +112,6 @@ fn write_intent(pool: &SrvPool, w: &mut PageWriter<'_>) -> Result {
             c.mdlog.intent_pages,
         )
     };
-    let has_store = pool.inner.lock().store.is_some();
     let why = match (on, has_store, regions) {
         (true, _, _) => "on",
         (false, false, _) => "off (no store)",
