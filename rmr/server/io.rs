@@ -229,13 +229,9 @@ pub(super) fn dispatch(req: Pin<KBox<SrvReq>>) {
     g.core.io_allowed = allowed;
     let decision = g.core.on_io(&io, now_ms());
     match decision {
-        IoDecision::Submit | IoDecision::SubmitFua { .. } => {
+        IoDecision::Submit | IoDecision::SubmitFua => {
             let off = g.core.io_byte_offset(&io);
-            let extra = match decision {
-                IoDecision::SubmitFua { preflush: true } => IO_FUA | IO_FLUSH,
-                IoDecision::SubmitFua { preflush: false } => IO_FUA,
-                _ => 0,
-            };
+            let extra = if decision == IoDecision::SubmitFua { IO_FUA } else { 0 };
             // A client write goes to the store after its marks and last_io slot are durable:
             // park it for the writer's next round (persist.rs).
             let need = if io.is_write() && !sync_read { g.core.md_need() } else { None };

@@ -57,7 +57,7 @@ use crate::rmr_core::{
     store_reg::{self, RegMode, SrvPoolState, SrvPoolView},
     wire::{
         Cmd, CmdRsp, CmdType, IoMsg, MemberList, Msg, PoolMd, PoolName, RmrId, RspBody, SrvMd,
-        HDR_LEN, IO_DISCARD, IO_FLUSH, IO_FUA, IO_SYNC, IO_WRITE, PIECE_BYTES, USER_MAX,
+        HDR_LEN, IO_DISCARD, IO_FUA, IO_SYNC, IO_WRITE, PIECE_BYTES, USER_MAX,
     },
 };
 

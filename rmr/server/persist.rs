@@ -38,7 +38,7 @@ pub(super) struct MdWaiter {
 /// The writer's page buffer (guarded by `SrvPool::md_writer`).
 pub(super) type MdBuf = KBox<[u8; RMR_MD_PAGE]>;
 
-/// One writer round: zero pages over slots passing to another member (flushed), the
+/// One writer round: a device flush if the plan asks for one first, zero pages over slots passing to another member (flushed), the
 /// superblock (pool_md and slot table; brmr skips it if unchanged), the changed bitmap pages
 /// (dirty maps, write-intent record, witness and lost maps), the changed `last_io` record
 /// pages, then a writeback (a flush too when bits were set or the table changed). 0 or a
@@ -50,6 +50,10 @@ fn round(pool: &SrvPool, store: &StoreReg, buf: &mut [u8; RMR_MD_PAGE]) -> i32 {
         (plan, to_abi(&g.core))
     };
     let mut r = 0;
+    if plan.preflush {
+        // This node alone holds unflushed data a MAP_ADD's change depends on (MdPlan).
+        r = store.md_sync(true);
+    }
     let mut scrubbed = 0u32;
     while r == 0 {
         let Some(pg) = pool.inner.lock().core.md_next_scrub(&mut buf[..]) else { break };

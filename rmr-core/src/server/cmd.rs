@@ -282,6 +282,17 @@ impl<S: MapStorage + Default> ServerPool<S> {
                             w.clear(*chunk);
                             self.intent.persists += 1;
                             fx.persist_md = true;
+                            // [improvement] If that was the chunk's last witness, this node
+                            // alone holds the data it has not flushed there, writes the
+                            // client may have acknowledged: the device is flushed before
+                            // the change is persisted and answered, as a lone holder's
+                            // writes are written through (io.rs). Else a power loss
+                            // would leave the older copy the witness held marked stale
+                            // and this node's lost data as the source (soak seed 15236).
+                            let unflushed = self.intent.wi.as_ref().is_some_and(|m| m.test(*chunk));
+                            if unflushed && !self.intent.witness.iter().any(|w| w.test(*chunk)) && !self.bug_no_preflush {
+                                self.mdlog.preflush = true;
+                            }
                         }
                     }
                 }

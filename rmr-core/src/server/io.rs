@@ -52,8 +52,12 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 let clean = self.clean_others(chunk);
                 let promote = self.must_persist(io, &clean);
                 // [improvement] A written-through write resets the chunk's witnesses. If the
-                // chunk still has unflushed data here that witnesses hold, a preflush makes
-                // that data durable first (a write may cover only part of the chunk).
+                // chunk still has unflushed data here that witnesses hold, that data must be
+                // durable before the reset is: the round that persists the reset flushes the
+                // device first (MdPlan::preflush), and the write waits for it. (A preflush on
+                // the write itself would come after the reset is on disk: a failed or lost
+                // flush would leave this node's older data without its witnesses, soak seed
+                // 46993.) A write may cover only part of the chunk.
                 let through = promote || io.flags & IO_FUA != 0;
                 let preflush = through
                     && io.flags & IO_FLUSH == 0
@@ -61,12 +65,14 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     && clean.is_empty()
                     && self.intent.wi.as_ref().is_some_and(|m| m.test(chunk))
                     && self.intent.witness.iter().any(|w| w.test(chunk));
-                let flags = if preflush { io.flags | IO_FLUSH } else { io.flags };
-                if let Err(e) = self.intent_submit(io, flags, promote, &clean) {
+                if preflush && !self.bug_no_preflush {
+                    self.mdlog.preflush = true;
+                }
+                if let Err(e) = self.intent_submit(io, io.flags, promote, &clean) {
                     return IoDecision::Reject(e);
                 }
-                if promote || preflush {
-                    return IoDecision::SubmitFua { preflush };
+                if promote {
+                    return IoDecision::SubmitFua;
                 }
             }
             return IoDecision::Submit;

@@ -105,13 +105,11 @@ pub fn join_decision(state: SrvState, marked_create: bool, kind: JoinKind) -> Re
 pub enum IoDecision {
     /// Submit to the backend.
     Submit,
-    /// [improvement] Submit the write with FUA added, and with a preflush too if `preflush`
-    /// (the shell adds the flags to the IO it passes back to `on_io_done`): see
-    /// [`ServerPool::must_persist`] and [`ServerPool::on_io`].
-    SubmitFua {
-        /// Also flush the store's cache before the data (PREFLUSH).
-        preflush: bool,
-    },
+    /// [improvement] Submit the write with FUA added (the shell adds the flag to the IO it
+    /// passes back to `on_io_done`): see [`ServerPool::must_persist`] and
+    /// [`ServerPool::on_io`]. Unflushed data the write's witness reset depends on is flushed
+    /// by the writer round the write waits for ([`MdPlan::preflush`]).
+    SubmitFua,
     /// Parked behind a sync of this chunk already running.
     Park,
     /// Parked; start an on-demand sync of the chunk (read it from a peer first).
@@ -184,6 +182,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub bug_intent_lazy: bool,
     /// Teeth hook: a slot passes to another member without being zeroed first.
     pub bug_no_scrub: bool,
+    /// Teeth hook: a MAP_ADD that removes a chunk's last witness does not flush first.
+    pub bug_no_preflush: bool,
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.
     pub epoch: u64,
@@ -700,7 +700,7 @@ mod tests_membership {
         let mut p = trio();
         p.maps.get_mut(43).unwrap().set(1, 0).unwrap();
         // Chunk 1: the other target (43) looks dirty here, 44 is piggybacked: write through.
-        assert_eq!(p.on_io(&pig(wio(1, 0, 0, 4096), &[44]), 0), IoDecision::SubmitFua { preflush: false });
+        assert_eq!(p.on_io(&pig(wio(1, 0, 0, 4096), &[44]), 0), IoDecision::SubmitFua);
         assert!(!p.intent.durable(1), "a written-through write is not recorded");
         // Chunk 2: 43 is a clean target: a plain recorded write.
         submit(&mut p, &pig(wio(2, 1, 0, 4096), &[44]));
@@ -731,6 +731,40 @@ mod tests_membership {
         assert_eq!(bits(p.maps.get(44)), [5], "44 failed the write");
         assert_eq!(bits(p.lost.get(42)), [5]);
         assert!(p.intent.lost.as_ref().is_some_and(|l| l.test(5)));
+    }
+
+    #[test]
+    fn removing_the_last_witness_flushes_first() {
+        let mut p = trio();
+        // Chunk 5 is written here and on 43 and 44 and not flushed yet.
+        submit(&mut p, &wio(5, 0, 0, 4096));
+        let _ = p.md_begin();
+        // The write failed on 44: 43 still holds everything this node has not flushed.
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 5, member_id: 44, map_ver: 0, recovery: false }), 0);
+        assert!(!p.md_begin().preflush, "43 still witnesses chunk 5");
+        // A later write failed on 43 as well: this node is the only holder of data it has not
+        // flushed, which the client may have acknowledged. The round that persists the
+        // MAP_ADD (and so its reply) flushes the device first.
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 5, member_id: 43, map_ver: 0, recovery: false }), 0);
+        let plan = p.md_begin();
+        assert!(plan.preflush, "the last witness is gone");
+        // A failed round asks again; a successful one is done with it.
+        p.md_end(&plan, false);
+        let plan = p.md_begin();
+        assert!(plan.preflush, "asked again after a failed round");
+        p.md_end(&plan, true);
+        assert!(!p.md_begin().preflush);
+        // A flushed chunk (no `wi` bit) needs nothing: its data is durable here.
+        submit(&mut p, &wio(6, 1, 0, 4096));
+        p.on_io_done(&wio(6, 1, 0, 4096), true);
+        let f = wio(0, 2, IO_FLUSH, 0);
+        submit(&mut p, &f);
+        p.on_io_done(&f, true);
+        assert!(!p.intent.durable(6));
+        let _ = p.md_begin();
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 6, member_id: 43, map_ver: 0, recovery: false }), 0);
+        assert_eq!(cmd(&mut p, Cmd::MapAdd { chunk: 6, member_id: 44, map_ver: 0, recovery: false }), 0);
+        assert!(!p.md_begin().preflush, "nothing unflushed at chunk 6");
     }
 
     #[test]
@@ -873,12 +907,17 @@ mod tests_membership {
         for m in [43, 44] {
             p.maps.get_mut(m).unwrap().set(8, 0).unwrap();
         }
+        // The round that persists the reset flushes the device before it (and the write
+        // waits for that round): a flush on the write itself would come after the reset.
+        let _ = p.md_begin();
         let d = p.on_io(&wio(8, 1, IO_FUA, 512), 0);
-        assert_eq!(d, IoDecision::SubmitFua { preflush: true });
+        assert_eq!(d, IoDecision::Submit, "the client's own FUA, nothing added");
         assert!(!p.intent.is_witness(43, 8));
+        assert!(p.md_need().is_some(), "the write waits for a round");
+        assert!(p.md_begin().preflush, "which flushes first");
         // Without witnesses there is nothing to protect: plain promotion.
         let d = p.on_io(&wio(8, 2, 0, 512), 0);
-        assert_eq!(d, IoDecision::SubmitFua { preflush: false });
+        assert_eq!(d, IoDecision::SubmitFua);
         // A member created again under the same id has no past witness or loss.
         submit(&mut p, &wio(3, 3, 0, 4096));
         p.lost.ensure(44, p.total_chunks()).unwrap().set(3, 0).unwrap();

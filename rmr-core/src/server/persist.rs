@@ -145,6 +145,8 @@ pub struct MdLog {
     /// Completed flushes cleared `wi` bits: a round soon keeps the record small
     /// ([`ServerPool::md_lazy`]).
     pub(super) lazy: bool,
+    /// The next round flushes the device before its first page ([`MdPlan::preflush`]).
+    pub(super) preflush: bool,
     /// Bitmap targets that may hold set bits on disk (bit per target).
     nz: u32,
     /// This round's scrub (before the table) and zero pages (bitmaps without a map).
@@ -174,6 +176,7 @@ impl MdLog {
             intent_seen: 0,
             bm_seq: 0,
             lazy: false,
+            preflush: false,
             nz: 0,
             scrub: ZeroCursor { left: 0, page: 0 },
             zero: ZeroCursor { left: 0, page: 0 },
@@ -208,6 +211,10 @@ pub struct MdPlan {
     /// The round ends with a flush (bits set, or the table changed); else its pages are only
     /// written back (lazy clears and the `last_io` record, which a kernel crash keeps).
     pub flush: bool,
+    /// Flush the device before anything of this round is written: data this node holds
+    /// unflushed must be durable before the change that made it the data's only holder
+    /// (a MAP_ADD removed the chunk's last witness, cmd.rs).
+    pub preflush: bool,
     /// Bitmap targets zeroed by this round (scrubbed, or without a map).
     zeroed: u32,
 }
@@ -417,7 +424,8 @@ impl<S: MapStorage + Default> ServerPool<S> {
         let last_io = core::mem::take(&mut self.mdlog.last_io_touched);
         self.mdlog.lazy = false;
         let flush = table.is_some() || map_ver_seq_newer(self.mdlog.bm_seq, self.mdlog.durable);
-        MdPlan { seq: self.mdlog.seq, scrub, table, last_io, prev, flush, zeroed: zeroed | zero }
+        let preflush = core::mem::take(&mut self.mdlog.preflush);
+        MdPlan { seq: self.mdlog.seq, scrub, table, last_io, prev, flush, preflush, zeroed: zeroed | zero }
     }
 
     /// Pages of one bitmap.
@@ -501,6 +509,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
             let present = self.targets_present();
             self.mdlog.nz = (self.mdlog.nz & !plan.zeroed) | present;
         } else {
+            self.mdlog.preflush |= plan.preflush;
             let slots = self.mdlog.slots;
             for k in 0..self.targets() {
                 if let Some(m) = self.target_map(k, &slots) {
@@ -819,7 +828,7 @@ mod tests {
         p.maps.ensure(43, p.total_chunks()).unwrap().set(3, 0).unwrap();
         let _ = p.md_need();
         a.round(&mut p);
-        assert!(matches!(p.on_io(&wr(3, 0), 0), IoDecision::Submit | IoDecision::SubmitFua { .. }));
+        assert!(matches!(p.on_io(&wr(3, 0), 0), IoDecision::Submit | IoDecision::SubmitFua));
         assert!(p.md_need().is_some(), "a cleared witness bit is not conservative");
         a.round(&mut p);
         assert!(!bit(&a, MD_WITNESS, w, 3));

@@ -27,6 +27,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
         bug_no_last_io_record: false,
         bug_intent_lazy: false,
         bug_no_scrub: false,
+        bug_no_preflush: false,
         epoch: 0,
         normal_entries: 0,
         intent: IntentRecord::new(),

@@ -104,6 +104,8 @@ pub struct Config {
     pub bug_intent_lazy: bool,
     /// Teeth hook: slots are not scrubbed before they pass to another member.
     pub bug_no_scrub: bool,
+    /// Teeth: a MAP_ADD removing a chunk's last witness persists without flushing first.
+    pub bug_no_preflush: bool,
     /// Nodes start their sync by themselves (SPEC §11 [improvement], as the kernel does).
     /// Off in the scripted scenarios of tests/scenarios.rs, which inspect the marks a
     /// recovery leaves before any resync and start the syncs themselves.
@@ -135,6 +137,7 @@ impl Config {
             bug_no_last_io_record: false,
             bug_intent_lazy: false,
             bug_no_scrub: false,
+            bug_no_preflush: false,
             auto_sync: true,
             cmd_timeouts: false,
             bug_no_cmd_seq: false,
@@ -274,6 +277,7 @@ impl Sim {
             pool.bug_no_last_io_record = s.cfg.bug_no_last_io_record;
             pool.bug_intent_lazy = s.cfg.bug_intent_lazy;
             pool.bug_no_scrub = s.cfg.bug_no_scrub;
+            pool.bug_no_preflush = s.cfg.bug_no_preflush;
             pool.register(RegMode::Create, None).expect("register");
             pool.set_store_caps(!s.cfg.write_through && !s.cfg.bug_no_write_intent, true);
             s.srvs.push(Srv {

@@ -260,6 +260,7 @@ impl Sim {
         pool.bug_no_last_io_record = self.cfg.bug_no_last_io_record;
         pool.bug_intent_lazy = self.cfg.bug_intent_lazy;
         pool.bug_no_scrub = self.cfg.bug_no_scrub;
+        pool.bug_no_preflush = self.cfg.bug_no_preflush;
         if pool.register(RegMode::Add, s.disk.md).is_ok() {
             pool.set_store_caps(!s.disk.write_through && !self.cfg.bug_no_write_intent, true);
             s.disk.md_load(&mut pool);

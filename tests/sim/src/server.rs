@@ -102,6 +102,10 @@ impl Srv {
             return;
         }
         let plan = pool.md_begin();
+        if plan.preflush {
+            // The device flush before the round's first page makes the data durable.
+            self.disk.flush();
+        }
         let mut buf = vec![0u8; rmr_core::server::MD_PAGE_BYTES];
         while let Some(pg) = pool.md_next_scrub(&mut buf) {
             self.disk.md_pages.insert((pg.region, pg.slot, pg.page), buf.clone());
@@ -270,18 +274,15 @@ impl Sim {
             return;
         };
         let d = pool.on_io(&io, now);
-        if let IoDecision::SubmitFua { preflush } = d {
-            self.count(if preflush { "write-promoted-preflush-fua" } else { "write-promoted-fua" });
+        if d == IoDecision::SubmitFua {
+            self.count("write-promoted-fua");
         }
         let s = &mut self.srvs[i];
         match d {
-            IoDecision::Submit | IoDecision::SubmitFua { .. } => {
+            IoDecision::Submit | IoDecision::SubmitFua => {
                 let mut io = io;
-                if let IoDecision::SubmitFua { preflush } = d {
+                if d == IoDecision::SubmitFua {
                     io.flags |= IO_FUA;
-                    if preflush {
-                        io.flags |= IO_FLUSH;
-                    }
                 }
                 if io.flags & IO_SYNC != 0 {
                     // Peer read: serve directly from the disk.

@@ -120,7 +120,7 @@ fn persistence_teeth() {
         (72, "write submitted before its marks are durable", |c| c.bug_md_lazy_io = true),
         (5, "write-intent record changes persisted lazily", |c| c.bug_intent_lazy = true),
         (1212, "command answered before its bits are durable", |c| c.bug_md_lazy_reply = true),
-        (185, "last_io record never written", |c| c.bug_no_last_io_record = true),
+        (1432, "last_io record never written", |c| c.bug_no_last_io_record = true),
     ];
     for (seed, what, plant) in cases {
         if let Err(f) = rmr_sim::run_seed(seed) {
@@ -130,4 +130,23 @@ fn persistence_teeth() {
         plant(&mut cfg);
         assert!(rmr_sim::run_seed_with(seed, cfg).is_err(), "seed {seed}: '{what}' not caught");
     }
+}
+
+/// Seed 15236 with a power loss at every storage crash: a write failed on the last member
+/// that witnessed this node's unflushed data (MAP_ADD), then this node lost power. Unless the
+/// MAP_ADD's round flushes the device first, the node comes back with the older data, no
+/// witness, every other member marked stale, and syncs it over an acknowledged write.
+#[test]
+fn last_witness_removal_flushes_first() {
+    let cfg = || {
+        let mut c = rmr_sim::Config::for_seed(15236);
+        c.power_loss = 1000;
+        c
+    };
+    if let Err(f) = rmr_sim::run_seed_with(15236, cfg()) {
+        panic!("seed 15236 (power loss 1000) fails: {f:?}");
+    }
+    let mut c = cfg();
+    c.bug_no_preflush = true;
+    assert!(rmr_sim::run_seed_with(15236, c).is_err(), "MAP_ADD without the flush not caught");
 }

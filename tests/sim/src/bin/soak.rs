@@ -58,6 +58,7 @@ fn main() {
             "no-last-io-record" => cfg.bug_no_last_io_record = true,
             "intent-lazy" => cfg.bug_intent_lazy = true,
             "no-scrub" => cfg.bug_no_scrub = true,
+            "no-preflush" => cfg.bug_no_preflush = true,
             "no-cmd-seq" => cfg.bug_no_cmd_seq = true,
             b => { eprintln!("unknown bug {b}"); std::process::exit(2); }
         }
