@@ -20,6 +20,7 @@
 # far intact (sha256). At the end both nodes are
 # asked to sync once more, and the data areas and files are checked again.
 # Not drawn: two failures that each take one copy at once (a double failure, SPEC §10).
+COST=215    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=1500
 DEMO_SHELL=1
 DEMO_NOSYNC=1

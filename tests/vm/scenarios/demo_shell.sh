@@ -10,6 +10,7 @@
 #     filesystem mounted again, and a file fio wrote with md5 verification before the crash
 #     passes fio's verify-only pass.
 # DEMO_STRICT: any command of the script that exits non-zero fails the scenario.
+COST=150    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=600
 DEMO_SHELL=1
 DEMO_STRICT=1

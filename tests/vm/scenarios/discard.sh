@@ -7,6 +7,7 @@
 #     as zeroes and the data areas are identical;
 #  3. a discard while B's link is cut: B is marked dirty for those chunks like for a write,
 #     resyncs them when it is back, and the data areas are identical.
+COST=60    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=700
 DEMO_SHELL=1
 DEMO_NOSYNC=1

@@ -7,6 +7,7 @@
 #  2. hard kill and reboot: data written to stg0's disk through RNBD survives SIGKILL of stg0's
 #     QEMU and a fresh boot (checked in the guest and in the host's image); after rnbd-server is
 #     loaded again the client reconnects and reads it back through RNBD.
+COST=65    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=300
 NSTG=1
 

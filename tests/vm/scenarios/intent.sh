@@ -14,6 +14,7 @@
 # QEMU keeps what the guest wrote when it is killed, so the power loss itself loses nothing
 # here: what this shows is that the record survives the crash and drives the resync; the
 # simulator's power-loss seeds show that this ordering loses no acknowledged write.
+COST=65    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=900
 DEMO_SHELL=1
 DEMO_NOSYNC=1

@@ -28,6 +28,7 @@
 #     notice it, on both ends.
 #  7. B resyncs; the written data reads back, and B's data area equals A's.
 # Every time is printed; the bounds fail the scenario.
+COST=90    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=900
 NSTG=2
 LOSS_MAX=12   # cut -> B no_io: one 5 s RTRS beat before rmr's first, then 1 s x (4 + 1)

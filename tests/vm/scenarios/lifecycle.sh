@@ -3,6 +3,7 @@
 # module loading and aliases, rmr-client and rmr-server pools, brmr stores on a real disk with
 # persisted metadata (surviving a power cut), and every negative case of SPEC §2.2-§2.5 that
 # these objects reach, each answered by its errno with nothing changed.
+COST=15    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=300
 NSTG=1
 

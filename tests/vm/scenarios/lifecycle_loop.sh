@@ -3,6 +3,7 @@
 # created and destroyed each round (and every other round left for rmmod to tear down). The
 # harness fails the scenario on any splat and on a kmemleak report after the last round; the
 # slab usage before and after the rounds is logged.
+COST=25    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=300
 NSTG=1
 

@@ -19,6 +19,7 @@
 #    with the objects of §12.1 steps 1-6 and 11 (reachable today), and with the pool built
 #    and brmr0 mapped.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
+COST=85    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=1200
 NSTG=2
 

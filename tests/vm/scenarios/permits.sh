@@ -10,6 +10,7 @@
 #  3. the whole pool is dissolved and every module unloads within a bounded time: closing an
 #     RTRS session waits for every permit, so one permit kept by a timed-out command would
 #     hang the close (and rmmod) forever.
+COST=15    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=420
 NSTG=1
 

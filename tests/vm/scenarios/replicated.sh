@@ -15,6 +15,7 @@
 #  5. §12.3: delete leg B then dissolve the pool, with the states of SPEC §10.10 at each
 #     step; finally every module unloads.
 # Steps the kernel does not implement yet fail with "not implemented yet: ...".
+COST=145    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=1500
 NSTG=2
 # Two vCPUs on the client: brmr0 gets a hardware queue per CPU, and fio's two jobs submit

@@ -15,6 +15,7 @@
 #     still no run 6 s later.)
 #  5. Teardown with rmrctl (device unmap, leg remove, store delete, pool leave); modules
 #     unload.
+COST=60    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=420
 NSTG=2
 

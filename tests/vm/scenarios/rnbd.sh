@@ -3,6 +3,7 @@
 # random data and reads it back identical, on the client, on the server and in the host's disk
 # image; then ext4 and a short fio verify run on the mapped device. Proves the transport, the
 # guests' tools and the harness.
+COST=15    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=240
 NSTG=1
 

@@ -13,6 +13,7 @@
 #     meanwhile (ext4's journal would write to chunks only A holds current: a node lost while
 #     its peer resyncs takes the only current copy, README). A is rebuilt, its leg returns,
 #     B's sync is started again and completes: identical data areas, every file intact.
+COST=145    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=1500
 DEMO_SHELL=1
 DEMO_NOSYNC=1

@@ -15,6 +15,7 @@
 #     (a re-map).
 #  5. A's sync links return; A resyncs; the data written before and while A was away reads
 #     back through brmr0, and the three data areas are identical.
+COST=65    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=900
 NSTG=3
 
