@@ -30,6 +30,7 @@
 # Every time is printed; the bounds fail the scenario.
 COST=90    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=900
+ALONE=1       # its time bounds hold on idle CPUs: tests/vm/run runs it by itself
 NSTG=2
 LOSS_MAX=12   # cut -> B no_io: one 5 s RTRS beat before rmr's first, then 1 s x (4 + 1)
 # link back -> leg normal. With the cable pulled, a reconnect attempt waits for the storage
