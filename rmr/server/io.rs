@@ -23,7 +23,7 @@ pub(crate) struct SrvReq {
     pool: Arc<SrvPool>,
     /// Taken once, when the request is answered.
     kind: Cell<Option<ReqKind>>,
-    io: IoMsg,
+    io: Cell<IoMsg>,
     /// `IO_*` flags the core added at submission ([`IoDecision::SubmitFua`]).
     extra: AtomicU16,
     /// For the store; `data` points into the operation's RTRS chunk or the sync job's buffer,
@@ -58,7 +58,7 @@ impl SrvReq {
                 work <- new_work!("rmr_srv_req"),
                 pool,
                 kind: Cell::new(Some(kind)),
-                io,
+                io: Cell::new(io),
                 extra: AtomicU16::new(0),
                 sio,
                 err: AtomicI32::new(0),
@@ -67,12 +67,30 @@ impl SrvReq {
         )
     }
 
+    /// Makes a completed client request (kept in [`Inner::reqs`]) the next one of its
+    /// `mem_id`: nothing is allocated per IO once a `mem_id` has been used.
+    fn reuse(&self, kind: ReqKind, io: IoMsg, data: *mut u8) {
+        self.sio.reset(u32::from(io.flags & !IO_SYNC), io.len, data);
+        self.kind.set(Some(kind));
+        self.io.set(io);
+        self.extra.store(0, Ordering::Relaxed);
+        self.err.store(0, Ordering::Relaxed);
+    }
+
     /// The request's IO as the core saw it at submission (with the flags it added).
     fn io(&self) -> IoMsg {
-        let mut io = self.io;
+        let mut io = self.io.get();
         io.flags |= self.extra.load(Ordering::Relaxed);
         io
     }
+}
+
+/// What [`dispatch`] runs: a request resumed after a sync, or a client IO just received.
+pub(super) enum Incoming {
+    /// A parked request whose chunk is synced now.
+    Resumed(Pin<KBox<SrvReq>>),
+    /// A new IO; a client IO (not a peer's sync read) reuses its `mem_id`'s request.
+    New { kind: ReqKind, io: IoMsg, data: *mut u8 },
 }
 
 #[pin_data]
@@ -149,22 +167,29 @@ pub(crate) fn io_done(req: Pin<KBox<SrvReq>>, err: c_int) {
     crate::wrap::wq::srv_io().enqueue(req);
 }
 
-/// Backend completion, in process context.
+/// Backend completion, in process context. A client request goes back to its `mem_id`'s
+/// slot of [`Inner::reqs`] for the next IO of that `mem_id`.
 pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
     let err = req.err.load(Ordering::Relaxed);
     let pool = req.pool.clone();
     let io = req.io();
     let Some(kind) = req.kind.take() else { return };
-    drop(req);
     match kind {
         ReqKind::Local(w) => {
+            drop(req);
             pool.store_put();
             w.signal(err);
         }
         ReqKind::Rtrs(op) => {
             let ok = err == 0;
+            let mut spare = Some(req);
             let (fx, md, old, new) = {
                 let mut g = pool.inner.lock();
+                if io.flags & IO_SYNC == 0 && !g.dead {
+                    if let Some(slot) = g.reqs.get_mut(usize::from(io.mem_id)).filter(|s| s.is_none()) {
+                        *slot = spare.take();
+                    }
+                }
                 let old = g.core.state;
                 let fx = g.core.on_io_done(&io, ok);
                 if fx.stop_sync {
@@ -177,6 +202,7 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                 let md = fx.persist_md && !g.unregistering;
                 (fx, md, old, g.core.state)
             };
+            drop(spare);
             if md {
                 md_persist_sb(&pool);
             }
@@ -198,15 +224,47 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
     }
 }
 
-/// Runs the core's IO decision for `req` and acts on it.
-pub(super) fn dispatch(req: Pin<KBox<SrvReq>>) {
-    let pool = req.pool.clone();
-    let io = req.io;
+/// Runs the core's IO decision for an IO of `pool` and acts on it.
+pub(super) fn dispatch(pool: Arc<SrvPool>, inc: Incoming) {
+    let io = match &inc {
+        Incoming::Resumed(r) => r.io.get(),
+        Incoming::New { io, .. } => *io,
+    };
     let sync_read = io.flags & IO_SYNC != 0;
     let mem_id = usize::from(io.mem_id);
     let store = pool.store_get();
     let allowed = store.is_some_and(|s| s.io_allowed());
     let mut g = pool.inner.lock();
+    let req = match inc {
+        Incoming::Resumed(r) => r,
+        Incoming::New { kind, io, data } => {
+            let cached = if sync_read { None } else { g.reqs.get_mut(mem_id).and_then(Option::take) };
+            match cached {
+                Some(r) => {
+                    r.reuse(kind, io, data);
+                    r
+                }
+                None => {
+                    // This mem_id's first IO (or a peer's sync read): allocated where
+                    // sleeping is allowed. On failure the operation is dropped, which answers
+                    // it with -EIO.
+                    drop(g);
+                    match SrvReq::new(pool.clone(), kind, io, data) {
+                        Ok(r) => {
+                            g = pool.inner.lock();
+                            r
+                        }
+                        Err(_) => {
+                            if store.is_some() {
+                                pool.store_put();
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    };
     if g.dead {
         drop(g);
         if store.is_some() {

@@ -148,6 +148,10 @@ struct Inner {
     unregistering: bool,
     /// IOs parked behind a sync of their chunk, by `mem_id`.
     parked: KVec<Option<Pin<KBox<SrvReq>>>>,
+    /// Completed client requests, by `mem_id`, reused by its next IO (io.rs `dispatch`):
+    /// allocated at a `mem_id`'s first IO only. Emptied when the pool dies (each holds a
+    /// reference to the pool).
+    reqs: KVec<Option<Pin<KBox<SrvReq>>>>,
     /// Client writes parked until their metadata is durable, by `mem_id` (persist.rs).
     md_wait: KVec<Option<MdWaiter>>,
     sync_pool: Option<Arc<SyncPool>>,
@@ -188,9 +192,11 @@ impl SrvPool {
         let piece = KBox::<[u8; PIECE_BYTES]>::init(kernel::init::zeroed(), GFP_KERNEL)?;
         let mut parked = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
         let mut md_wait = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
+        let mut reqs = KVec::with_capacity(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL)?;
         for _ in 0..RMR_MAX_QUEUE_DEPTH {
             parked.push(None, GFP_KERNEL)?;
             md_wait.push(None, GFP_KERNEL)?;
+            reqs.push(None, GFP_KERNEL)?;
         }
         let md_buf = KBox::<[u8; crate::abi::RMR_MD_PAGE]>::init(kernel::init::zeroed(), GFP_KERNEL)?;
         let inner = Inner {
@@ -201,6 +207,7 @@ impl SrvPool {
             unregistering: false,
             parked,
             md_wait,
+            reqs,
             sync_pool: None,
             sched: SyncSched::default(),
             jobs: 0,
@@ -303,15 +310,17 @@ impl SrvPool {
     /// Stops the workers and waits for sync jobs; detaches the sync pool. Sleeps; call without
     /// the module state lock.
     fn shutdown(&self) {
-        let (clear, sync, sp) = {
+        let (clear, sync, sp, reqs) = {
             let mut g = self.inner.lock();
             g.dead = true;
             g.sched.stop();
             let c = core::mem::replace(&mut g.dw_clear, Dwork::NONE);
             let s = core::mem::replace(&mut g.dw_sync, Dwork::NONE);
             let m = core::mem::replace(&mut g.dw_md, Dwork::NONE);
-            (c, (s, m), g.sync_pool.take())
+            (c, (s, m), g.sync_pool.take(), core::mem::take(&mut g.reqs))
         };
+        // Outside the lock: each holds a reference to this pool.
+        drop(reqs);
         clear.free();
         sync.0.free();
         sync.1.free();

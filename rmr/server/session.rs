@@ -144,10 +144,7 @@ pub(super) fn io_req(sess: &SrvSess, group_id: u32, io: IoMsg, op: SrvOp) {
         return;
     };
     let data = op.data_ptr();
-    // On allocation failure the operation is dropped, which answers it with -EIO.
-    if let Ok(req) = SrvReq::new(pool, ReqKind::Rtrs(op), io, data) {
-        dispatch(req);
-    }
+    dispatch(pool, Incoming::New { kind: ReqKind::Rtrs(op), io, data });
 }
 
 /// Encodes `rsp` into `out` (small command: 0 or the encode error) or returns its errno

@@ -165,7 +165,7 @@ pub(super) fn finish_sync(pool: &Arc<SrvPool>, chunk: u64, r: core::result::Resu
         let req = pool.inner.lock().parked.get_mut(usize::from(*w)).and_then(|p| p.take());
         if let Some(req) = req {
             if done.cleared {
-                dispatch(req);
+                dispatch(pool.clone(), Incoming::Resumed(req));
             } else {
                 finish_with(req, done.waiter_errno);
             }

@@ -158,6 +158,14 @@ impl SioCell {
     pub(crate) fn new(flags: u32, len: u32, data: *mut u8) -> Self {
         SioCell(UnsafeCell::new(RmrSrvIo { flags, len, offset: 0, data, rmr_priv: core::ptr::null_mut() }))
     }
+
+    /// Makes the cell a new request, for a reused [`StoreIo`] that the store has completed
+    /// (or never got): only its owner holds it.
+    pub(crate) fn reset(&self, flags: u32, len: u32, data: *mut u8) {
+        // SAFETY: by the type invariant only the owner accesses the cell while it is not
+        // submitted, and the owner calls this between a completion and the next submission.
+        unsafe { *self.0.get() = RmrSrvIo { flags, len, offset: 0, data, rmr_priv: core::ptr::null_mut() } };
+    }
 }
 
 /// A Rust request handed to the store.
