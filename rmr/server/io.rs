@@ -183,8 +183,10 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
         ReqKind::Rtrs(op) => {
             let ok = err == 0;
             let mut spare = Some(req);
-            let (fx, md, old, new) = {
+            let (fx, md, old, new, wake) = {
                 let mut g = pool.inner.lock();
+                // The IO's store reference, dropped under this acquisition (no second one).
+                let wake = g.put_store_ref();
                 if io.flags & IO_SYNC == 0 && !g.dead {
                     if let Some(slot) = g.reqs.get_mut(usize::from(io.mem_id)).filter(|s| s.is_none()) {
                         *slot = spare.take();
@@ -200,13 +202,15 @@ pub(super) fn complete(req: Pin<KBox<SrvReq>>) {
                     g.dw_md.queue(RMR_SRV_MD_LAZY_MS as u32);
                 }
                 let md = fx.persist_md && !g.unregistering;
-                (fx, md, old, g.core.state)
+                (fx, md, old, g.core.state, wake)
             };
             drop(spare);
+            if wake {
+                pool.cv.notify_all();
+            }
             if md {
                 md_persist_sb(&pool);
             }
-            pool.store_put();
             if !ok && ratelimit() {
                 pr_err!(
                     "server pool {}: backend {} of chunk {} failed ({})\n",

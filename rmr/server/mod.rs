@@ -165,6 +165,15 @@ struct Inner {
     dw_md: Dwork,
 }
 
+impl Inner {
+    /// Drops a store reference (see `SrvPool::store_put`, which takes the lock for it);
+    /// true if `rmr_srv_unregister` waits for the last one: notify `SrvPool::cv`.
+    fn put_store_ref(&mut self) -> bool {
+        self.store_refs = self.store_refs.saturating_sub(1);
+        self.store_refs == 0 && self.unregistering
+    }
+}
+
 /// A server pool: the data-plane object, shared by sysfs, sessions, requests and workers.
 #[pin_data]
 pub(crate) struct SrvPool {
@@ -297,11 +306,7 @@ impl SrvPool {
     }
 
     fn store_put(&self) {
-        let wake = {
-            let mut g = self.inner.lock();
-            g.store_refs = g.store_refs.saturating_sub(1);
-            g.store_refs == 0 && g.unregistering
-        };
+        let wake = self.inner.lock().put_store_ref();
         if wake {
             self.cv.notify_all();
         }
