@@ -5,6 +5,8 @@
 #  1. the P-B link cut while writing, restored; B resyncs (SPEC §10.1);
 #  2. B powered off while P writes, rebooted and rebuilt with the admin guide's runbook;
 #     B resyncs (SPEC §10.3);
+#     through 1 and 2 fio writes and checks a file on /mnt (fio_start .. fio_stop, before
+#     the disks are compared), every pass clean;
 #  3. P powered off while fio writes (SPEC §10.4): A and B go no_io; P rebooted and
 #     reassembled, both legs normal without an enable, the device mapped as a re-map, the
 #     filesystem mounted again, and a file fio wrote with md5 verification before the crash
@@ -20,6 +22,7 @@ status
 write 8
 verify
 # 1. link failure
+fio_start 4
 cut clt stg1
 write 8
 wait_failed
@@ -28,15 +31,18 @@ watch -c 2 clt stg0
 restore clt stg1
 wait_normal
 sync stg1
+fio_stop
 verify
 files
 # 2. storage node crash
+fio_start 4
 crash stg1
 write 4
 boot stg1
 rebuild stg1
 wait_normal
 sync stg1
+fio_stop
 verify
 files
 # 3. compute client crash (SPEC §10.4)
