@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # What a storage node persists (SPEC §9.4, §10.6; issue 11), two crashes of P and A in one
 # cluster (one bring-up for both):
-#  1. Dirty maps: the P-B link is cut while P writes (files, and fio checking its own), so A
-#     marks those chunks dirty for B; fio stops, then P and A both power off. Nothing but A's
-#     disk knows what B missed: A comes back with `store add` (add_store mode=add), must load
-#     its map of B (dmesg, map_summary), and after P reassembles, B resyncs from A while fio
-#     writes and checks again.
+#  1. Dirty maps: the P-B link is cut while P writes, so A marks those chunks dirty for B; then
+#     P and A both power off. Nothing but A's disk knows what B missed: A comes back with
+#     `store add` (add_store mode=add), must load its map of B (dmesg, map_summary), and after
+#     P reassembles, B resyncs from A.
 #  2. The last_io record (SPEC §10.6 "client before storage"): a 64 KiB write to the last
 #     chunk (raw, a region ext4 leaves free; its writer waits on a FIFO so the write goes out
 #     at once) reaches A only: the P-B link drops every frame silently and P is frozen as soon
@@ -37,11 +36,9 @@ cat >"$DEMO_INPUT" <<'END'
 # 1. dirty maps
 write 4
 verify
-fio_start 4
 cut clt stg1
 write 8
 wait_failed
-fio_stop
 on stg0 cat /sys/class/rmr-server/pools/ionos_pool/map_summary
 crash clt
 crash stg0
@@ -53,9 +50,7 @@ on stg0 grep -E 'member 43: .* [1-9][0-9]*/[0-9]+ dirty' /sys/class/rmr-server/p
 boot clt
 reassemble
 wait_normal
-fio_start 4
 sync stg1
-fio_stop
 verify
 files
 # 2. the last_io record
