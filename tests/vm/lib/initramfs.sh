@@ -6,7 +6,8 @@
 #               so the second overrides the first):
 #       base (cached): busybox, the static command agent, the ELF loader, the kernel's modules;
 #       run  (every run, cheap): /init, the project's rmr.ko/brmr.ko in /lib/modules/$KV/extra,
-#               the fixed Soft-RoCE driver (scripts/rxe.sh) in .../updates, a fresh depmod,
+#               the fixed Soft-RoCE driver and RTRS client (scripts/rxe.sh, scripts/rtrs.sh) in
+#               .../updates, a fresh depmod,
 #               and rmrctl (in /bin) when it has been built.
 #   tools.img   (cached) a read-only ext4 image mounted on /usr in every guest: the dynamic tools
 #               the tests use and their libraries (fio alone pulls ~80 MiB of libraries; as a
@@ -129,16 +130,22 @@ for m in "$TOP/rmr/rmr.ko" "$TOP/brmr/brmr.ko" ${VM_EXTRA_MODULES:-}; do
 		echo "initramfs: warning: cannot strip $m (being rebuilt?)" >&2
 	extra="$extra $(basename "$m")"
 done
-# Soft-RoCE with the testbed's fixes (scripts/rxe.sh): updates/ wins over the kernel's own.
+# Soft-RoCE and the RTRS client with the testbed's fixes (scripts/rxe.sh, scripts/rtrs.sh):
+# updates/ wins over the kernel's own.
 rxe=$("$TOP/scripts/rxe.sh")
+rtrs=$("$TOP/scripts/rtrs.sh")
 mkdir -p "$mods/lib/modules/$KV/updates" "$run/layer/lib/modules/$KV/updates"
-cp "$rxe" "$mods/lib/modules/$KV/updates/"
-strip --strip-debug "$mods/lib/modules/$KV/updates/rdma_rxe.ko"
+for m in "$rxe" "$rtrs"; do
+	cp "$m" "$mods/lib/modules/$KV/updates/"
+	strip --strip-debug "$mods/lib/modules/$KV/updates/$(basename "$m")"
+done
 depmod -b "$mods" "$KV"
-grep -q '^updates/rdma_rxe.ko:' "$mods/lib/modules/$KV/modules.dep" ||
-	{ echo "initramfs: depmod did not prefer updates/rdma_rxe.ko" >&2; exit 1; }
+for m in rdma_rxe rtrs-client; do
+	grep -q "^updates/$m.ko:" "$mods/lib/modules/$KV/modules.dep" ||
+		{ echo "initramfs: depmod did not prefer updates/$m.ko" >&2; exit 1; }
+	cp "$mods/lib/modules/$KV/updates/$m.ko" "$run/layer/lib/modules/$KV/updates/"
+done
 cp "$mods/lib/modules/$KV"/modules.* "$run/layer/lib/modules/$KV/"
-cp "$mods/lib/modules/$KV/updates/rdma_rxe.ko" "$run/layer/lib/modules/$KV/updates/"
 [ -z "$extra" ] || cp "$mods/lib/modules/$KV/extra/"*.ko "$run/layer/lib/modules/$KV/extra/"
 cp "$HERE/init" "$run/layer/init"
 chmod 755 "$run/layer/init"
@@ -159,4 +166,4 @@ mv "$OUTDIR/initrd.img.tmp" "$OUTDIR/initrd.img"
 # a hard link keeps the image of this run even if another run drops the cache entry
 rm -f "$OUTDIR/tools.img"
 ln "$BASE/tools.img" "$OUTDIR/tools.img" 2>/dev/null || ln -sfn "$BASE/tools.img" "$OUTDIR/tools.img"
-echo "initramfs: $(($(stat -c %s "$OUTDIR/initrd.img") / 1048576)) MiB + tools image $(($(stat -c %s "$BASE/tools.img") / 1048576)) MiB, kernel $KV, extra modules:${extra:- none}, rdma_rxe from $(basename "$(dirname "$rxe")"), tools:${tools:- none}"
+echo "initramfs: $(($(stat -c %s "$OUTDIR/initrd.img") / 1048576)) MiB + tools image $(($(stat -c %s "$BASE/tools.img") / 1048576)) MiB, kernel $KV, extra modules:${extra:- none}, rdma_rxe from $(basename "$(dirname "$rxe")"), rtrs-client from $(basename "$(dirname "$rtrs")"), tools:${tools:- none}"
