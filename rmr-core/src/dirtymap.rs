@@ -656,6 +656,19 @@ mod spare_tests {
     }
 
     #[test]
+    fn a_capped_set_wants_at_most_its_cap() {
+        let total = 2 * PAGE_BITS;
+        let mut set: MapSet<Prep> = MapSet::with_spare_cap(1);
+        assert_eq!(set.spares_wanted(2), 1, "four free slots, one spare wanted");
+        assert!(set.add_spare(prep(2)).is_ok());
+        assert_eq!(set.spares_wanted(2), 0);
+        // The map made from it allocates nothing; the next command prepares the next spare.
+        let m = set.ensure(7, total).unwrap();
+        assert_eq!(m.set(PAGE_BITS + 5, 1), Ok(true));
+        assert_eq!(set.spares_wanted(2), 1);
+    }
+
+    #[test]
     fn spares_move_between_sets() {
         let mut a: MapSet<Prep> = MapSet::new();
         let mut b: MapSet<Prep> = MapSet::new();

@@ -349,6 +349,20 @@ impl SrvPool {
         }
     }
 
+    /// Prepares one spare storage each for the lost maps and their staging set, before a
+    /// command that may create one (`may_make_lost_map`).
+    pub(super) fn prepare_lost(&self, total: u64) {
+        if total == 0 {
+            return;
+        }
+        let ok = prepare_spares(total, |f| f(&mut self.inner.lock().core.lost))
+            && prepare_spares(total, |f| f(&mut self.inner.lock().core.staging_lost));
+        if !ok && ratelimit() {
+            pr_warn!("server pool {}: no memory to prepare a lost map; it allocates on demand
+", self.name());
+        }
+    }
+
     /// Prepares the write-intent record's maps and witness maps (where sleeping is allowed),
     /// so that its IO path does not allocate. Nothing without a volatile cache.
     pub(super) fn prepare_intent(&self) {

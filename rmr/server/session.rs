@@ -210,6 +210,9 @@ pub(super) fn run_cmd(sess: &SrvSess, group_id: u32, seq: u32, cmd: &Cmd<'_>, ou
     let total = pool.inner.lock().core.total_chunks();
     pool.prepare_maps(total, matches!(cmd, Cmd::MapReady));
     pool.prepare_intent();
+    if CorePool::may_make_lost_map(cmd) {
+        pool.prepare_lost(total);
+    }
     let now = now_ms();
     let mut out = out;
     let (errno, mut ret, md, old, new, resolved) = {

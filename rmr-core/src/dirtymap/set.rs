@@ -15,6 +15,8 @@ use super::*;
 pub struct MapSet<S: MapStorage> {
     maps: [Option<DirtyMap<S>>; RMR_POOL_MAX_SESS],
     spares: [Option<S>; RMR_POOL_MAX_SESS],
+    /// At most this many spares are wanted ([`Self::spares_wanted`]).
+    spare_cap: usize,
 }
 
 impl<S: MapStorage + Default> Default for MapSet<S> {
@@ -44,11 +46,17 @@ impl<S: MapStorage + Default> Spares<S> for MapSet<S> {
 impl<S: MapStorage + Default> MapSet<S> {
     /// No maps.
     pub const fn new() -> Self {
-        MapSet { maps: [None, None, None, None], spares: [None, None, None, None] }
+        Self::with_spare_cap(RMR_POOL_MAX_SESS)
     }
-    /// How many spare storages of `npages` pages the set lacks: one per free map slot.
+    /// No maps; at most `cap` spares wanted: for a set whose maps are rare and made one per
+    /// command (the lost maps), so that it does not hold a full set of spares.
+    pub const fn with_spare_cap(cap: usize) -> Self {
+        MapSet { maps: [None, None, None, None], spares: [None, None, None, None], spare_cap: cap }
+    }
+    /// How many spare storages of `npages` pages the set lacks: one per free map slot, at
+    /// most its cap.
     pub fn spares_wanted(&self, npages: usize) -> usize {
-        let free = self.maps.iter().filter(|m| m.is_none()).count();
+        let free = self.maps.iter().filter(|m| m.is_none()).count().min(self.spare_cap);
         let ready = self.spares.iter().flatten().filter(|s| s.prepared() >= npages).count();
         free.saturating_sub(ready)
     }

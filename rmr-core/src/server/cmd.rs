@@ -365,6 +365,17 @@ impl<S: MapStorage + Default> ServerPool<S> {
         })
     }
 
+    /// Whether `cmd` may create a lost map (a lost piece of a map transfer, the own lost map
+    /// of MAP_DONE, suspect resolution): the shell prepares one spare storage for the lost
+    /// maps and their staging set before it, so that the map is not allocated under its lock.
+    pub fn may_make_lost_map(cmd: &Cmd<'_>) -> bool {
+        match cmd {
+            Cmd::SendMapBuf(p) => p.member & LOST_PIECE != 0,
+            Cmd::MapDone { .. } | Cmd::SuspectToMap => true,
+            _ => false,
+        }
+    }
+
     /// Members whose peer map is non-empty (map-clear worker targets, §6.8).
     pub fn map_clear_targets(&self) -> MemberList {
         let mut l = MemberList::new();

@@ -196,7 +196,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     /// resolution marked them dirty for it) and has not synced since. Travels with the maps
     /// (MAP_SEND pieces with [`LOST_PIECE`]); such a member is never handed a chunk.
     pub lost: MapSet<S>,
-    staging_lost: MapSet<S>,
+    /// The lost maps of a map transfer in progress (MAP_READY .. MAP_DONE).
+    pub staging_lost: MapSet<S>,
     /// [improvement] What is persisted through the store, and when ([`MdLog`]).
     pub mdlog: MdLog,
 }

@@ -31,8 +31,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
         epoch: 0,
         normal_entries: 0,
         intent: IntentRecord::new(),
-        lost: MapSet::new(),
-        staging_lost: MapSet::new(),
+        // A lost map is rare and made by one command at a time: one spare each.
+        lost: MapSet::with_spare_cap(1),
+        staging_lost: MapSet::with_spare_cap(1),
         mdlog: MdLog::new(),
     };
 
