@@ -22,6 +22,7 @@
 # Not drawn: two failures that each take one copy at once (a double failure, SPEC §10).
 COST=215    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=1500
+ALONE=1       # a seed replays its events at the same pace only on idle CPUs (tests/vm/run)
 DEMO_SHELL=1
 DEMO_NOSYNC=1
 DEMO_STRICT=1
