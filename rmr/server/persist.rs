@@ -38,7 +38,8 @@ pub(super) struct MdWaiter {
 /// The writer's page buffer (guarded by `SrvPool::md_writer`).
 pub(super) type MdBuf = KBox<[u8; RMR_MD_PAGE]>;
 
-/// One writer round: a device flush if the plan asks for one first, zero pages over slots passing to another member (flushed), the
+/// One writer round: a device flush first if the plan asks for it (`MdPlan::preflush`), zero
+/// pages over slots passing to another member (flushed), the
 /// superblock (pool_md and slot table; brmr skips it if unchanged), the changed bitmap pages
 /// (dirty maps, write-intent record, witness and lost maps), the changed `last_io` record
 /// pages, then a writeback (a flush too when bits were set or the table changed). 0 or a

@@ -277,22 +277,19 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 // [improvement] A write failed on that member: it no longer witnesses this
                 // node's last write there. (A recovery mark is conservative: it stays.)
                 if !*recovery {
-                    if let Some(w) = self.intent.witness.get_mut(*member_id) {
-                        if w.test(*chunk) {
-                            w.clear(*chunk);
-                            self.intent.persists += 1;
-                            fx.persist_md = true;
-                            // [improvement] If that was the chunk's last witness, this node
-                            // alone holds the data it has not flushed there, writes the
-                            // client may have acknowledged: the device is flushed before
-                            // the change is persisted and answered, as a lone holder's
-                            // writes are written through (io.rs). Else a power loss
-                            // would leave the older copy the witness held marked stale
-                            // and this node's lost data as the source (soak seed 15236).
-                            let unflushed = self.intent.wi.as_ref().is_some_and(|m| m.test(*chunk));
-                            if unflushed && !self.intent.witness.iter().any(|w| w.test(*chunk)) && !self.bug_no_preflush {
-                                self.mdlog.preflush = true;
-                            }
+                    // [improvement] If that is the chunk's last witness, this node alone
+                    // holds the data it has not flushed there, writes the client may have
+                    // acknowledged: the device is flushed before the change is persisted
+                    // and answered, as a lone holder's writes are written through (io.rs).
+                    // Else a power loss would leave the older copy the witness held marked
+                    // stale and this node's lost data as the source (soak seed 15236).
+                    let was = self.intent.unflushed_witnessed(*chunk);
+                    if let Some(w) = self.intent.witness.get_mut(*member_id).filter(|w| w.test(*chunk)) {
+                        w.clear(*chunk);
+                        self.intent.persists += 1;
+                        fx.persist_md = true;
+                        if was && !self.intent.unflushed_witnessed(*chunk) && !self.bug_no_preflush {
+                            self.mdlog.preflush = true;
                         }
                     }
                 }

@@ -170,6 +170,13 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         self.wi.as_ref().is_some_and(|m| m.test(chunk)) || self.suspect.as_ref().is_some_and(|m| m.test(chunk))
     }
 
+    /// Whether this node has unflushed data of `chunk` (`wi`) and some member witnessed it.
+    /// Before such witnesses are dropped while no other copy holds the data, the device must
+    /// be flushed ([`super::MdPlan::preflush`]).
+    pub(super) fn unflushed_witnessed(&self, chunk: u64) -> bool {
+        self.wi.as_ref().is_some_and(|m| m.test(chunk)) && self.witness.iter().any(|w| w.test(chunk))
+    }
+
     /// A flush is issued with IO unit `mem_id`: close the current epoch (chunks with a write
     /// still in flight, client or sync (`syncing`), move on to the new one).
     pub(super) fn flush_issued(&mut self, mem_id: u16, total: u64, syncing: impl Iterator<Item = u64>) -> Result<()> {

@@ -63,8 +63,7 @@ impl<S: MapStorage + Default> ServerPool<S> {
                     && io.flags & IO_FLUSH == 0
                     && io.len > 0
                     && clean.is_empty()
-                    && self.intent.wi.as_ref().is_some_and(|m| m.test(chunk))
-                    && self.intent.witness.iter().any(|w| w.test(chunk));
+                    && self.intent.unflushed_witnessed(chunk);
                 if preflush && !self.bug_no_preflush {
                     self.mdlog.preflush = true;
                 }

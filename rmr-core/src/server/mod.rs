@@ -182,7 +182,8 @@ pub struct ServerPool<S: MapStorage + Default> {
     pub bug_intent_lazy: bool,
     /// Teeth hook: a slot passes to another member without being zeroed first.
     pub bug_no_scrub: bool,
-    /// Teeth hook: a MAP_ADD that removes a chunk's last witness does not flush first.
+    /// Teeth hook: a round that drops a chunk's last witness while the chunk has unflushed
+    /// data here (MAP_ADD, written-through write) does not flush the device first.
     pub bug_no_preflush: bool,
     /// Incremented whenever the pool leaves NORMAL: a sync started in an earlier NORMAL period
     /// must fail even if the pool is NORMAL again when it completes.

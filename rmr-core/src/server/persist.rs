@@ -212,8 +212,8 @@ pub struct MdPlan {
     /// written back (lazy clears and the `last_io` record, which a kernel crash keeps).
     pub flush: bool,
     /// Flush the device before anything of this round is written: data this node holds
-    /// unflushed must be durable before the change that made it the data's only holder
-    /// (a MAP_ADD removed the chunk's last witness, cmd.rs).
+    /// unflushed must be durable before the change that made it the data's only holder (a
+    /// MAP_ADD, cmd.rs, or a written-through write, io.rs, dropped the chunk's last witness).
     pub preflush: bool,
     /// Bitmap targets zeroed by this round (scrubbed, or without a map).
     zeroed: u32,
