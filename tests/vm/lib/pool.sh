@@ -102,6 +102,19 @@ sync_b_clean() {
 	expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
 	wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 }
+# fio_raw_start: on clt, fio writes and checks brmr0's raw range 64-72 MiB (chunks 512-575 of
+# 128 KiB) in passes until fio_raw_stop: random 4 KiB writes (QD16, direct), each pass read
+# back and verified (md5); a failed pass ends the loop. Echoes the background job.
+FIO_RAW="fio --name=raw --filename=/dev/brmr0 --offset=64M --size=8M --rw=randwrite --bs=4k --ioengine=libaio --iodepth=16 --direct=1 --verify=md5 --do_verify=1 --randrepeat=0 --verify_fatal=1"
+fio_raw_start() {
+	on_bg clt "rm -f /tmp/fio.stop; n=0; while [ ! -e /tmp/fio.stop ]; do n=\$((n + 1)); $FIO_RAW >/tmp/fio.out 2>&1 || { echo \"fio pass \$n FAILED\"; grep -m5 -iE 'verify|error|bad' /tmp/fio.out; exit 1; }; done; echo \"fio: \$n passes, every one checked clean\""
+}
+# fio_raw_stop JOB: end fio_raw_start's loop after its current pass (at most 120 s); every pass
+# must have passed its check.
+fio_raw_stop() {
+	on clt 'touch /tmp/fio.stop'
+	log "$(bg_wait -t 120 "$1")"
+}
 # pool_delete: unmap brmr0, remove the sync legs and both client legs (mode=delete), then
 # delete the stores and leave every pool (SPEC §12.3 for both legs).
 pool_delete() {

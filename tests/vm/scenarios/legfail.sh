@@ -59,10 +59,8 @@ on stg1 'modprobe dm-flakey; n=$(cat /sys/block/sda/size); dmsetup create bdisk 
 pool_up /dev/mapper/bdisk
 on clt 'dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null; dd if=/dev/urandom of=/tmp/b bs=1M count=8 2>/dev/null'
 on clt 'dd if=/tmp/a of=/dev/brmr0 bs=1M oflag=direct 2>/dev/null'
-# fio writes and checks its own raw range (64-72 MiB) from here until B has resynced: passes
-# of random 4 KiB writes, each read back and verified (md5) after the pass.
-FIO_RAW="fio --name=raw --filename=/dev/brmr0 --offset=64M --size=8M --rw=randwrite --bs=4k --ioengine=libaio --iodepth=16 --direct=1 --verify=md5 --do_verify=1 --randrepeat=0 --verify_fatal=1"
-fio_job=$(on_bg clt "rm -f /tmp/fio.stop; n=0; while [ ! -e /tmp/fio.stop ]; do n=\$((n + 1)); $FIO_RAW >/tmp/fio.out 2>&1 || { echo \"fio pass \$n FAILED\"; grep -m5 -iE 'verify|error|bad' /tmp/fio.out; exit 1; }; done; echo \"fio: \$n passes, every one checked clean\"")
+# fio writes and checks its own raw range (64-72 MiB) from here until B has resynced.
+fio_job=$(fio_raw_start)
 
 # ---- 2. B's disk fails ---------------------------------------------------------------------
 log "B's disk fails"
@@ -102,8 +100,7 @@ log "B: $(on stg1 'dmesg | grep "sync started automatically" | tail -1')"
 wait_for -t 300 stg1 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ] && grep -q '^member 43: \[\] 0/' $S/pools/$P/map_summary"
 expect_eq "$(on stg1 "cat $S/pools/$P/map_summary")" "$CLEAN" "B's maps after its sync"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
-on clt 'touch /tmp/fio.stop'
-log "$(bg_wait -t 120 "$fio_job")"
+fio_raw_stop "$fio_job"
 sums=$(on_each -t 120 "stg0 stg1" "/usr/bin/dd if=/dev/sda bs=1M iflag=direct,skip_bytes skip=$AREA_BYTES count=72 status=none | /usr/bin/sha256sum | cut -d' ' -f1")
 expect_eq "$(echo "$sums" | sed -n 2p)" "$(echo "$sums" | sed -n 1p)" "B's first 72 MiB of data (fio's range included) vs A's after the resync"
 expect_eq "$(on clt '/usr/bin/dd if=/dev/brmr0 bs=1M count=4 iflag=direct status=none | sha256sum')" "$(on clt 'sha256sum </tmp/a')" "pattern a read back after the resync"

@@ -15,7 +15,9 @@
 #     (a re-map).
 #  5. A's sync links return; A resyncs; the data written before and while A was away reads
 #     back through brmr0, and the three data areas are identical.
-COST=65    # seconds alone, measured: tests/vm/run starts the costliest first
+# fio writes and verifies its own raw range of brmr0 (64-72 MiB, chunks 512-575) from the
+# bring-up until P's crash, and again through A's resync: every pass clean.
+COST=110    # seconds alone, measured: tests/vm/run starts the costliest first
 TIMEOUT=900
 NSTG=3
 
@@ -74,6 +76,8 @@ for n in $ALL; do
 	wait_for -t 60 "$n" "[ \$(grep -c '^normal' $C/pools/$P/sessions/*/state | grep -c ':1\$') = 2 ]"
 done
 
+fio_job=$(fio_raw_start)
+
 # ---- 2. A crashes; writes while it is away -------------------------------------------------
 log "A powered off"
 vm_kill stg0
@@ -81,6 +85,10 @@ sum_b=$(on -t 120 clt 'dd if=/dev/urandom of=/tmp/b bs=1M count=4 2>/dev/null &&
 expect_eq "$(leg $LEG_A)" failed "leg A after A's crash and a write"
 for n in stg1 stg2; do dirty_for_a "$n"; done
 log "B: $(on stg1 "grep '^member 42:' $S/pools/$P/map_summary" | cut -c1-60)..."
+
+fio_raw_stop "$fio_job"
+on stg1 "grep -E '^member 42: \[(.* )?(51[2-9]|5[2-6][0-9]|57[0-5])[] ]' $S/pools/$P/map_summary" >/dev/null ||
+	fail "B does not list fio's chunks for member 42: $(on stg1 "cat $S/pools/$P/map_summary" | cut -c1-200)"
 
 # ---- 3. P crashes and returns first --------------------------------------------------------
 log "P powered off; P returns first and assembles B and C"
@@ -127,8 +135,10 @@ log "A's sync links return; A resyncs"
 link_up stg0 stg1
 link_up stg0 stg2
 wait_for -t 90 stg0 "[ \$(grep -c '^normal' $C/pools/$P/sessions/*/state | grep -c ':1\$') = 2 ]"
+fio_job=$(fio_raw_start)
 sync_start stg0
 wait_for -t 300 stg0 "[ \"\$(cat $S/pools/$P/sync)\" = stopped ] && grep -q '^member 42: \[\] 0/' $S/pools/$P/map_summary"
+fio_raw_stop "$fio_job"
 for n in $ALL; do
 	wait_for -t 60 "$n" "! grep -v ' \[\] 0/800 dirty' $S/pools/$P/map_summary"
 done
