@@ -5,7 +5,7 @@ set -euo pipefail
 CACHE=${RMR_CACHE:-$HOME/.cache/rmr}
 PKGS="linux-source-6.12 rustc-web rust-web-src rustfmt-web rust-web-clippy cargo-web libclang-dev clang lld llvm
  bc flex bison libelf-dev libssl-dev cpio dwarves busybox-static qemu-system-x86 kmod e2fsprogs iproute2
- fio mdadm make gcc python3 xz-utils dkms"
+ fio mdadm drbd-utils make gcc python3 xz-utils dkms"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,14 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# tests/bench/fio.sh: fio on /dev/brmr0 vs. RNBD vs. md-raid1 over two RNBD legs, in the VM
-# testbed (clt, stg0, stg1). See tests/bench/README.md.
+# tests/bench/fio.sh: fio on /dev/brmr0 vs. one RNBD leg vs. md-raid1 over two RNBD legs vs.
+# DRBD 8.4 (protocol C, an RNBD leg as its lower device), in the VM testbed (clt, stg0, stg1),
+# on the storage nodes' disks or on RAM disks (BENCH_STORE=brd). See tests/bench/README.md.
 #
 # Run it as a program: it runs itself as a scenario through tests/vm/run and prints the table
 # (also in results/<timestamp>/fio/bench.txt). tests/vm/run sources this same file as the
 # scenario (everything below the "scenario" line).
-TIMEOUT=1500
+TIMEOUT=2400
 NSTG=2
+# A 2-vCPU client (BENCH_CLT_CPUS): a replicated write costs the client two sends.
+CPUS_clt=${BENCH_CLT_CPUS:-2}
+# RAM disks need room beside the guest's own memory.
+STORE=${BENCH_STORE:-disk}          # disk (virtio-scsi /dev/sda) or brd (/dev/ram0, 256 MiB)
+if [ "$STORE" = brd ]; then MEM_MB_stg0=768 MEM_MB_stg1=768; fi
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +34,7 @@ fi
 # ---- scenario ------------------------------------------------------------------------------
 RUNTIME=${BENCH_RUNTIME:-20}        # seconds per fio job (time_based), after 2 s of ramp
 MD_BITMAP=${BENCH_MD_BITMAP:-internal}   # internal (chunk 128 KiB, like brmr's) or none
-TARGETS=${BENCH_TARGETS:-brmr rnbd md-raid1}  # a subset runs only those (e.g. the baselines)
+TARGETS=${BENCH_TARGETS:-brmr rnbd md-raid1 drbd}  # a subset runs only those (e.g. the baselines)
 WRITE_INTENT=${BENCH_WRITE_INTENT:-1}   # rmr.write_intent on the storage nodes (0: no record)
 . "$VM_LIB/pool.sh"
 OUT=$VM_DIR/bench.txt
@@ -37,8 +43,8 @@ CSV=$VM_DIR/bench.csv
 
 # The workloads: name, fio options. All: direct IO, libaio (the guest kernel has no
 # io_uring), the first 100 MiB of the device (brmr0's whole capacity), time based.
-# BENCH_WORKLOADS picks some (randwrite-4k-qd1 runs only when picked).
-WORKLOADS=${BENCH_WORKLOADS:-randwrite-4k randread-4k seqwrite-1M}
+# BENCH_WORKLOADS picks some (randwrite-4k-fsync runs only when picked).
+WORKLOADS=${BENCH_WORKLOADS:-randwrite-4k randwrite-4k-qd1 randread-4k seqwrite-1M randrw-4k-70}
 wl_opts() {
 	case $1 in
 	randwrite-4k) echo "--rw=randwrite --bs=4k --iodepth=16" ;;
@@ -46,26 +52,55 @@ wl_opts() {
 	randwrite-4k-fsync) echo "--rw=randwrite --bs=4k --iodepth=16 --fsync=16" ;;
 	randread-4k) echo "--rw=randread --bs=4k --iodepth=16" ;;
 	seqwrite-1M) echo "--rw=write --bs=1M --iodepth=4" ;;
+	randrw-4k-70) echo "--rw=randrw --rwmixread=70 --bs=4k --iodepth=16" ;;
 	esac
 }
-# bench TARGET DEV: run every workload on DEV, append "target workload iops MB/s" to $CSV
+# cpu_snap: host CPU ticks (busy, total) and each guest's QEMU CPU ticks (clt stg0 stg1), to
+# see where a job's time goes: the host has two cores for three guests.
+cpu_snap() {
+	local n pid t
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat | tr '\n' ' '
+	for n in clt stg0 stg1; do
+		pid=$(cat "$VM_RUN/$n/pid" 2>/dev/null) && t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+		printf '%s ' "${t:-0}"
+	done
+	echo
+}
+# cpu_use BEFORE AFTER: "host busy %, clt %, stg0 %, stg1 %" (a guest's share of one host core)
+cpu_use() {
+	echo "$1 $2" | awk '{ t = $7 - $2; if (t <= 0) t = 1; n = 2
+		printf "%d %d %d %d", 100 * ($6 - $1) / t, 100 * n * ($8 - $3) / t, 100 * n * ($9 - $4) / t, 100 * n * ($10 - $5) / t }'
+}
+# bench TARGET DEV: run every workload on DEV, append "target workload iops MB/s p50_us p99_us
+# host_busy% clt% stg0% stg1%" to $CSV (IOPS and MB/s of reads and writes together; the completion latency percentiles of
+# the writes, or of the reads for a read-only workload).
 bench() {
-	local t=$1 dev=$2 w line iops bw
+	local t=$1 dev=$2 w line r c0 cpu
 	for w in $WORKLOADS; do
+		c0=$(cpu_snap)
 		line=$(on -t $((RUNTIME + 180)) clt "fio --name=$w --filename=$dev --direct=1 --ioengine=libaio \
 			$(wl_opts "$w") --size=100M --time_based --runtime=$RUNTIME --ramp_time=2 \
 			--norandommap --randrepeat=0 --output-format=terse --terse-version=3" | grep '^3;')
-		# terse v3: 5 error, 7/8 read bw KiB/s and IOPS, 48/49 write bw and IOPS
-		case $w in
-		*read*) iops=$(echo "$line" | cut -d';' -f8) bw=$(echo "$line" | cut -d';' -f7) ;;
-		*) iops=$(echo "$line" | cut -d';' -f49) bw=$(echo "$line" | cut -d';' -f48) ;;
-		esac
-		[ "$(echo "$line" | cut -d';' -f5)" = 0 ] || fail "fio $w on $t: error $(echo "$line" | cut -d';' -f5)"
-		expect_match "$iops" '^[0-9]+$' "fio $w on $t: IOPS"
-		[ "$iops" -gt 0 ] || fail "fio $w on $t: 0 IOPS"
-		bw=$(awk -v k="$bw" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }')
-		echo "$t $w $iops $bw" >>"$CSV"
-		log "$t $w: $iops IOPS, $bw MB/s"
+		cpu=$(cpu_use "$c0" "$(cpu_snap)")
+		echo "$t $w $line" >>"$VM_DIR/fio-terse.txt"
+		# terse v3: 5 error; reads 7 bw KiB/s, 8 IOPS, 18-37 clat percentiles ("50.000000%=us");
+		# writes 48 bw, 49 IOPS, 59-78 clat percentiles
+		r=$(echo "$line" | awk -F';' -v w="$w" '
+			function pct(from, p,   i, kv) {
+				for (i = from; i < from + 20; i++) { split($i, kv, "="); if (kv[1] == p "%") return kv[2] }
+				return -1
+			}
+			{
+				iops = $8 + $49; bw = ($7 + $48) * 1024 / 1e6
+				c = (w ~ /read/ && w !~ /rw/) ? 18 : 59
+				printf "%d %.1f %d %d %d", iops, bw, pct(c, "50.000000"), pct(c, "99.000000"), $5
+			}')
+		set -- $r
+		[ "${5:-1}" = 0 ] || fail "fio $w on $t: error ${5:-none}: $line"
+		expect_match "$1" '^[0-9]+$' "fio $w on $t: IOPS"
+		[ "$1" -gt 0 ] || fail "fio $w on $t: 0 IOPS"
+		echo "$t $w $1 $2 $3 $4 $cpu" >>"$CSV"
+		log "$t $w: $1 IOPS, $2 MB/s, clat p50 $3 us, p99 $4 us; CPU % host busy, clt, stg0, stg1: $cpu"
 	done
 }
 
@@ -74,6 +109,14 @@ vm_boot clt stg0 stg1
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
+# The storage nodes' device: the disk, or a RAM disk of the same size (no device latency, no
+# volatile cache: the replication path is what gets measured).
+DEV=/dev/sda
+if [ "$STORE" = brd ]; then
+	DEV=/dev/ram0
+	on_each "stg0 stg1" 'modprobe brd rd_nr=1 rd_size=262144 && [ -b /dev/ram0 ]'
+fi
+
 # ---- (a) brmr0: SPEC §12.1, both legs normal, B synced ------------------------------------
 if want brmr; then
 modules_load
@@ -81,8 +124,8 @@ on_each "stg0 stg1" "echo $WRITE_INTENT >/sys/module/rmr/parameters/write_intent
 wr clt $C/ctl/join_pool "poolname=$P chunk_size=$CHUNK"
 wr stg0 $S/ctl/join_pool "poolname=$P member_id=42"
 wr stg1 $S/ctl/join_pool "poolname=$P member_id=43"
-wr stg0 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
-wr stg1 $BS/ctl/create_store "device=/dev/sda pool=$P mapped_size=$SIZE"
+wr stg0 $BS/ctl/create_store "device=$DEV pool=$P mapped_size=$SIZE"
+wr stg1 $BS/ctl/create_store "device=$DEV pool=$P mapped_size=$SIZE"
 wr clt $C/pools/$P/add_sess "sessname=$LEG_A path=ip:$A_IP mode=create"
 wr clt $C/pools/$P/sessions/$LEG_A/enable 1
 wait_for clt "[ \"\$(cat $C/pools/$P/sessions/$LEG_A/state)\" = normal ]"
@@ -114,8 +157,8 @@ fi
 on_each "stg0 stg1" 'if lsmod | grep -q "^brmr "; then rmmod brmr; fi; if lsmod | grep -q "^rmr "; then rmmod rmr; fi'
 on_each "stg0 stg1" 'modprobe rnbd-server'
 on clt 'modprobe rnbd-client'
-on clt "echo 'sessname=rnbd-stg0 path=ip:$A_IP device_path=/dev/sda' >/sys/class/rnbd-client/ctl/map_device"
-on clt "echo 'sessname=rnbd-stg1 path=ip:$B_IP device_path=/dev/sda' >/sys/class/rnbd-client/ctl/map_device"
+on clt "echo 'sessname=rnbd-stg0 path=ip:$A_IP device_path=$DEV' >/sys/class/rnbd-client/ctl/map_device"
+on clt "echo 'sessname=rnbd-stg1 path=ip:$B_IP device_path=$DEV' >/sys/class/rnbd-client/ctl/map_device"
 wait_for clt '[ -b /dev/rnbd0 ] && [ -b /dev/rnbd1 ]'
 want rnbd && bench rnbd /dev/rnbd0
 
@@ -134,30 +177,76 @@ bench md-raid1 /dev/md0
 on clt 'grep -A2 "^md0" /proc/mdstat | grep -q "\[UU\]"'
 on clt 'MDADM_NO_UDEV=1 mdadm --stop /dev/md0'
 fi
-on clt 'echo normal >/sys/block/rnbd0/rnbd/unmap_device && echo normal >/sys/block/rnbd1/rnbd/unmap_device'
+on clt 'echo normal >/sys/block/rnbd1/rnbd/unmap_device'
+
+# ---- (d) DRBD 8.4, protocol C: clt primary on rnbd0 (stg0's device), stg1 its TCP peer ------
+# drbd-utils' 8.4 tools (drbdsetup-84, drbdmeta) without a configuration file: internal
+# metadata, the initial sync skipped (new-current-uuid --clear-bitmap, the contents are random
+# anyway), then clt promoted.
+if want drbd; then
+on clt '[ -x /usr/sbin/drbdsetup-84 ] && [ -x /usr/sbin/drbdmeta ]' || fail "no DRBD 8.4 tools in the guest: install drbd-utils on the host (scripts/deps.sh)"
+drbd_up() { # NAME LOWER MY_IP PEER_IP
+	on "$1" "mkdir -p /var/lock /var/run/drbd /var/lib/drbd && modprobe drbd && yes yes | drbdmeta --force 0 v08 $2 internal create-md >/dev/null &&
+		drbdsetup-84 new-resource r0 && drbdsetup-84 new-minor r0 0 0 &&
+		drbdsetup-84 attach 0 $2 $2 internal &&
+		drbdsetup-84 connect r0 ipv4:$3:7789 ipv4:$4:7789 --protocol=C"
+}
+drbd_up clt /dev/rnbd0 "$(vm_ip clt)" "$B_IP"
+drbd_up stg1 "$DEV" "$B_IP" "$(vm_ip clt)"
+wait_for -t 60 clt 'grep -q "cs:Connected" /proc/drbd'
+on clt 'drbdsetup-84 new-current-uuid 0 --clear-bitmap'
+wait_for -t 60 clt 'grep -q "ds:UpToDate/UpToDate" /proc/drbd'
+on clt 'drbdsetup-84 primary 0 && [ -b /dev/drbd0 ]'
+log "$(on clt 'cat /proc/drbd' | tr '\n' '|')"
+bench drbd /dev/drbd0
+on clt 'grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" /proc/drbd'
+on clt 'drbdsetup-84 down r0'
+on stg1 'drbdsetup-84 down r0'
+# DRBD 8.4's worker takes a mutex while it prepares to wait (wait_for_work), which the test
+# kernel's CONFIG_DEBUG_ATOMIC_SLEEP reports as a WARNING with a call trace. Allowed only
+# when every such warning on a guest is DRBD's.
+for n in clt stg1; do
+	on "$n" 'w=$(dmesg | grep -c "WARNING: .* __might_sleep"); d=$(dmesg | grep -cE "wait_for_work\+0x[0-9a-f]+/0x[0-9a-f]+ \[drbd\]"); echo "$w might_sleep warnings, $d in DRBD'"'"'s worker"; [ "$w" -le "$d" ]'
+done
+log_allow 'WARNING: CPU: [0-9]+ PID: [0-9]+ at kernel/sched/core.c:[0-9]+ __might_sleep'
+log_allow 'Call Trace:'
+fi
+on clt 'echo normal >/sys/block/rnbd0/rnbd/unmap_device'
 
 # ---- the table -----------------------------------------------------------------------------
+# One row per workload and target; the ratios are brmr's against that target (IOPS: > 1 brmr
+# faster; latency: < 1 brmr faster). Then the issue's targets, met or missed.
 {
-	echo "fio, TCG guests ($(date -u '+%F %T') UTC, host $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)); ${RUNTIME}s per job, 100 MiB region, direct, libaio; md bitmap: $MD_BITMAP"
-	awk -v wl="$WORKLOADS" '{ iops[$1 " " $2] = $3; mbs[$1 " " $2] = $4 }
+	echo "fio, TCG guests ($(date -u '+%F %T') UTC, host $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)); store: $STORE; client vCPUs: $CPUS_clt; ${RUNTIME}s per job, 100 MiB region, direct, libaio; md bitmap: $MD_BITMAP"
+	awk -v wl="$WORKLOADS" '{ iops[$1 " " $2] = $3; mbs[$1 " " $2] = $4; p50[$1 " " $2] = $5; p99[$1 " " $2] = $6
+		cpu[$1 " " $2] = sprintf("%3d %3d %3d %3d", $7, $8, $9, $10) }
+	function ratio(a, b) { return (b > 0 && a != "") ? sprintf("%.2f", a / b) : "-" }
 	END {
-		printf "%-16s %19s %19s %19s %10s %10s\n", "workload", "brmr IOPS MB/s", "rnbd IOPS MB/s", "md-raid1 IOPS MB/s", "brmr/rnbd", "brmr/md"
-		nt = split("brmr rnbd md-raid1", t, " ")
+		printf "%-16s %-9s %7s %8s %8s %8s %10s %10s  %s\n", "workload", "target", "IOPS", "MB/s", "p50 us", "p99 us", "brmr/IOPS", "brmr/p50", "CPU% host clt stg0 stg1"
+		nt = split("brmr rnbd md-raid1 drbd", t, " ")
 		n = split(wl, w, " ")
 		for (i = 1; i <= n; i++) {
-			line = sprintf("%-16s", w[i])
+			b = "brmr " w[i]
 			for (j = 1; j <= nt; j++) {
 				k = t[j] " " w[i]
-				line = line ((k in iops) ? sprintf(" %9d %9.1f", iops[k], mbs[k]) : sprintf(" %9s %9s", "-", "-"))
+				if (!(k in iops)) continue
+				printf "%-16s %-9s %7d %8.1f %8d %8d %10s %10s      %s\n", w[i], t[j], iops[k], mbs[k], p50[k], p99[k],
+					(j > 1 && (b in iops)) ? ratio(iops[b], iops[k]) : "", (j > 1 && (b in iops)) ? ratio(p50[b], p50[k]) : "", cpu[k]
 			}
-			b = "brmr " w[i]
-			for (j = 2; j <= nt; j++) {
-				k = t[j] " " w[i]
-				line = line (((b in iops) && (k in iops) && iops[k] > 0) ? sprintf(" %10.2f", iops[b] / iops[k]) : sprintf(" %10s", "-"))
-			}
-			print line
 		}
-		print "ratios: brmr IOPS / other IOPS (> 1: brmr faster)"
+		# targets of issue 12 (ratios of one run)
+		print ""
+		print "targets (issue 12):"
+		chk("randwrite-4k", "rnbd", "iops", 0.5); chk("randwrite-4k", "drbd", "iops", 1.0); chk("randwrite-4k", "md-raid1", "iops", 1.5)
+		chk("randwrite-4k-qd1", "rnbd", "p50", 1.2)
+		chk("randread-4k", "rnbd", "iops", 0.98)
+		chk("seqwrite-1M", "rnbd", "iops", 0.5); chk("seqwrite-1M", "drbd", "iops", 1.0)
+	}
+	function chk(wk, other, what, lim,   b, k, r, ok) {
+		b = "brmr " wk; k = other " " wk
+		if (!(b in iops) || !(k in iops)) return
+		if (what == "iops") { r = iops[b] / iops[k]; ok = r >= lim; rel = ">=" } else { r = (p50[k] > 0) ? p50[b] / p50[k] : 0; ok = r <= lim; rel = "<=" }
+		printf "  %-16s brmr/%-8s %-4s %.2f (want %s %.2f): %s\n", wk, other, what, r, rel, lim, ok ? "met" : "MISSED"
 	}' "$CSV"
 } >"$OUT"
 log "results:
