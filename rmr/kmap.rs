@@ -8,8 +8,8 @@
 //! a map, and hand them to the core's `MapSet` as spares ([`prepare_spares`]). A map made
 //! from a prepared storage never allocates; its clean pages are zeroed and kept.
 //!
-//! A map made without a spare (the write-intent and lost maps, or when preparing failed)
-//! still allocates on demand with `GFP_ATOMIC`; each such page is counted in
+//! A map made without a spare (when preparing failed) still allocates on demand with
+//! `GFP_ATOMIC`; each such page is counted in
 //! `/sys/module/rmr/parameters/map_atomic_pages` and a failure is
 //! reported to the core as `NoMem`.
 

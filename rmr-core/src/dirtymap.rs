@@ -596,7 +596,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod spare_tests {
+pub(crate) mod spare_tests {
     extern crate std;
     use super::*;
     use std::boxed::Box;
@@ -604,9 +604,9 @@ mod spare_tests {
 
     /// A prepared storage that refuses to allocate: a set bit that needed a new page fails.
     #[derive(Default)]
-    struct Prep(Vec<Option<Box<Page>>>);
+    pub(crate) struct Prep(Vec<Option<Box<Page>>>);
 
-    fn prep(n: usize) -> Prep {
+    pub(crate) fn prep(n: usize) -> Prep {
         Prep((0..n).map(|_| Some(Box::new([0u64; PAGE_WORDS]))).collect())
     }
 

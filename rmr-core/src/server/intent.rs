@@ -58,8 +58,9 @@ pub struct IntentRecord<S: MapStorage> {
     pub persists: u64,
     /// Bits cleared from `wi` by completed flushes.
     pub cleared: u64,
-    /// Prepared storages for `wi` and the epoch maps ([`Self::add_spare`]).
-    spares: [Option<S>; INTENT_SPARES],
+    /// Prepared storages for `wi`, the epoch maps, and the suspect and lost maps
+    /// ([`Self::add_spare`]).
+    pub(super) spares: [Option<S>; INTENT_SPARES],
 }
 
 impl<S: MapStorage + Default> IntentRecord<S> {
@@ -151,7 +152,11 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         if wi { self.wi.as_mut() } else { self.cur.as_mut() }.ok_or(Error::NoMem)
     }
 
-    pub(super) fn map(m: &mut Option<DirtyMap<S>>, total: u64) -> Result<&mut DirtyMap<S>> {
+    pub(super) fn map<'a>(
+        m: &'a mut Option<DirtyMap<S>>,
+        spares: &mut [Option<S>; INTENT_SPARES],
+        total: u64,
+    ) -> Result<&'a mut DirtyMap<S>> {
         if m.as_ref().is_some_and(|x| x.total() != total) {
             if let Some(x) = m.as_mut() {
                 x.clear_all();
@@ -159,8 +164,18 @@ impl<S: MapStorage + Default> IntentRecord<S> {
             *m = None;
         }
         if m.is_none() {
-            // The member id of these maps is never used; DirtyMap wants a non-zero one.
-            *m = Some(DirtyMap::new(u32::MAX, total, S::default())?);
+            // On a prepared storage if one is kept: the suspect map is made while a store
+            // loads and the lost map during a map update, both under the pool's lock, where
+            // pages of a storage made here would be allocated atomically (intent.sh counted
+            // two in map_atomic_pages). The member id of these maps is never used; DirtyMap
+            // wants a non-zero one.
+            let npages = usize::try_from(total.div_ceil(super::super::dirtymap::PAGE_BITS)).unwrap_or(usize::MAX);
+            let st = spares
+                .iter_mut()
+                .find(|s| s.as_ref().is_some_and(|s| s.prepared() >= npages))
+                .and_then(|s| s.take())
+                .unwrap_or_default();
+            *m = Some(DirtyMap::new(u32::MAX, total, st)?);
         }
         m.as_mut().ok_or(Error::NoMem)
     }
@@ -350,7 +365,7 @@ pub(super) fn resolve_into<S: MapStorage + Default>(
     total: u64,
     now: u64,
 ) -> Result<bool> {
-    let IntentRecord { suspect, witness, lost, .. } = rec;
+    let IntentRecord { suspect, witness, lost, spares, .. } = rec;
     let Some(suspect) = suspect.as_ref() else {
         return Ok(false);
     };
@@ -415,7 +430,7 @@ pub(super) fn resolve_into<S: MapStorage + Default>(
             }
         }
         maps.ensure(own, total)?.set(c, now)?;
-        IntentRecord::map(lost, total)?.set(c, 0)?;
+        IntentRecord::map(lost, spares, total)?.set(c, 0)?;
         lost_maps.ensure(own, total)?.set(c, 0)?;
         changed = true;
     }
@@ -442,4 +457,29 @@ pub(super) fn hand_over<S: MapStorage + Default>(
         }
     }
     any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::dirtymap::spare_tests::{prep, Prep};
+    use super::super::super::dirtymap::PAGE_BITS;
+    use super::*;
+
+    /// The suspect and lost maps are made on a kept prepared storage: in the kernel they are
+    /// made under the pool's lock, where a storage made there allocates its pages atomically.
+    #[test]
+    fn suspect_and_lost_maps_take_prepared_spares() {
+        let total = 2 * PAGE_BITS;
+        let mut rec: IntentRecord<Prep> = IntentRecord::default();
+        assert!(rec.volatile_cache);
+        assert!(rec.add_spare(prep(2)).is_ok());
+        assert!(rec.add_spare(prep(2)).is_ok());
+        let IntentRecord { suspect, lost, spares, .. } = &mut rec;
+        // Prep refuses to allocate: these sets succeed only on a prepared storage.
+        assert_eq!(IntentRecord::map(suspect, spares, total).and_then(|m| m.set(PAGE_BITS + 1, 0)), Ok(true));
+        assert_eq!(IntentRecord::map(lost, spares, total).and_then(|m| m.set(3, 0)), Ok(true));
+        // No spare left: made on demand, and Prep cannot allocate.
+        let mut other = None;
+        assert_eq!(IntentRecord::map(&mut other, spares, total).and_then(|m| m.set(3, 0)), Err(Error::NoMem));
+    }
 }

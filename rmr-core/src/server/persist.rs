@@ -568,8 +568,10 @@ impl<S: MapStorage + Default> ServerPool<S> {
                 self.intent.witness.ensure(member, total)?
             }
             // `wi` and `suspect` both come back as suspects.
-            (MD_INTENT, INTENT_WI | INTENT_SUSPECT) if volatile => IntentRecord::map(&mut self.intent.suspect, total)?,
-            (MD_INTENT, INTENT_LOST) if volatile => IntentRecord::map(&mut self.intent.lost, total)?,
+            (MD_INTENT, INTENT_WI | INTENT_SUSPECT) if volatile => {
+                IntentRecord::map(&mut self.intent.suspect, &mut self.intent.spares, total)?
+            }
+            (MD_INTENT, INTENT_LOST) if volatile => IntentRecord::map(&mut self.intent.lost, &mut self.intent.spares, total)?,
             _ => return Ok(()),
         };
         m.apply_piece(page, data)

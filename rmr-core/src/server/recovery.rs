@@ -82,8 +82,9 @@ impl<S: MapStorage + Default> ServerPool<S> {
         if !self.intent.volatile_cache {
             return Ok(());
         }
-        let m = if lost { &mut self.intent.lost } else { &mut self.intent.suspect };
-        IntentRecord::map(m, total)?.set(chunk, 0)?;
+        let rec = &mut self.intent;
+        let m = if lost { &mut rec.lost } else { &mut rec.suspect };
+        IntentRecord::map(m, &mut rec.spares, total)?.set(chunk, 0)?;
         Ok(())
     }
 

@@ -11,6 +11,9 @@
 #     writes and checks a file on /mnt throughout (fio_start .. fio_stop), every pass clean.
 #  4. Flushes (ext4's journal commits, `sync` on P) clear the record's bits of the chunks
 #     written before them (`cleared` > 0).
+#  5. No map page was allocated atomically on either node, B's load of its suspects and the
+#     lost map of its map update included (`map_atomic_pages` 0; it was 2 on B before the
+#     suspect and lost maps took prepared storages).
 # QEMU keeps what the guest wrote when it is killed, so the power loss itself loses nothing
 # here: what this shows is that the record survives the crash and drives the resync; the
 # simulator's power-loss seeds show that this ordering loses no acknowledged write.
@@ -45,6 +48,8 @@ files
 on stg1 cat $WI; grep -E '^unflushed [0-9]+ suspect 0 ' $WI
 on clt sync
 on stg0 sleep 1; cat $WI; grep -E 'cleared [1-9]' $WI
+on stg0 echo "map_atomic_pages \$(cat /sys/module/rmr/parameters/map_atomic_pages)"; test "\$(cat /sys/module/rmr/parameters/map_atomic_pages)" = 0
+on stg1 echo "map_atomic_pages \$(cat /sys/module/rmr/parameters/map_atomic_pages)"; test "\$(cat /sys/module/rmr/parameters/map_atomic_pages)" = 0
 exit
 END
 . ../demo.sh
