@@ -140,6 +140,29 @@ sync_b_clean
 log "write-intent record (rmr.write_intent=$WRITE_INTENT): $(on stg1 "head -1 $S/pools/$P/write_intent")"
 bench brmr /dev/brmr0
 log "stg1 after the benchmark: $(on stg1 "cat $S/pools/$P/write_intent" | tr '\n' '|')"
+# Where the time goes: a flat kernel profile (perf, cpu-clock samples on every CPU) of clt and
+# stg0 while randwrite-4k runs once more (not counted in the table).
+if [ "${BENCH_PROFILE:-1}" = 1 ] && on_try clt '[ -x /usr/bin/perf ]' >/dev/null 2>&1; then
+	prof=$(on_bg clt "fio --name=prof --filename=/dev/brmr0 --direct=1 --ioengine=libaio $(wl_opts randwrite-4k) \
+		--size=100M --time_based --runtime=$((RUNTIME + 4)) --norandommap --randrepeat=0 >/dev/null")
+	sleep 2
+	for n in clt stg0; do
+		on_bg "$n" "perf record -q -a -g -e cpu-clock -F 499 -o /tmp/perf.data -- sleep $RUNTIME >/dev/null 2>&1" >"$VM_DIR/prof-$n.job"
+	done
+	for n in clt stg0; do
+		bg_wait -t $((RUNTIME + 60)) "$(cat "$VM_DIR/prof-$n.job")" >/dev/null
+		on "$n" "perf report -i /tmp/perf.data --stdio --no-children -g none --sort dso,sym --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^\$' | head -40" >"$VM_DIR/profile-$n.txt"
+		# self time per module (rmr, brmr, rdma_rxe, rtrs_client, ...; the kernel itself)
+		on "$n" "perf report -i /tmp/perf.data --stdio --no-children -g none --sort dso 2>/dev/null | grep -v '^#' | grep -v '^\$' | head -12" >"$VM_DIR/profile-$n-modules.txt"
+		# inclusive time (a function with everything it calls), and the call chains (folded,
+		# innermost last) of the spin lock paths
+		on "$n" "perf report -i /tmp/perf.data --stdio --children -g none --sort sym --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^\$' | head -60;
+			for f in queued_spin_lock_slowpath _raw_spin_unlock_irqrestore; do echo \"== callers of \$f\"; perf report -i /tmp/perf.data --stdio --no-children --symbols=\$f -g folded,0.05,caller,count --sort sym 2>/dev/null | grep -v '^#' | grep -v '^\$' | sort -rn | cut -c1-400 | head -25; done" >"$VM_DIR/profile-$n-callers.txt"
+	done
+	bg_wait -t 120 "$prof" >/dev/null
+	log "profile of clt during brmr randwrite-4k (top 12):
+$(head -12 "$VM_DIR/profile-clt.txt")"
+fi
 # still both legs normal and clean: the numbers are those of the replicated path
 for l in $LEG_A $LEG_B; do
 	expect_eq "$(on clt "cat $C/pools/$P/sessions/$l/state")" normal "leg $l after the benchmark"
@@ -248,6 +271,14 @@ on clt 'echo normal >/sys/block/rnbd0/rnbd/unmap_device'
 		if (what == "iops") { r = iops[b] / iops[k]; ok = r >= lim; rel = ">=" } else { r = (p50[k] > 0) ? p50[b] / p50[k] : 0; ok = r <= lim; rel = "<=" }
 		printf "  %-16s brmr/%-8s %-4s %.2f (want %s %.2f): %s\n", wk, other, what, r, rel, lim, ok ? "met" : "MISSED"
 	}' "$CSV"
+	for n in clt stg0; do
+		[ -s "$VM_DIR/profile-$n.txt" ] || continue
+		echo
+		echo "profile of $n during brmr randwrite-4k (perf, cpu-clock, % of samples on all its CPUs; top 15):"
+		head -15 "$VM_DIR/profile-$n.txt"
+		echo "by module (self time):"
+		cat "$VM_DIR/profile-$n-modules.txt" 2>/dev/null
+	done
 } >"$OUT"
 log "results:
 $(cat "$OUT")"

@@ -31,16 +31,16 @@ TOOLS="/usr/bin/rdma /usr/bin/ip /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/dum
        /usr/bin/sha256sum /usr/bin/md5sum /usr/sbin/dmsetup /usr/bin/timeout /usr/bin/hexdump
        /usr/bin/od /usr/bin/stat /usr/bin/truncate /usr/sbin/blkdiscard"
 # Taken when the host has them (scripts/deps.sh installs them); only some tests need them:
-# mdadm and DRBD's 8.4 tools for tests/bench/fio.sh's md-raid1 and DRBD comparisons (the
-# ones outside /usr land in the guest's /usr/sbin).
-OPTIONAL_TOOLS="/usr/sbin/mdadm /lib/drbd/drbdsetup-84 /sbin/drbdmeta"
+# mdadm and DRBD's 8.4 tools for tests/bench/fio.sh's md-raid1 and DRBD comparisons, perf for
+# its profile (the ones outside /usr land in the guest's /usr/sbin).
+OPTIONAL_TOOLS="/usr/sbin/mdadm /lib/drbd/drbdsetup-84 /sbin/drbdmeta /usr/bin/perf"
 
 base_key() {
 	{
 		echo "$KDIR $KV"
 		stat -c %Y "$KDIR/.rmr-built" 2>/dev/null || stat -c %Y "$KDIR/arch/x86/boot/bzImage"
 		dpkg-query -W -f='${Package} ${Version}\n' busybox-static iproute2 e2fsprogs fio \
-			coreutils util-linux diffutils dmsetup bsdextrautils mdadm drbd-utils libc6 2>/dev/null || true
+			coreutils util-linux diffutils dmsetup bsdextrautils mdadm drbd-utils linux-perf libc6 2>/dev/null || true
 		sha256sum "${BASH_SOURCE[0]}" "$HERE/agent.c"
 	} | sha256sum | cut -c1-16
 }
