@@ -11,6 +11,10 @@
 #     chunks), maintenance off (--wait for normal, map update), then B resyncs the chunks it
 #     missed by itself (SPEC §11 [improvement]; `rmrctl sync start --wait` finds the run and
 #     waits): done == total == 192; the written ranges of both disks are identical afterwards.
+#     SPEC §10 scenario 9: fio writes and verifies brmr0's raw 64-72 MiB from the writes in
+#     maintenance until B has resynced, every pass clean: through maintenance, its end (map
+#     update) and the resync. It starts after the 24 MiB (which cover its range: a write
+#     there would break its verification), so the 192 chunks stay exact.
 #     (In step 2, `sync stop` before attaching B's sync pool holds the automatic start back:
 #     still no run 6 s later.)
 #  5. Teardown with rmrctl (device unmap, leg remove, store delete, pool leave); modules
@@ -165,6 +169,7 @@ wait_for stg1 "[ \"\$(head -1 $S/pools/$P/state)\" = no_io ]"
 # 2 x 12 MiB at 0 and 64 MiB: 192 chunks of 128 KiB, written to A only.
 on -t 120 clt '/usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=1M count=12 oflag=direct status=none &&
 /usr/bin/dd if=/dev/urandom of=/dev/brmr0 bs=1M count=12 seek=64 oflag=direct status=none'
+fio_job=$(fio_raw_start)
 compare_all maint
 sysfs_capture maintenance clt stg0 stg1
 f=$VM_DIR/status-maint-clt.txt
@@ -191,6 +196,7 @@ on -t 200 stg1 "rmrctl sync start $P --wait=180"
 f=$(snap stg1 resync)
 expect_eq "$(jget "$f" "[d['server_pools'][0][k] for k in ('sync', 'own_dirty')] + [d['server_pools'][0]['sync_progress'][k] for k in ('done', 'total')]")" \
 	'["stopped", 0, 192, 192]' "B's sync and sync_progress after its automatic resync"
+fio_raw_stop "$fio_job"
 wait_for -t 60 stg0 "[ \"\$(cat $S/pools/$P/map_summary)\" = '$CLEAN' ]"
 # The client's recovery worker (SPEC §6.8) clears its map of B once B answered MAP_CHECK
 # "empty" twice and the map's last bit is 5 s old (before the compare: the map stays put).
