@@ -112,14 +112,19 @@ impl<S: MapStorage + Default> IntentRecord<S> {
 
     /// A new clean map, on a prepared storage if one is kept.
     fn new_map(&mut self, total: u64) -> Result<DirtyMap<S>> {
+        DirtyMap::new(u32::MAX, total, Self::take_spare(&mut self.spares, total))
+    }
+
+    /// A kept prepared storage big enough for a map of `total` chunks, or a default one
+    /// (whose pages are allocated on demand). The member id of the record's maps is never
+    /// used; DirtyMap wants a non-zero one: `u32::MAX`.
+    fn take_spare(spares: &mut [Option<S>; INTENT_SPARES], total: u64) -> S {
         let npages = usize::try_from(total.div_ceil(super::super::dirtymap::PAGE_BITS)).unwrap_or(usize::MAX);
-        let st = self
-            .spares
+        spares
             .iter_mut()
             .find(|s| s.as_ref().is_some_and(|s| s.prepared() >= npages))
             .and_then(|s| s.take())
-            .unwrap_or_default();
-        DirtyMap::new(u32::MAX, total, st)
+            .unwrap_or_default()
     }
 
     /// Drop a map, keeping a prepared storage for the next one.
@@ -152,6 +157,7 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         if wi { self.wi.as_mut() } else { self.cur.as_mut() }.ok_or(Error::NoMem)
     }
 
+    /// The suspect or lost map in `m`, made when missing or sized for another device.
     pub(super) fn map<'a>(
         m: &'a mut Option<DirtyMap<S>>,
         spares: &mut [Option<S>; INTENT_SPARES],
@@ -166,16 +172,9 @@ impl<S: MapStorage + Default> IntentRecord<S> {
         if m.is_none() {
             // On a prepared storage if one is kept: the suspect map is made while a store
             // loads and the lost map during a map update, both under the pool's lock, where
-            // pages of a storage made here would be allocated atomically (intent.sh counted
-            // two in map_atomic_pages). The member id of these maps is never used; DirtyMap
-            // wants a non-zero one.
-            let npages = usize::try_from(total.div_ceil(super::super::dirtymap::PAGE_BITS)).unwrap_or(usize::MAX);
-            let st = spares
-                .iter_mut()
-                .find(|s| s.as_ref().is_some_and(|s| s.prepared() >= npages))
-                .and_then(|s| s.take())
-                .unwrap_or_default();
-            *m = Some(DirtyMap::new(u32::MAX, total, st)?);
+            // pages of a storage made on demand are allocated atomically (intent.sh counted
+            // two in map_atomic_pages).
+            *m = Some(DirtyMap::new(u32::MAX, total, Self::take_spare(spares, total))?);
         }
         m.as_mut().ok_or(Error::NoMem)
     }
