@@ -358,8 +358,7 @@ impl SrvPool {
         let ok = prepare_spares(total, |f| f(&mut self.inner.lock().core.lost))
             && prepare_spares(total, |f| f(&mut self.inner.lock().core.staging_lost));
         if !ok && ratelimit() {
-            pr_warn!("server pool {}: no memory to prepare a lost map; it allocates on demand
-", self.name());
+            pr_warn!("server pool {}: no memory to prepare a lost map; it allocates on demand\n", self.name());
         }
     }
 

@@ -36,6 +36,7 @@ DEMO_HELP="Commands (guests: clt = compute client P, stg0 = A, stg1 = B):
                        a rebooted storage node: pool join, store add, its sync pool
   reassemble [stg1]    the 'compute client crash' runbook on a rebooted clt: pool join, both
                        legs in assemble mode (stg0's first, or stg1's), device map, mount /mnt
+  sync_legs stg0|stg1  wait (at most 60 s) until that node's sync pool legs are normal
   sync stg0|stg1       wait for that node's resync (it starts by itself when the node enters
                        normal with chunks to sync; this starts one if none runs, once the
                        node's sync pool legs are normal)
@@ -54,6 +55,13 @@ _demo_running() { # the running guests of the topology
 	local n out=""
 	for n in $(_topology); do vm_running "$n" && out="$out $n"; done
 	echo "${out# }"
+}
+
+_sync_legs_wait() { # WHO: guest shell code that waits (at most 60 s) until every leg of the
+	# node's sync pool is normal, says how long it waited, and ends non-zero if they are not
+	echo "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state 2>/dev/null; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
+[ \$i = 0 ] || echo \"$1: waited \$((i * 200)) ms for the sync pool's legs to be normal\"
+! grep -qv '^normal' $C/pools/$P/sessions/*/state 2>/dev/null"
 }
 
 _demo_on() { # NAME CMD: run, print stdout and stderr, return the exit code (no scenario failure)
@@ -258,12 +266,14 @@ mkdir -p /mnt && mount /dev/brmr0 /mnt && ls -l /mnt" ;;
 		_demo_on clt "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state; do
 	[ \$i -ge $t ] && { echo 'legs not normal after ${t}s:'; rmrctl status; exit 1; }
 	i=\$((i + 1)); sleep 1; done; echo \"every leg normal after \${i}s\"" ;;
+	sync_legs)
+		[ $# = 1 ] || { echo "usage: sync_legs stg0|stg1" >&2; return 2; }
+		_demo_on "$1" "$(_sync_legs_wait sync_legs) || exit 1" ;;
 	sync)
 		[ $# = 1 ] || { echo "usage: sync stg0|stg1" >&2; return 2; }
 		# The node reads from its peers over its sync pool: after a cut between the storage
 		# nodes, wait (at most 60 s) for its legs to be back, and say so.
-		_demo_on "$1" "i=0; while grep -qv '^normal' $C/pools/$P/sessions/*/state 2>/dev/null; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done
-[ \$i = 0 ] || echo \"sync: waited \$((i * 200)) ms for the sync pool's legs to be normal\"
+		_demo_on "$1" "$(_sync_legs_wait sync)
 # A write to a chunk the node could not sync yet failed its leg: it is NO_IO until the client's
 # recovery worker enables it again (about a second); sync start needs it normal.
 i=0; until [ \"\$(head -1 $S/pools/$P/state)\" = normal ]; do [ \$i -ge 300 ] && break; sleep 0.2; i=\$((i + 1)); done

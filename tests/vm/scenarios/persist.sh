@@ -95,8 +95,8 @@ wait_normal 60
 on clt f=0; for i in 1 2 3 4; do /usr/bin/dd if=/dev/brmr0 of=/dev/null bs=64k count=1 skip=1598 iflag=direct status=none || f=1; done; dmesg | grep ENODATA | tail -3; test $f = 0 && dmesg | grep -q "ENODATA), reading another leg" && ! dmesg | grep -qE "no leg left|read failed"
 restore stg0 stg1
 wait_normal
-on stg0 i=0; while grep -qv '^normal' /sys/class/rmr-client/pools/ionos_pool/sessions/*/state; do [ $i -ge 300 ] && exit 1; sleep 0.2; i=$((i + 1)); done; echo "sync legs normal after $((i * 200)) ms"
-on stg1 i=0; while grep -qv '^normal' /sys/class/rmr-client/pools/ionos_pool/sessions/*/state; do [ $i -ge 300 ] && exit 1; sleep 0.2; i=$((i + 1)); done; echo "sync legs normal after $((i * 200)) ms"
+sync_legs stg0
+sync_legs stg1
 fio_start 4
 sync stg1
 fio_stop
@@ -116,8 +116,8 @@ on stg0 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; grep -qE '^membe
 on stg1 cat /sys/class/rmr-server/pools/ionos_pool/map_summary; grep -qE '^member 42: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary && ! grep -qE '^member 43: \[([0-9]+ )*798[] ]' /sys/class/rmr-server/pools/ionos_pool/map_summary
 restore stg0 stg1
 wait_normal
-on stg0 i=0; while grep -qv '^normal' /sys/class/rmr-client/pools/ionos_pool/sessions/*/state; do [ $i -ge 300 ] && exit 1; sleep 0.2; i=$((i + 1)); done; echo "sync legs normal after $((i * 200)) ms"
-on stg1 i=0; while grep -qv '^normal' /sys/class/rmr-client/pools/ionos_pool/sessions/*/state; do [ $i -ge 300 ] && exit 1; sleep 0.2; i=$((i + 1)); done; echo "sync legs normal after $((i * 200)) ms"
+sync_legs stg0
+sync_legs stg1
 fio_start 4
 sync stg0
 fio_stop
