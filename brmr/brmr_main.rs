@@ -17,7 +17,7 @@ use kernel::new_mutex;
 mod rmr_core;
 
 #[allow(dead_code)]
-#[path = "../rmr/abi.rs"]
+#[path = "../rmr/api/abi.rs"]
 mod abi;
 
 // Shared with rmr.ko; not every helper is used here.

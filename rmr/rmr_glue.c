@@ -300,7 +300,7 @@ void rmr_sg_audit_done(const void *sg)
 MODULE_ALIAS("rmr-client");
 MODULE_ALIAS("rmr-server");
 
-/* The C ABI of rmr/abi.rs, implemented in Rust. */
+/* The C ABI of rmr/api/abi.rs, implemented in Rust (rmr/api/). */
 int rmr_srv_pool_query(const u8 *name, size_t len, u32 *member_id);
 int rmr_srv_register(const u8 *name, size_t len, const void *ops, void *priv, u32 mode, void *md);
 int rmr_srv_unregister(const u8 *name, size_t len, bool delete);

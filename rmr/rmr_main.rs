@@ -17,15 +17,14 @@ mod rmr_core;
 #[path = "../rtrs-sys/mod.rs"]
 mod rtrs_sys;
 
-#[allow(dead_code)]
-mod abi;
 mod api;
-mod api_clt;
+use api::abi;
 mod client;
 mod kmap;
 mod peer;
 mod server;
 mod sysfs;
+mod transport;
 mod wrap;
 
 /// sysfs object kinds; must match the enum in rmr_glue.c.

@@ -417,6 +417,11 @@ impl OwnedPermit {
         Some(OwnedPermit { sess: sess.clone(), p })
     }
 
+    /// Whether this permit was taken from `sess`.
+    pub(crate) fn is_of(&self, sess: &CltSess) -> bool {
+        core::ptr::eq(&*self.sess, sess)
+    }
+
     /// The raw permit, for [`CltSess::request_raw`] on the session it was taken from; it
     /// stays this value's to return.
     pub(crate) fn as_raw(&self) -> *mut c_void {

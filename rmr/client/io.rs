@@ -2,48 +2,48 @@
 //! The replicated IO path (SPEC §5.1, §5.2): plan, submit to every target leg, collect the
 //! confirmations, MAP_ADD for missed legs, read failover; sync reads for the server role.
 
+#![deny(unsafe_code)]
+
 use super::*;
 
 impl CltPool {
-    /// Starts one IO (§5.1, §5.2). See `rmr_clt_request` in abi.rs.
-    ///
-    /// # Safety
-    /// `io` valid and owned by rmr until its `done` is called.
-    pub(crate) unsafe fn request(&self, io: *mut RmrCltIo) -> Result<(), Errno> {
-        // SAFETY: per the contract.
-        unsafe { self.request_tried(io, 0) }
+    /// Starts one IO (§5.1, §5.2). See `rmr_clt_request` in api/abi.rs. A refused IO comes back
+    /// with the errno, not completed.
+    pub(crate) fn request(this: ArcBorrow<'_, CltPool>, io: UpperIo) -> Result<(), (UpperIo, Errno)> {
+        Self::request_tried(this, io, 0)
     }
 
     /// [`Self::request`] for a read that the legs in `tried` answered already (0 for a new IO).
-    ///
-    /// # Safety
-    /// As for [`Self::request`].
-    unsafe fn request_tried(&self, io: *mut RmrCltIo, tried: u8) -> Result<(), Errno> {
-        // SAFETY: per the contract.
-        let r = unsafe { &mut *io };
-        let write = r.flags & (RMR_IO_WRITE | RMR_IO_DISCARD) != 0 || (r.flags & RMR_IO_FLUSH != 0 && r.len == 0);
-        if r.flags & RMR_IO_DISCARD != 0 && (r.len == 0 || r.flags & (RMR_IO_FLUSH | RMR_IO_FUA) != 0) {
-            pr_err!("client pool {}: discard of {} bytes with flags {:#x} (EINVAL)\n", self.name.as_str(), r.len, r.flags);
-            return Err(Errno::EINVAL);
+    fn request_tried(this: ArcBorrow<'_, CltPool>, io: UpperIo, tried: u8) -> Result<(), (UpperIo, Errno)> {
+        // Every refusal gives the IO back.
+        macro_rules! refuse {
+            ($e:expr) => {
+                return Err((io, $e))
+            };
         }
-        let chunk = r.offset >> self.chunk_shift;
-        let in_chunk = r.offset & (u64::from(self.chunk_size) - 1);
-        if in_chunk + u64::from(r.len) > u64::from(self.chunk_size) {
-            pr_err!("client pool {}: request crosses a chunk (offset {} len {}) (EINVAL)\n", self.name.as_str(), r.offset, r.len);
-            return Err(Errno::EINVAL);
+        let (rflags, rlen, roffset) = (io.flags(), io.len(), io.offset());
+        let write = rflags & (RMR_IO_WRITE | RMR_IO_DISCARD) != 0 || (rflags & RMR_IO_FLUSH != 0 && rlen == 0);
+        if rflags & RMR_IO_DISCARD != 0 && (rlen == 0 || rflags & (RMR_IO_FLUSH | RMR_IO_FUA) != 0) {
+            pr_err!("client pool {}: discard of {} bytes with flags {:#x} (EINVAL)\n", this.name.as_str(), rlen, rflags);
+            refuse!(Errno::EINVAL);
         }
-        r.served = 0;
+        let chunk = roffset >> this.chunk_shift;
+        let in_chunk = roffset & (u64::from(this.chunk_size) - 1);
+        if in_chunk + u64::from(rlen) > u64::from(this.chunk_size) {
+            pr_err!("client pool {}: request crosses a chunk (offset {} len {}) (EINVAL)\n", this.name.as_str(), roffset, rlen);
+            refuse!(Errno::EINVAL);
+        }
         // 1. Targets and their transports: every NORMAL leg for a write, the round-robin
         //    choice for a read.
         let (mask, sess) = {
-            let mut c = self.lock();
+            let mut c = this.lock();
             let mask = if write {
                 c.core.mask(LegState::Normal)
             } else {
                 match c.core.plan_read_excluding(tried) {
                     Ok(s) => 1u8 << s,
-                    Err(CoreError::Busy) => return Err(Errno::EAGAIN),
-                    Err(e) => return Err(cerr(e)),
+                    Err(CoreError::Busy) => refuse!(Errno::EAGAIN),
+                    Err(e) => refuse!(cerr(e)),
                 }
             };
             let mut s: [Option<Arc<CltSess>>; 4] = [None, None, None, None];
@@ -55,7 +55,7 @@ impl CltPool {
             (mask, s)
         };
         if mask == 0 {
-            return Err(Errno::EIO);
+            refuse!(Errno::EIO);
         }
         // 2. Permits, without sleeping. Every early return below drops them, which gives
         //    them back.
@@ -64,55 +64,49 @@ impl CltPool {
             if let Some(s) = sess[i].as_ref() {
                 match OwnedPermit::take(s) {
                     Some(p) => permits[i] = Some(p),
-                    None => return Err(Errno::EAGAIN),
+                    None => refuse!(Errno::EAGAIN),
                 }
             }
         }
         // 3. Unit and routing under the lock.
         let now = now_ms();
-        let mut guard = self.lock();
+        let mut guard = this.lock();
         let c = &mut *guard;
         // The unit on top of the free stack; taken off it below, once nothing can fail.
         let Some(u) = c.free.top() else {
-            return Err(Errno::EAGAIN);
+            refuse!(Errno::EAGAIN);
         };
         let (targets, plan_ver, piggy, req) = if write {
             match c.core.plan_write(chunk, &mut c.maps, now) {
                 Ok(req) => (req.plan.targets, req.plan.map_ver, req.plan.piggyback, Some(req)),
-                Err(CoreError::Busy) => return Err(Errno::EAGAIN),
-                Err(e) => return Err(cerr(e)),
+                Err(CoreError::Busy) => refuse!(Errno::EAGAIN),
+                Err(e) => refuse!(cerr(e)),
             }
         } else if c.core.read_still_routable(lowest_bit(mask)) {
             (mask, c.core.map_ver(), MemberList::new(), None)
         } else {
             // The leg left NORMAL (or IO froze) since it was chosen: try again.
-            return Err(Errno::EAGAIN);
+            refuse!(Errno::EAGAIN);
         };
         if targets & !mask != 0 {
             // A leg turned NORMAL between the two locks (only under a freeze): retry.
             if let Some(_r) = req {
                 c.core.io_finished();
             }
-            return Err(Errno::EAGAIN);
-        }
-        // Return the permits of legs this IO does not use.
-        for (i, p) in permits.iter_mut().enumerate() {
-            if targets & (1 << i) == 0 {
-                *p = None;
-            }
+            refuse!(Errno::EAGAIN);
         }
         let mut flags = 0u16;
-        if r.flags & RMR_IO_WRITE != 0 {
+        if rflags & RMR_IO_WRITE != 0 {
             flags |= wire::IO_WRITE;
         }
-        if r.flags & RMR_IO_FLUSH != 0 {
-            flags |= wire::IO_FLUSH | if r.len == 0 { wire::IO_WRITE } else { 0 };
+        if rflags & RMR_IO_FLUSH != 0 {
+            flags |= wire::IO_FLUSH | if rlen == 0 { wire::IO_WRITE } else { 0 };
         }
-        if r.flags & RMR_IO_FUA != 0 {
+        if rflags & RMR_IO_FUA != 0 {
             flags |= wire::IO_FUA;
         }
         // Discard (and write-zeroes): a write without data; the stores zero the range.
-        let discard = r.flags & RMR_IO_DISCARD != 0;
+        let discard = rflags & RMR_IO_DISCARD != 0;
         if discard {
             flags |= wire::IO_DISCARD | wire::IO_WRITE;
         }
@@ -121,137 +115,102 @@ impl CltPool {
             mem_id: u as u16,
             flags,
             offset: in_chunk as u32,
-            len: r.len,
+            len: rlen,
             map_ver: plan_ver,
             members: if flags & wire::IO_WRITE != 0 { piggy } else { MemberList::new() },
         };
         // RTRS copies the message into its request during the call: a stack copy serves every
         // leg.
         let mut mbuf = [0u8; 128];
-        let n = match Msg::Io(msg).encode(self.group_id, &mut mbuf) {
+        let n = match Msg::Io(msg).encode(this.group_id, &mut mbuf) {
             Ok(n) => n,
             Err(e) => {
                 if write {
                     c.core.io_finished();
                 }
-                return Err(cerr(e));
+                refuse!(cerr(e));
             }
         };
         if !write {
             // In flight on its leg until its reply (least-pending reads).
             c.core.read_started(lowest_bit(targets));
         }
+        // 4. Each target's request, prepared while the lock is held: its slot, its permit and
+        //    its own copy of the IO's scatterlist (RTRS DMA-maps the list per device). The
+        //    permits of legs this IO does not use go back here.
+        let mut failed: u8 = 0;
+        let mut prep: [Option<Prepared<'_, CltPool>>; 4] = [None, None, None, None];
+        for (i, p) in permits.iter_mut().enumerate() {
+            let p = p.take();
+            if targets & (1 << i) == 0 {
+                continue;
+            }
+            // A target without its session or permit cannot be sent to: it counts as failed
+            // (skipping it would leave the unit waiting for a reply forever).
+            let (Some(s), Some(p)) = (sess[i].as_ref(), p) else {
+                failed |= 1 << i;
+                continue;
+            };
+            let data = if discard { Payload::NoData } else { Payload::Pages(&io) };
+            match LegRequests::prepare(this, u, i, s, p, data) {
+                Ok(x) => prep[i] = Some(x),
+                Err(e) => {
+                    if e == Errno::EINVAL && ratelimit() {
+                        pr_err!("client pool {}: IO of {} segments, at most {} (EINVAL)\n", this.name.as_str(), io.sg_cnt(), sg::SEGS);
+                    }
+                    failed |= 1 << i;
+                }
+            }
+        }
         c.free.pop();
         let unit = &mut c.units[u];
         unit.busy = true;
-        unit.io = io;
+        unit.io = Some(io);
         unit.write = write;
         unit.req = req;
         unit.read_slot = lowest_bit(targets);
         unit.tried = tried;
         unit.served = 0;
-        // What the sends below need, taken while the lock is held: the raw permits (the unit
-        // owns them until each leg's confirmation) and each leg's scatterlist.
-        let mut raw: [*mut c_void; 4] = [core::ptr::null_mut(); 4];
-        for (r, p) in raw.iter_mut().zip(permits.iter()) {
-            if let Some(p) = p {
-                *r = p.as_raw();
-            }
-        }
-        unit.permits = permits;
         c.in_flight += 1;
-        // 4. Each target gets its own copy of the caller's scatterlist (RTRS DMA-maps the
-        //    list per device).
-        let mut failed: u8 = 0;
-        let mut sgs: [(*mut c_void, u32); 4] = [(core::ptr::null_mut(), 0); 4];
-        for (i, sg_i) in sgs.iter_mut().enumerate() {
-            if targets & (1 << i) == 0 {
-                continue;
-            }
-            let (sgp, nents) = if r.len == 0 || r.sg.is_null() || discard {
-                (core::ptr::null_mut(), 0)
-            } else {
-                // SAFETY: table `u * 4 + i` belongs to unit `u`, which this call set busy above
-                // (its previous requests were all confirmed before it was freed); the
-                // caller's list has `sg_cnt` entries and lives until `done`.
-                match unsafe { self.sgs.copy_into(u * 4 + i, r.sg, r.sg_cnt) } {
-                    Ok(x) => x,
-                    Err(_) => {
-                        if ratelimit() {
-                            pr_err!("client pool {}: IO of {} segments, at most {} (EINVAL)\n", self.name.as_str(), r.sg_cnt, sg::SEGS);
-                        }
-                        failed |= 1 << i;
-                        continue;
-                    }
-                }
-            };
-            if sg::audit_submit(sgp) {
-                c.units[u].sg_audited[i] = sgp;
-            }
-            *sg_i = (sgp, nents);
-        }
         // 5. The sends run after the lock is released, so submitters on other CPUs do not
-        //    queue behind this IO's `ib_post_send`s. Nothing frees the unit meanwhile: it
+        //    queue behind this IO's `ib_post_send`s. Nothing finishes the unit meanwhile: it
         //    finishes only when every target has answered, and a leg not sent to yet cannot.
         //    A send failure counts as that leg's failed reply.
         drop(guard);
-        for i in 0..4 {
-            if targets & (1 << i) == 0 || failed & (1 << i) != 0 {
-                continue;
-            }
-            // A target without its session, permit or token cannot be sent to: it counts as
-            // failed (skipping it would leave the unit waiting for a reply forever).
-            let (Some(s), false, Some(tok)) = (sess[i].as_ref(), raw[i].is_null(), self.tokens.get(u * 4 + i)) else {
-                failed |= 1 << i;
-                continue;
-            };
-            let tok = (tok as *const Token).cast_mut().cast::<c_void>();
-            let (sgp, nents) = sgs[i];
-            // SAFETY: the permit was taken from this session and stays held by the unit until
-            // `on_leg_reply` (this leg's confirmation) or, on failure here, `finish_unit`
-            // drops it; the list is the unit's copy for this leg, left alone until the
-            // confirmation, and its pages are the caller's, which live until `done`; the
-            // token lives in the pool, which outlives every unit in use (close drains).
-            let res = unsafe {
-                s.request_raw(flags & wire::IO_WRITE != 0, raw[i], &mbuf[..n], sgp, nents, if discard { 0 } else { r.len as usize }, io_conf, tok)
-            };
-            if res.is_err() {
-                failed |= 1 << i;
+        let write_op = flags & wire::IO_WRITE != 0;
+        for (i, p) in prep.iter_mut().enumerate() {
+            if let Some(p) = p.take() {
+                if p.send(write_op, &mbuf[..n]).is_err() {
+                    failed |= 1 << i;
+                }
             }
         }
+        drop(prep);
         drop(sess);
         for i in 0..4 {
             if failed & (1 << i) != 0 {
-                self.on_leg_reply(u, i, -(Errno::EIO as i32));
+                Self::on_leg_reply(this, u, i, -(Errno::EIO as i32));
             }
         }
         Ok(())
     }
 
     /// One leg's answer to unit `u` (softirq context).
-    pub(super) fn on_leg_reply(&self, u: usize, slot: usize, errno: c_int) {
+    pub(super) fn on_leg_reply(this: ArcBorrow<'_, CltPool>, u: usize, slot: usize, errno: c_int) {
         let done = {
-            let mut g = self.lock();
-            self.on_leg_reply_locked(&mut g, u, slot, errno)
+            let mut g = this.lock();
+            this.on_leg_reply_locked(this, &mut g, u, slot, errno)
         };
         if let Some(d) = done {
             d.run();
         }
     }
 
-    pub(super) fn on_leg_reply_locked(&self, c: &mut Core, u: usize, slot: usize, errno: c_int) -> Option<Done> {
+    pub(super) fn on_leg_reply_locked(&self, this: ArcBorrow<'_, CltPool>, c: &mut Core, u: usize, slot: usize, errno: c_int) -> Option<Done> {
         let now = now_ms();
         let unit = c.units.get_mut(u)?;
         if !unit.busy {
             return None;
-        }
-        // Return this leg's permit (RTRS confirmed the request).
-        if let Some(p) = unit.permits.get_mut(slot) {
-            *p = None;
-        }
-        let sgp = core::mem::replace(&mut unit.sg_audited[slot], core::ptr::null_mut());
-        if !sgp.is_null() {
-            sg::audit_done(sgp);
         }
         let leg = c.legs.get(slot).and_then(|l| l.clone());
         if !unit.write {
@@ -280,16 +239,15 @@ impl CltPool {
                 ReadStep::Fail => return self.finish_unit(c, u, Errno::EIO.to_kernel()),
                 ReadStep::Retry => {}
             }
-            let io = unit.io;
-            unit.io = core::ptr::null_mut();
-            let _ = self.finish_unit(c, u, 0);
-            let (pool, iop) = (self.arc(), IoPtr(io));
+            // The read goes on from a work item (it may sleep); the unit keeps the IO until
+            // then, so a work item that cannot be queued leaves it to complete here.
+            unit.tried = tried;
+            let pool: Arc<CltPool> = this.into();
             let spawned = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
-                let iop = iop;
-                pool.retry(iop.0, tried);
+                CltPool::retry_unit(pool.as_arc_borrow(), u);
             });
             if spawned.is_err() {
-                return Some(Done { io, errno: Errno::EIO.to_kernel(), served: 0 });
+                return self.finish_unit(c, u, Errno::EIO.to_kernel());
             }
             return None;
         }
@@ -318,7 +276,7 @@ impl CltPool {
             }
             WriteStep::MapAdd { .. } => {
                 // MAP_ADD sleeps on the network: finish in a work item.
-                let pool = self.arc();
+                let pool: Arc<CltPool> = this.into();
                 let spawn = kernel::workqueue::system().try_spawn(GFP_ATOMIC, move || {
                     pool.map_add(u);
                 });
@@ -374,46 +332,42 @@ impl CltPool {
     /// Releases unit `u`; the caller runs the returned completion after unlocking.
     pub(super) fn finish_unit(&self, c: &mut Core, u: usize, errno: c_int) -> Option<Done> {
         let unit = c.units.get_mut(u)?;
-        let io = unit.io;
+        let io = unit.io.take();
         let served = unit.served;
         if unit.busy && !c.free.push(u as u16) {
             pr_err!("client pool {}: unit {} released twice (free list full)\n", self.name.as_str(), u);
         }
         unit.busy = false;
-        unit.io = core::ptr::null_mut();
         unit.req = None;
-        // Return the permits still held (slots whose send failed); the sessions they keep
-        // alive are never released here for the last time: the legs hold theirs.
-        unit.permits = [None, None, None, None];
-        for sgp in unit.sg_audited.iter_mut() {
-            let sgp = core::mem::replace(sgp, core::ptr::null_mut());
-            if !sgp.is_null() {
-                sg::audit_done(sgp);
-            }
-        }
         c.in_flight = c.in_flight.saturating_sub(1);
-        if io.is_null() {
-            return None;
-        }
-        Some(Done { io, errno, served })
+        Some(Done { io: io?, errno, served })
     }
 
-    /// Re-issues a read that the legs in `tried` answered without the data (process context).
-    pub(super) fn retry(&self, io: *mut RmrCltIo, tried: u8) {
+    /// Takes unit `u`'s read, which the legs in the unit's `tried` answered without the
+    /// data, off its unit and issues it again (process context).
+    pub(super) fn retry_unit(this: ArcBorrow<'_, CltPool>, u: usize) {
+        let (io, tried) = {
+            let mut g = this.lock();
+            let Some(unit) = g.units.get_mut(u) else { return };
+            let (io, tried) = (unit.io.take(), unit.tried);
+            let _ = this.finish_unit(&mut g, u, 0);
+            (io, tried)
+        };
+        let Some(mut io) = io else { return };
         for _ in 0..1000 {
-            // SAFETY: `io` is owned by rmr until completed.
-            match unsafe { self.request_tried(io, tried) } {
+            match Self::request_tried(this, io, tried) {
                 Ok(()) => return,
-                Err(Errno::EAGAIN) => sleep_ms(2),
-                Err(e) => {
-                    // SAFETY: as above.
-                    unsafe { complete(io, e.to_kernel()) };
+                Err((back, Errno::EAGAIN)) => {
+                    io = back;
+                    sleep_ms(2);
+                }
+                Err((back, e)) => {
+                    back.complete(e.to_kernel(), 0);
                     return;
                 }
             }
         }
-        // SAFETY: as above.
-        unsafe { complete(io, Errno::EIO.to_kernel()) };
+        io.complete(Errno::EIO.to_kernel(), 0);
     }
 
     /// A blocking IO_SYNC read of `buf.len()` bytes at `offset` of `chunk` from `member`,
@@ -443,52 +397,25 @@ impl CltPool {
     }
 }
 
-/// An IO handed to a work item: owned by rmr until its `done` is called.
-pub(super) struct IoPtr(*mut RmrCltIo);
-
-// SAFETY: the IO is owned by rmr until completed and only the work item that receives it
-// touches it; brmr's IO memory may be completed from any thread.
-unsafe impl Send for IoPtr {}
-
 /// A completion to run once the pool lock is released.
 pub(super) struct Done {
-    io: *mut RmrCltIo,
+    io: UpperIo,
     errno: c_int,
     served: u32,
 }
 
 impl Done {
     fn run(self) {
-        // SAFETY: `io` was handed to `request` and is completed exactly once, here.
-        unsafe {
-            (*self.io).served = self.served;
-            complete(self.io, self.errno);
-        }
+        self.io.complete(self.errno, self.served);
     }
 }
 
-/// Calls the IO's completion.
-///
-/// # Safety
-/// `io` is an IO handed to `request` and not completed yet.
-pub(super) unsafe fn complete(io: *mut RmrCltIo, errno: c_int) {
-    // SAFETY: per the contract.
-    unsafe {
-        if let Some(done) = (*io).done {
-            done(io, errno);
-        }
+impl LegReplies for CltPool {
+    fn requests(&self) -> &LegRequests<CltPool> {
+        &self.reqs
     }
-}
 
-/// RTRS confirmation of one leg's IO request.
-///
-/// # Safety
-/// `priv_` is the `Token` given with the request.
-pub(super) unsafe extern "C" fn io_conf(priv_: *mut c_void, errno: c_int) {
-    // SAFETY: `priv_` is a `Token` of a pool that outlives the unit's request; tokens are
-    // only read after setup (atomics).
-    let t = unsafe { &*(priv_ as *const Token) };
-    // SAFETY: the token's pool pointer was set before any request and stays valid (above).
-    let pool = unsafe { &*t.pool.load(Ordering::Acquire) };
-    pool.on_leg_reply(usize::from(t.unit), usize::from(t.slot), errno);
+    fn leg_reply(this: ArcBorrow<'_, CltPool>, unit: usize, slot: usize, errno: c_int) {
+        CltPool::on_leg_reply(this, unit, slot, errno);
+    }
 }

@@ -8,22 +8,22 @@
 //! serialises its control operations (they sleep on the network) and a `core` spinlock for
 //! everything the IO path touches. Order: state → ctl → core; nothing sleeps under `core`.
 
+#![deny(unsafe_code)]
 
 mod commands;
 mod io;
 mod leg;
 mod pool;
 mod recovery;
-mod sess;
 mod sysfs;
 use commands::*;
 use leg::*;
 pub(crate) use pool::*;
 pub(crate) use recovery::*;
-use sess::*;
+use crate::transport::clt::{sess_get, sess_put};
 pub(crate) use sysfs::*;
 
-use crate::abi::{RmrCltIo, RMR_IO_DISCARD, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
+use crate::abi::{RMR_IO_DISCARD, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
 
 use crate::kind;
 
@@ -51,7 +51,8 @@ use crate::sysfs::{Dir, PageWriter, Parent};
 use crate::rtrs_sys::clt::{CltSess, OwnedPermit, RSP_BUF_LEN};
 
 use crate::wrap::bh::{lock_bh, BhGuard};
-use crate::wrap::sg::{self, SgTables};
+use crate::wrap::clt_io::{LegReplies, LegRequests, Payload, Prepared, UpperIo};
+use crate::wrap::sg;
 
 use crate::wrap::time::{ratelimit, sleep_ms, sleep_ms_interruptible};
 
@@ -59,15 +60,15 @@ use crate::rtrs_sys::clt::cmd_timeout_ms;
 
 use crate::{err, state, State};
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 
 use core::fmt::Write;
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
 
 use kernel::{new_mutex, new_spinlock};
 
@@ -81,20 +82,10 @@ pub(crate) struct LegObj {
     pub(crate) writes: AtomicU64,
 }
 
-/// Token handed to RTRS for one (IO unit, leg) request. Tokens live in the pool outside
-/// every lock and are never written after the pool is set up, so a confirmation may read
-/// its token while other CPUs hold the pool lock.
-struct Token {
-    /// The pool (an `Arc<CltPool>`'s pointee), set once right after the pool is allocated.
-    pool: AtomicPtr<CltPool>,
-    unit: u16,
-    slot: u8,
-}
-
 /// One IO unit (`mem_id`).
 struct Unit {
     busy: bool,
-    io: *mut RmrCltIo,
+    io: Option<UpperIo>,
     write: bool,
     /// Write routing state.
     req: Option<WriteReq>,
@@ -103,12 +94,6 @@ struct Unit {
     /// Read: the legs that answered it before (a retried read skips them).
     tried: u8,
     served: u32,
-    /// Per slot: the RTRS permit of the request in flight to that leg (returned when the
-    /// slot's confirmation arrives or the unit is freed, by dropping it).
-    permits: [Option<OwnedPermit>; 4],
-    /// Per slot: the scatterlist recorded by `debug_sg_audit` for the request in flight
-    /// (null if none).
-    sg_audited: [*mut c_void; 4],
 }
 
 /// A stack of unit indices (at most one entry per unit, so it never overflows).
@@ -150,12 +135,6 @@ pub(crate) struct Core {
     te_waits: MemberList,
 }
 
-// SAFETY: the raw pointers in `Unit` are the upper layer's IO, only dereferenced under the
-// spinlock or by the completion that owns the unit (it outlives the unit's use), and the
-// scatterlist addresses recorded for `debug_sg_audit`, never dereferenced; the permits are
-// `Send` themselves.
-unsafe impl Send for Core {}
-
 /// A client pool.
 #[pin_data]
 pub(crate) struct CltPool {
@@ -168,11 +147,9 @@ pub(crate) struct CltPool {
     pub(crate) queue_depth: u32,
     pub(crate) in_use: AtomicBool,
     mapped_size: AtomicU64,
-    /// RTRS tokens: `unit * 4 + slot`.
-    tokens: KVec<Token>,
-    /// Scatterlist tables, `unit * 4 + slot`: each leg's request gets its own copy of the
-    /// caller's list (none on a sync pool, which carries no block IO).
-    sgs: SgTables,
+    /// The RTRS requests of the units, `unit * 4 + slot`: each holds its permit and its own
+    /// copy of the caller's scatterlist (none on a sync pool, which carries no block IO).
+    reqs: LegRequests<CltPool>,
     #[pin]
     pub(crate) ctl: Mutex<()>,
     #[pin]
@@ -242,17 +219,6 @@ impl CltPool {
 /// The slots set in `mask`, in ascending order.
 fn slots(mask: u8) -> impl Iterator<Item = usize> {
     (0..4).filter(move |s| mask & (1 << s) != 0)
-}
-
-impl CltPool {
-    /// A new reference to this pool, for work items that outlive the caller's borrow.
-    fn arc(&self) -> Arc<CltPool> {
-        // SAFETY: every `CltPool` is allocated by `join_pool` inside an `Arc` and reached only
-        // through it (the state table, tokens of IO in flight, the upper layer's handle), so
-        // `self` is the pointee of a live `Arc`.
-        let b = unsafe { kernel::sync::ArcBorrow::from_raw(self as *const CltPool) };
-        b.into()
-    }
 }
 
 fn lowest_bit(m: u8) -> usize {

@@ -15,14 +15,12 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
         units.push(
             Unit {
                 busy: false,
-                io: core::ptr::null_mut(),
+                io: None,
                 write: false,
                 req: None,
                 read_slot: 0,
                 tried: 0,
                 served: 0,
-                permits: [None, None, None, None],
-                sg_audited: [core::ptr::null_mut(); 4],
             },
             GFP_KERNEL,
         )?;
@@ -32,14 +30,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
     for u in (0..units.len()).rev() {
         free.push(u16::try_from(u).map_err(|_| EINVAL)?);
     }
-    let mut tokens = KVec::with_capacity(units.len() * 4, GFP_KERNEL)?;
-    for u in 0..units.len() {
-        for slot in 0..4u8 {
-            let unit = u16::try_from(u).map_err(|_| EINVAL)?;
-            tokens.push(Token { pool: AtomicPtr::new(core::ptr::null_mut()), unit, slot }, GFP_KERNEL)?;
-        }
-    }
-    let sgs = SgTables::new(if j.sync { 0 } else { units.len() * 4 })?;
+    let reqs = LegRequests::new(units.len(), !j.sync)?;
     let mut st = state().ok_or(ENODEV)?;
     if st.clt.iter().flatten().any(|p| p.pool.name == name || p.pool.group_id == group_id) {
         pr_err!("client pool {}: join_pool: pool or group_id {:#x} exists (EEXIST)\n", name.as_str(), group_id);
@@ -58,8 +49,7 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
             queue_depth: j.queue_depth,
             in_use: AtomicBool::new(false),
             mapped_size: AtomicU64::new(0),
-            tokens,
-            sgs,
+            reqs,
             ctl <- new_mutex!((), "rmr_clt_pool_ctl"),
             core <- new_spinlock!(
                 Core {
@@ -76,11 +66,6 @@ pub(crate) fn join_pool(input: &[u8]) -> Result {
         }),
         GFP_KERNEL,
     )?;
-    // Tokens point at the pool, whose address is final now.
-    let pp: *const CltPool = &*pool;
-    for t in pool.tokens.iter() {
-        t.pool.store(pp.cast_mut(), Ordering::Release);
-    }
     let dir = Dir::new(Parent::Top(kind::DIR_CLT_POOLS), j.poolname, kind::CLT_POOL, id)?;
     let sessions = Dir::new(Parent::Dir(&dir), b"sessions", kind::PLAIN, id)?;
     st.clt[slot] = Some(PoolEntry { pool, leg_dirs: [None, None, None, None], _sessions: sessions, _dir: dir });

@@ -61,7 +61,7 @@ use crate::rmr_core::{
     },
 };
 
-use crate::rtrs_sys::srv::{SessHandle, SrvCtx, SrvOp, RMR_SRV_PORT};
+use crate::rtrs_sys::srv::{SessHandle, SrvCtx, SrvOp};
 
 use crate::sysfs::{BStrDisplay, Dir, PageWriter, Parent};
 

@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 use super::*;
+use crate::transport;
 
 #[pin_data]
 pub(crate) struct Registry {
@@ -42,8 +43,7 @@ pub(crate) fn exit() {
     let Some(r) = reg() else {
         return;
     };
-    let ctx = r.ctx.lock().take();
-    drop(ctx);
+    transport::srv::close(&r.ctx);
     let pools = match state() {
         Some(mut st) => core::mem::take(&mut st.srv),
         None => KVec::new(),
@@ -84,20 +84,7 @@ pub(super) fn registry_remove(pool: &Arc<SrvPool>) {
 
 pub(super) fn ensure_ctx() -> Result {
     let r = reg().ok_or(ENODEV)?;
-    let mut g = r.ctx.lock();
-    if g.is_none() {
-        match SrvCtx::open(RMR_SRV_PORT) {
-            Ok(c) => {
-                pr_info!("rtrs server listening on port {}\n", RMR_SRV_PORT);
-                *g = Some(c);
-            }
-            Err(e) => {
-                pr_err!("cannot open the rtrs server on port {} ({:?})\n", RMR_SRV_PORT, e);
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
+    transport::srv::ensure_open(&r.ctx)
 }
 
 /// Finds a server pool by name.

@@ -5,6 +5,7 @@
 
 pub(crate) mod bh;
 pub(crate) mod blank;
+pub(crate) mod clt_io;
 pub(crate) mod completion;
 pub(crate) mod dwork;
 pub(crate) mod global;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! brmr's store operations as rmr calls them (the C ABI of rmr/abi.rs): the registered ops
+//! brmr's store operations as rmr calls them (the C ABI of rmr/api/abi.rs): the registered ops
 //! table, and requests handed to the store's `submit` and given back by `rmr_srv_io_done`.
 
 use crate::abi::{RmrPoolMd, RmrSrvIo, RmrSrvStoreOps};

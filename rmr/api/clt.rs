@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The client half of the C ABI exported to brmr.ko (types in abi.rs, exports in rmr_glue.c).
+//! The client half of the C ABI exported to brmr.ko (types in api/abi.rs, exports in rmr_glue.c).
 //! A handle is a leaked `Arc<CltPool>` reference, taken back by `rmr_clt_close`.
 
 use crate::abi::{RmrCltInfo, RmrCltIo, RmrLegStats, RMR_ABI_VERSION, RMR_POOL_MAX_SESS};
@@ -7,7 +7,8 @@ use crate::client::{self, CltPool};
 use crate::rmr_core::errno::Errno;
 use core::ffi::{c_int, c_void};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use crate::wrap::clt_io::UpperIo;
+use kernel::sync::{Arc, ArcBorrow};
 
 extern "C" {
     fn rmr_is_vmalloc(p: *const c_void) -> bool;
@@ -29,9 +30,13 @@ unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
 ///
 /// # Safety
 /// `h` is a handle from `rmr_clt_open` not closed yet.
-unsafe fn pool<'a>(h: *mut c_void) -> Option<&'a CltPool> {
-    // SAFETY: a live `Arc<CltPool>` reference per the contract.
-    unsafe { (h as *const CltPool).as_ref() }
+unsafe fn pool<'a>(h: *mut c_void) -> Option<ArcBorrow<'a, CltPool>> {
+    if h.is_null() {
+        return None;
+    }
+    // SAFETY: a live `Arc<CltPool>` reference (from `Arc::into_raw`) per the contract, which
+    // `rmr_clt_close` takes back only after the caller's last use.
+    Some(unsafe { ArcBorrow::from_raw(h as *const CltPool) })
 }
 
 /// Opens client pool `name` for an upper layer (SPEC §4.1 `rmr_clt_open`).
@@ -88,13 +93,15 @@ pub(crate) unsafe extern "C" fn rmr_clt_close(handle: *mut c_void) {
 pub(crate) unsafe extern "C" fn rmr_clt_request(handle: *mut c_void, io: *mut RmrCltIo) -> c_int {
     // SAFETY: per the contract.
     let Some(p) = (unsafe { pool(handle) }) else { return Errno::EINVAL.to_kernel() };
-    if io.is_null() {
-        return Errno::EINVAL.to_kernel();
-    }
-    // SAFETY: per the contract.
-    match unsafe { p.request(io) } {
+    // SAFETY: per the contract: the IO is rmr's until its `done` runs, or until this call
+    // returns an error (`into_raw` below).
+    let Some(io) = (unsafe { UpperIo::from_raw(io) }) else { return Errno::EINVAL.to_kernel() };
+    match CltPool::request(p, io) {
         Ok(()) => 0,
-        Err(e) => e.to_kernel(),
+        Err((io, e)) => {
+            let _ = io.into_raw();
+            e.to_kernel()
+        }
     }
 }
 

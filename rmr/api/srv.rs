@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The C ABI exported to brmr.ko (declared in abi.rs, exported in rmr_glue.c).
+//! The server half of the C ABI exported to brmr.ko (types in api/abi.rs, exports in rmr_glue.c).
 
 use crate::abi::{RmrPoolMd, RmrSrvStoreOps, RMR_ABI_VERSION};
 use crate::wrap::store_ops::{take_done, StoreReg};

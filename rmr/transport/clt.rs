@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The module's table of transport sessions, shared and refcounted by legs (SPEC §1.3).
+//! The module's table of client transport sessions: one RTRS session per storage node,
+//! shared and refcounted by the legs of every pool that reaches it (SPEC §1.3).
 
 #![deny(unsafe_code)]
 
-use super::*;
+use crate::client::kick_recovery;
+use crate::rmr_core::{errno::Errno, params::Name};
+use crate::rtrs_sys::clt::CltSess;
+use crate::state;
+use kernel::prelude::*;
+use kernel::sync::Arc;
 
-pub(super) fn sess_get(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
+pub(crate) fn sess_get(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno> {
     {
         let mut st = state().ok_or(Errno::ENODEV)?;
         if let Some(e) = st.sess.iter_mut().flatten().find(|e| e.0.name == name) {
@@ -35,7 +41,7 @@ pub(super) fn sess_get(name: Name, addr: [u8; 4]) -> Result<Arc<CltSess>, Errno>
     Ok(s)
 }
 
-pub(super) fn sess_put(s: Arc<CltSess>) {
+pub(crate) fn sess_put(s: Arc<CltSess>) {
     let last = {
         let Some(mut st) = state() else { return };
         let Some(slot) = st.sess.iter_mut().find(|e| e.as_ref().is_some_and(|e| Arc::ptr_eq(&e.0, &s))) else {
