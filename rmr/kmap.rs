@@ -13,20 +13,14 @@
 //! `/sys/module/rmr/parameters/map_atomic_pages` and a failure is
 //! reported to the core as `NoMem`.
 
+#![deny(unsafe_code)]
+
 use crate::rmr_core::dirtymap::{MapStorage, NoMem, Page, Spares, PAGE_BITS};
-use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO};
+use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN};
 use kernel::alloc::Flags;
 use kernel::prelude::*;
 
-/// Counts a map page allocated on demand (atomically, under a lock) in
-/// `/sys/module/rmr/parameters/map_atomic_pages`.
-fn count_atomic_page() {
-    extern "C" {
-        fn rmr_glue_map_atomic_page();
-    }
-    // SAFETY: `rmr_glue_map_atomic_page` takes no arguments and only increments an atomic64_t.
-    unsafe { rmr_glue_map_atomic_page() };
-}
+use crate::wrap::params::count_map_atomic_page as count_atomic_page;
 
 /// First level (`dirty_bitmap[]`) of one member map: one optional zeroed page per index.
 #[derive(Default)]
@@ -38,10 +32,7 @@ pub(crate) struct KMapStorage {
 }
 
 fn zeroed_page(flags: Flags) -> Result<KBox<Page>, NoMem> {
-    let b = KBox::<Page>::new_uninit(flags | __GFP_ZERO | __GFP_NOWARN).map_err(|_| NoMem)?;
-    // SAFETY: the allocation was zeroed (`__GFP_ZERO`) and all-zero bytes are a valid
-    // `[u64; N]`.
-    Ok(unsafe { b.assume_init() })
+    KBox::init(kernel::init::zeroed(), flags | __GFP_NOWARN).map_err(|_| NoMem)
 }
 
 impl KMapStorage {

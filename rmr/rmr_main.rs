@@ -4,7 +4,6 @@
 //! This crate is a thin shell: it owns the kernel objects (sysfs directories, locks, later
 //! RTRS sessions and requests) and asks `rmr_core` for every decision.
 
-use kernel::ffi::c_char;
 use wrap::global::{Global, Owner};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -40,24 +39,7 @@ pub(crate) mod kind {
     pub(crate) const DIR_SRV_POOLS: u32 = 1;
 }
 
-extern "C" {
-    fn rmr_glue_sync_queue_depth() -> i32;
-    fn rmr_glue_write_intent() -> i32;
-}
-
-/// `/sys/module/rmr/parameters/write_intent` (0 or 1, validated by the C setter).
-pub(crate) fn write_intent() -> bool {
-    // SAFETY: reads an int with READ_ONCE; no preconditions.
-    unsafe { rmr_glue_write_intent() != 0 }
-}
-
-/// `/sys/module/rmr/parameters/sync_queue_depth` (1..512, validated by the C setter).
-#[allow(dead_code)]
-pub(crate) fn sync_queue_depth() -> u32 {
-    // SAFETY: reads an int with READ_ONCE; no preconditions.
-    let v = unsafe { rmr_glue_sync_queue_depth() };
-    u32::try_from(v).unwrap_or(32)
-}
+pub(crate) use wrap::params::{sync_queue_depth, write_intent};
 
 use rmr_core::errno::Errno;
 
@@ -184,47 +166,5 @@ impl Drop for RmrModule {
         drop(sess);
         sysfs::exit();
         pr_info!("unloaded\n");
-    }
-}
-
-/// sysfs show entry point, called by rmr_glue.c.
-///
-/// # Safety
-/// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
-#[no_mangle]
-pub unsafe extern "C" fn rmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
-    // SAFETY: forwarded unchanged from sysfs (see above).
-    unsafe {
-        sysfs::show(attr, buf, |name, w| match kind {
-            kind::SRV_POOL => server::show(id, name, w),
-            kind::CLT_POOL => client::show(id, name, w),
-            kind::CLT_SESS => client::sess_show(id, name, w),
-            _ => Err(EINVAL),
-        })
-    }
-}
-
-/// sysfs store entry point, called by rmr_glue.c.
-///
-/// # Safety
-/// `attr` is a NUL-terminated attribute name and `buf` holds `count` readable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn rmr_rs_store(
-    kind: u32,
-    id: u64,
-    attr: *const c_char,
-    buf: *const u8,
-    count: usize,
-) -> isize {
-    // SAFETY: forwarded unchanged from sysfs (see above).
-    unsafe {
-        sysfs::store(attr, buf, count, |name, input| match kind {
-            kind::CLT_CTL if name == b"join_pool" => client::join_pool(input),
-            kind::SRV_CTL if name == b"join_pool" => server::join_pool(input),
-            kind::CLT_POOL => client::store(id, name, input),
-            kind::CLT_SESS => client::sess_store(id, name, input),
-            kind::SRV_POOL => server::store(id, name, input),
-            _ => Err(EINVAL),
-        })
     }
 }
