@@ -225,6 +225,25 @@ void rmr_glue_map_atomic_page(void)
 	atomic64_inc(&map_atomic_pages);
 }
 
+static atomic64_t io_req_allocs = ATOMIC64_INIT(0);
+
+static int io_req_allocs_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&io_req_allocs));
+}
+
+static const struct kernel_param_ops io_req_allocs_ops = {
+	.get = io_req_allocs_get,
+};
+module_param_cb(io_req_allocs, &io_req_allocs_ops, NULL, 0444);
+MODULE_PARM_DESC(io_req_allocs, "Server requests allocated for a client IO at its arrival (read-only)");
+
+void rmr_glue_io_req_alloc(void);
+void rmr_glue_io_req_alloc(void)
+{
+	atomic64_inc(&io_req_allocs);
+}
+
 /*
  * debug_sg_audit: record the scatterlist of every in-flight client IO request and count one
  * handed to a request while another in-flight request holds it (two legs sharing a list:

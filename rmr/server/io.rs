@@ -67,6 +67,23 @@ impl SrvReq {
         )
     }
 
+    /// A request for [`Inner::reqs`], made before any IO needs it.
+    fn blank(pool: Arc<SrvPool>) -> Result<Pin<KBox<SrvReq>>> {
+        let io = IoMsg { id: RmrId::chunk(0), mem_id: 0, flags: 0, offset: 0, len: 0, map_ver: 0, members: MemberList::new() };
+        KBox::pin_init(
+            pin_init!(SrvReq {
+                work <- new_work!("rmr_srv_req"),
+                pool,
+                kind: Cell::new(None),
+                io: Cell::new(io),
+                extra: AtomicU16::new(0),
+                sio: SioCell::new(0, 0, core::ptr::null_mut()),
+                err: AtomicI32::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
     /// Makes a completed client request (kept in [`Inner::reqs`]) the next one of its
     /// `mem_id`: nothing is allocated per IO once a `mem_id` has been used.
     fn reuse(&self, kind: ReqKind, io: IoMsg, data: *mut u8) {
@@ -82,6 +99,31 @@ impl SrvReq {
         let mut io = self.io.get();
         io.flags |= self.extra.load(Ordering::Relaxed);
         io
+    }
+}
+
+/// Fills [`Inner::reqs`]: one request per `mem_id`, allocated here (process context), so
+/// that no client IO allocates (issue 12). Each holds a reference to the pool until
+/// `shutdown` takes them. Best effort: a `mem_id` left without one allocates at its first IO.
+pub(super) fn prefill_reqs(pool: &Arc<SrvPool>) {
+    let mut made = KVec::new();
+    if made.reserve(RMR_MAX_QUEUE_DEPTH, GFP_KERNEL).is_ok() {
+        for _ in 0..RMR_MAX_QUEUE_DEPTH {
+            let Ok(r) = SrvReq::blank(pool.clone()) else { break };
+            if made.push(r, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+    }
+    if made.len() < RMR_MAX_QUEUE_DEPTH {
+        pr_warn!(
+            "server pool {}: {} of {} IO requests preallocated (ENOMEM); the rest are allocated at first use\n",
+            pool.name(), made.len(), RMR_MAX_QUEUE_DEPTH
+        );
+    }
+    let mut g = pool.inner.lock();
+    for (slot, r) in g.reqs.iter_mut().zip(made) {
+        *slot = Some(r);
     }
 }
 
@@ -249,10 +291,14 @@ pub(super) fn dispatch(pool: Arc<SrvPool>, inc: Incoming) {
                     r
                 }
                 None => {
-                    // This mem_id's first IO (or a peer's sync read): allocated where
-                    // sleeping is allowed. On failure the operation is dropped, which answers
+                    // A peer's sync read, or a client IO whose mem_id's request is not
+                    // back yet (or was never preallocated): allocated where sleeping is
+                    // allowed. On failure the operation is dropped, which answers
                     // it with -EIO.
                     drop(g);
+                    if !sync_read {
+                        crate::wrap::params::count_io_req_alloc();
+                    }
                     match SrvReq::new(pool.clone(), kind, io, data) {
                         Ok(r) => {
                             g = pool.inner.lock();

@@ -259,6 +259,7 @@ impl SrvPool {
             g.dw_sync = sync;
             g.dw_md = mdw;
         }
+        io::prefill_reqs(&pool);
         Ok(pool)
     }
 

@@ -267,8 +267,10 @@ impl<T> Slot<T> {
     fn release(&self) -> Option<Arc<T>> {
         // SAFETY: the caller owns the slot (type invariant), so nobody else touches the cell.
         drop(unsafe { (*self.permit.get()).take() });
-        let a = self.audited.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        // A load and a store, not a swap: only the slot's owner touches it.
+        let a = self.audited.load(Ordering::Relaxed);
         if !a.is_null() {
+            self.audited.store(core::ptr::null_mut(), Ordering::Relaxed);
             sg::audit_done(a);
         }
         let held = self.owner.swap(core::ptr::null_mut(), Ordering::AcqRel);

@@ -5,6 +5,7 @@ extern "C" {
     fn rmr_glue_sync_queue_depth() -> i32;
     fn rmr_glue_write_intent() -> i32;
     fn rmr_glue_map_atomic_page();
+    fn rmr_glue_io_req_alloc();
 }
 
 /// `/sys/module/rmr/parameters/write_intent` (0 or 1, validated by the C setter).
@@ -19,6 +20,13 @@ pub(crate) fn sync_queue_depth() -> u32 {
     // SAFETY: reads an int with READ_ONCE; no preconditions.
     let v = unsafe { rmr_glue_sync_queue_depth() };
     u32::try_from(v).unwrap_or(32)
+}
+
+/// Counts a server request allocated for a client IO at its arrival in
+/// `/sys/module/rmr/parameters/io_req_allocs`.
+pub(crate) fn count_io_req_alloc() {
+    // SAFETY: `rmr_glue_io_req_alloc` takes no arguments and only increments an atomic64_t.
+    unsafe { rmr_glue_io_req_alloc() };
 }
 
 /// Counts a map page allocated on demand (atomically, under a lock) in

@@ -189,6 +189,11 @@ expect_eq "$clt_sum" "$a_sum" "brmr0 read back vs A's data area"
 for g in clt stg0 stg1; do
 	expect_eq "$(on $g 'cat /sys/module/rmr/parameters/map_atomic_pages')" 0 "$g: dirty-map pages allocated atomically"
 done
+# Every mem_id's server request is preallocated when the server pool is made (rmr/server/io.rs
+# prefill_reqs): no client IO allocated one on arrival.
+for g in stg0 stg1; do
+	expect_eq "$(on $g 'cat /sys/module/rmr/parameters/io_req_allocs')" 0 "$g: server requests allocated at a client IO's arrival"
+done
 
 # Nothing was cut or failed so far: no RTRS connection may have dropped by itself, and no leg
 # or server pool left normal even for a moment (a read retried on the other leg would hide it).
