@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * brmr.ko C side of the store's data path (brmr/server/io.rs): bio allocation from a per-store
- * bio_set, one multi-page bvec over physically contiguous memory, the end_io trampoline, and
- * the static inlines/macros Rust cannot call. No decisions here: Rust plans every bio.
+ * brmr.ko C side of the store's data path (brmr/server/io.rs, brmr/wrap/bioset.rs): bio
+ * allocation from a per-store bio_set, one multi-page bvec over physically contiguous memory,
+ * the end_io trampoline, and the static inlines/macros Rust cannot call. No decisions here: Rust plans every bio.
  */
 #include <linux/module.h>
 #include <linux/bio.h>
@@ -13,7 +13,7 @@
 #include <linux/ratelimit.h>
 #include <linux/slab.h>
 
-/* Rust side (server/io.rs): called once per bio, any context, after the bio is freed. */
+/* Rust side (wrap/rmr_srv.rs): called once per bio, any context, after the bio is freed. */
 void brmr_srv_bio_done(void *owner, void *io, int err);
 
 /* Per-bio context in the bio_set's front pad. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Thin C helpers of brmr's block client (brmr/client/blk.rs): macros and static inlines Rust cannot
+ * Thin C helpers of brmr's block client (brmr/wrap/blk_mq.rs): macros and static inlines Rust cannot
  * call, and the block_device_operations table (it needs THIS_MODULE). No logic.
  */
 #include <linux/module.h>

@@ -2,11 +2,12 @@
 //! brmr.ko: block devices over RMR pools.
 //!
 //! Server role: stores, i.e. backing block devices with BRMR metadata, registered with rmr
-//! server pools through rmr's C ABI. Client role: `/dev/brmrN` over rmr client pools
-//! (client.rs, blk.rs).
+//! server pools through rmr's C ABI (server/). Client role: `/dev/brmrN` over rmr client pools
+//! (client/). The FFI wrappers are in wrap/, the only module (with the sysfs plumbing shared
+//! with rmr.ko) where the crate-wide `deny(unsafe_code)` below is lifted.
 
-use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::ffi::c_char;
+#![deny(unsafe_code)]
+
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Mutex;
@@ -20,13 +21,18 @@ mod rmr_core;
 #[path = "../rmr/api/abi.rs"]
 mod abi;
 
-// Shared with rmr.ko; not every helper is used here.
-#[allow(dead_code)]
+// Shared with rmr.ko; not every helper is used here. It is rmr's FFI wrapper of
+// sysfs_glue.h: like wrap/, it is allowed FFI code.
+#[allow(dead_code, unsafe_code)]
 #[path = "../rmr/sysfs.rs"]
 mod sysfs;
 
 mod client;
 mod server;
+mod wrap;
+
+use crate::sysfs::PageWriter;
+use wrap::global::{Global, Owner};
 
 module! {
     type: BrmrModule,
@@ -64,14 +70,13 @@ impl State {
     }
 }
 
-static STATE: AtomicPtr<Mutex<State>> = AtomicPtr::new(core::ptr::null_mut());
+/// The module state, published before the sysfs classes exist and unpublished after they are
+/// gone.
+static STATE: Global<Mutex<State>> = Global::new();
 
 /// Locks the module state; `None` outside the module's lifetime.
 pub(crate) fn state() -> Option<Guard<'static, State, MutexBackend>> {
-    let p = STATE.load(Ordering::Acquire);
-    // SAFETY: `p` is null or points to the pinned mutex owned by `BrmrModule`, installed before
-    // the sysfs classes exist and cleared after they are gone.
-    unsafe { p.as_ref() }.map(|m| m.lock())
+    STATE.get().map(|m| m.lock())
 }
 
 /// Converts a core errno into a kernel error.
@@ -80,7 +85,7 @@ pub(crate) fn err(e: rmr_core::errno::Errno) -> Error {
 }
 
 struct BrmrModule {
-    state: Pin<KBox<Mutex<State>>>,
+    state: Owner<Mutex<State>>,
     clt: Option<client::ClientRole>,
 }
 
@@ -96,10 +101,9 @@ impl kernel::Module for BrmrModule {
             ),
             GFP_KERNEL,
         )?;
-        let p: *const Mutex<State> = &*state;
-        STATE.store(p.cast_mut(), Ordering::Release);
+        let state = STATE.publish(state);
         if let Err(e) = sysfs::init() {
-            STATE.store(core::ptr::null_mut(), Ordering::Release);
+            state.unpublish();
             pr_err!("cannot register sysfs classes: {:?}\n", e);
             return Err(e);
         }
@@ -107,7 +111,7 @@ impl kernel::Module for BrmrModule {
             Ok(c) => c,
             Err(e) => {
                 sysfs::exit();
-                STATE.store(core::ptr::null_mut(), Ordering::Release);
+                state.unpublish();
                 return Err(e);
             }
         };
@@ -122,7 +126,7 @@ impl kernel::Module for BrmrModule {
 impl Drop for BrmrModule {
     fn drop(&mut self) {
         let stores = {
-            let mut st = self.state.lock();
+            let mut st = self.state.get().lock();
             core::mem::take(&mut st.stores)
         };
         for s in stores.into_iter().flatten() {
@@ -133,48 +137,29 @@ impl Drop for BrmrModule {
         // Unmaps every /dev/brmrN and removes ctl/devices/.
         self.clt = None;
         sysfs::exit();
-        STATE.store(core::ptr::null_mut(), Ordering::Release);
+        self.state.unpublish();
         pr_info!("unloaded\n");
     }
 }
 
-/// sysfs show entry point, called by brmr_glue.c.
-///
-/// # Safety
-/// `attr` is a NUL-terminated attribute name and `buf` a writable page, as sysfs passes them.
-#[no_mangle]
-pub unsafe extern "C" fn brmr_rs_show(kind: u32, id: u64, attr: *const c_char, buf: *mut u8) -> isize {
-    // SAFETY: forwarded unchanged from sysfs (see above).
-    unsafe {
-        sysfs::show(attr, buf, |name, w| match kind {
-            kind::STORE => server::store::show(id, name, w),
-            kind::CLT_DEV => client::show(id, name, w),
-            _ => Err(EINVAL),
-        })
+/// sysfs reads of attribute `name` of the object `id` of kind `kind` (`wrap::attr`).
+pub(crate) fn show_attr(kind: u32, id: u64, name: &[u8], w: &mut PageWriter<'_>) -> Result {
+    match kind {
+        kind::STORE => server::store::show(id, name, w),
+        kind::CLT_DEV => client::show(id, name, w),
+        _ => Err(EINVAL),
     }
 }
 
-/// sysfs store entry point, called by brmr_glue.c.
-///
-/// # Safety
-/// `attr` is a NUL-terminated attribute name and `buf` holds `count` readable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn brmr_rs_store(
-    kind: u32,
-    id: u64,
-    attr: *const c_char,
-    buf: *const u8,
-    count: usize,
-) -> isize {
-    // SAFETY: forwarded unchanged from sysfs (see above).
-    unsafe {
-        sysfs::store(attr, buf, count, |name, input| match kind {
-            kind::SRV_CTL if name == b"create_store" => server::store::create_or_add(input, false),
-            kind::SRV_CTL if name == b"add_store" => server::store::create_or_add(input, true),
-            kind::STORE => server::store::store_attr(id, name, input),
-            kind::CLT_CTL if name == b"map_device" => client::map_device(input),
-            kind::CLT_DEV => client::store_attr(id, name, input),
-            _ => Err(EINVAL),
-        })
+/// sysfs writes of `input` to attribute `name` of the object `id` of kind `kind`
+/// (`wrap::attr`).
+pub(crate) fn store_attr(kind: u32, id: u64, name: &[u8], input: &[u8]) -> Result {
+    match kind {
+        kind::SRV_CTL if name == b"create_store" => server::store::create_or_add(input, false),
+        kind::SRV_CTL if name == b"add_store" => server::store::create_or_add(input, true),
+        kind::STORE => server::store::store_attr(id, name, input),
+        kind::CLT_CTL if name == b"map_device" => client::map_device(input),
+        kind::CLT_DEV => client::store_attr(id, name, input),
+        _ => Err(EINVAL),
     }
 }

@@ -1,61 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! brmr-client: `/dev/brmrN` over an rmr client pool (SPEC §2.4, §9.2).
 //!
-//! `ctl/map_device` opens the pool through rmr's C ABI, reads every store's metadata, lets
-//! `rmr_core::brmr_map` decide (first-time map, re-map or refusal), sends MAP_NEW/MAP_CHECK and
-//! creates the gendisk (`blk`). `ctl/devices/brmrN/{state,unmap_device,stats,block}`.
+//! `ctl/map_device` opens the pool through rmr's C ABI (`wrap/rmr_clt.rs`), reads every store's
+//! metadata, lets `rmr_core::brmr_map` decide (first-time map, re-map or refusal), sends
+//! MAP_NEW/MAP_CHECK and creates the gendisk (`wrap/blk_mq.rs`, which calls [`blk`] for every
+//! request). `ctl/devices/brmrN/{state,unmap_device,stats,block}`.
 //!
 //! Locking: the devices sit behind their own mutex (`brmr_clt`), which may be held while
 //! calling rmr (never the other way round). The blk-mq path takes no lock. A device's sysfs
 //! directory is removed with the lock dropped (its readers take the lock); until then the
 //! device stays listed as dying so its number and name are not reused.
 
-use crate::abi::{self, RmrCltInfo, RmrLegStats, RMR_POOL_MAX_SESS};
+#![deny(unsafe_code)]
+
+use crate::abi::{RmrLegStats, RMR_POOL_MAX_SESS};
 pub(crate) mod blk;
 
-use blk::{Disk, KDir, Shared, TagSet};
+use blk::Shared;
 use crate::rmr_core::brmr_map::{self, Answer, MapKind, PoolInfo, Refusal};
 use crate::rmr_core::params::{self, Name};
 use crate::rmr_core::wire::BrmrMsg;
 use crate::sysfs::{ename, BStrDisplay, PageWriter};
+use crate::wrap::blk_mq::{self, Disk};
+use crate::wrap::global::{Global, Owner};
+use crate::wrap::kdir::KDir;
+use crate::wrap::rmr_clt::Pool;
 use crate::{err, kind};
-use core::ffi::{c_int, c_void};
 use core::fmt::Write;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::Ordering;
 use kernel::fmt;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Mutex;
 
-extern "C" {
-    fn rmr_clt_open(name: *const u8, len: usize, info: *mut RmrCltInfo, handle: *mut *mut c_void) -> c_int;
-    fn rmr_clt_close(handle: *mut c_void);
-    fn rmr_clt_cmd_with_rsp(
-        handle: *mut c_void,
-        msg: *const u8,
-        msg_len: usize,
-        buf: *mut u8,
-        buf_len: usize,
-        size: usize,
-        conf: *mut c_int,
-    ) -> c_int;
-    fn rmr_clt_leg_stats(handle: *mut c_void, out: *mut RmrLegStats, n: u32) -> c_int;
-}
-
 // ---------------------------------------------------------------------------------------
-// The rmr client pool handle
-
-/// An rmr client pool opened for a block device (pool IN_USE).
-///
-/// # Invariants
-/// `ptr` came from a successful `rmr_clt_open` and is closed exactly once, in `drop`.
-struct Pool {
-    ptr: *mut c_void,
-}
-
-// SAFETY: the handle is an opaque token rmr accepts from any thread.
-unsafe impl Send for Pool {}
+// BRMR commands over the rmr client pool
 
 type Answers = [Option<Answer>; RMR_POOL_MAX_SESS];
 
@@ -63,59 +43,15 @@ fn zero_leg() -> RmrLegStats {
     RmrLegStats { slot: 0, member_id: 0, reads: 0, writes: 0, name: [0; 64], state: [0; 16] }
 }
 
-impl Pool {
-    fn open(name: &Name) -> Result<(Pool, RmrCltInfo)> {
-        let n = name.as_bytes();
-        let mut info = RmrCltInfo { abi_version: abi::RMR_ABI_VERSION, ..Default::default() };
-        let mut h: *mut c_void = core::ptr::null_mut();
-        // SAFETY: `n` is valid for its length, `info` and `h` for writes, during the call.
-        let r = unsafe { rmr_clt_open(n.as_ptr(), n.len(), &mut info, &mut h) };
-        if r < 0 {
-            return Err(Error::from_errno(r));
-        }
-        Ok((Pool { ptr: h }, info))
-    }
-
-    /// Sends a BRMR command to every leg; returns `conf` and the decoded response slices.
-    fn cmd(&self, msg: BrmrMsg) -> Result<(i32, Answers)> {
-        let mut m = KVec::from_elem(0u8, brmr_map::REQ_MAX, GFP_KERNEL)?;
-        let n = msg.encode(&mut m).map_err(|_| EINVAL)?;
-        // kmalloc'ed and zeroed: slices of legs that do not answer stay zero.
-        let mut buf = KVec::from_elem(0u8, brmr_map::RSP_BUF, GFP_KERNEL)?;
-        let mut conf: c_int = 0;
-        // SAFETY: `self.ptr` is open (type invariant); `m` holds `n` bytes, `buf` is kmalloc
-        // memory of `RSP_BUF` = RMR_POOL_MAX_SESS * RSP_SLICE bytes, `conf` valid for a write.
-        let r = unsafe {
-            rmr_clt_cmd_with_rsp(
-                self.ptr,
-                m.as_ptr(),
-                n,
-                buf.as_mut_ptr(),
-                brmr_map::RSP_BUF,
-                brmr_map::RSP_SLICE,
-                &mut conf,
-            )
-        };
-        if r < 0 {
-            return Err(Error::from_errno(r));
-        }
-        Ok((conf, brmr_map::decode_all(&buf)))
-    }
-
-    /// Per-leg state and counters; returns how many entries of `out` are filled.
-    fn legs(&self, out: &mut [RmrLegStats; RMR_POOL_MAX_SESS]) -> usize {
-        // SAFETY: `self.ptr` is open; `out` is valid for RMR_POOL_MAX_SESS writes.
-        let r = unsafe { rmr_clt_leg_stats(self.ptr, out.as_mut_ptr(), RMR_POOL_MAX_SESS as u32) };
-        usize::try_from(r).unwrap_or(0).min(RMR_POOL_MAX_SESS)
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // SAFETY: open (type invariant), closed once here; no IO is in flight: the gendisk
-        // using it was deleted first (owners drop the disk before the pool).
-        unsafe { rmr_clt_close(self.ptr) }
-    }
+/// Sends a BRMR command to every leg; returns `conf` and the decoded response slices.
+fn cmd(p: &Pool, msg: BrmrMsg) -> Result<(i32, Answers)> {
+    let mut m = KVec::from_elem(0u8, brmr_map::REQ_MAX, GFP_KERNEL)?;
+    let n = msg.encode(&mut m).map_err(|_| EINVAL)?;
+    // kmalloc'ed and zeroed: slices of legs that do not answer stay zero.
+    // `RSP_BUF` = RMR_POOL_MAX_SESS * RSP_SLICE bytes.
+    let mut buf = KVec::from_elem(0u8, brmr_map::RSP_BUF, GFP_KERNEL)?;
+    let conf = p.cmd_with_rsp(m.get(..n).ok_or(EINVAL)?, &mut buf, brmr_map::RSP_SLICE)?;
+    Ok((conf, brmr_map::decode_all(&buf)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -130,23 +66,28 @@ pub(crate) struct Device {
     dying: bool,
     // Torn down in this order by `teardown` (and by field order if dropped).
     dir: Option<KDir>,
+    /// The gendisk, its tag set and the pool once mapped (then `rmr` is `None`).
     disk: Option<Disk>,
-    tags: Option<TagSet>,
-    shared: Option<KBox<Shared>>,
+    /// The pool before the gendisk exists.
     rmr: Option<Pool>,
 }
 
 impl Device {
+    /// The device's data shared with its block callbacks.
+    fn shared(&self) -> Option<&Shared> {
+        self.disk.as_ref().map(Disk::shared)
+    }
+
     /// Deletes the gendisk (draining IO), frees the tag set, sends UNMAP to the legs and
     /// closes the pool. Returns the directory, to be removed without the lock held.
     fn teardown(&mut self) -> Option<KDir> {
         self.dying = true;
         if let Some(d) = self.dir.as_ref() {
-            blk::unlink(d);
+            blk_mq::unlink(d);
         }
-        self.disk = None;
-        self.tags = None;
-        self.shared = None;
+        if let Some(d) = self.disk.take() {
+            self.rmr = Some(d.into_pool());
+        }
         if let Some(p) = self.rmr.take() {
             send_unmap(&p, &self.pool, self.index);
             drop(p);
@@ -163,7 +104,7 @@ impl Drop for Device {
 
 /// Sends BRMR_CMD_UNMAP to the legs; failures are logged (the device goes anyway).
 fn send_unmap(p: &Pool, pool: &Name, index: u32) {
-    match p.cmd(BrmrMsg::Unmap) {
+    match cmd(p, BrmrMsg::Unmap) {
         Ok((0, _)) => {}
         Ok((conf, _)) => {
             pr_warn!("brmr{}: pool {}: UNMAP not delivered to every leg (conf {})\n", index, pool.as_str(), conf)
@@ -180,18 +121,17 @@ pub(crate) struct Clients {
     next_id: u64,
 }
 
-static CLIENTS: AtomicPtr<Mutex<Clients>> = AtomicPtr::new(core::ptr::null_mut());
+/// The client state, published by `ClientRole` after it is initialised and unpublished
+/// before it is freed.
+static CLIENTS: Global<Mutex<Clients>> = Global::new();
 
 fn clients() -> Option<Guard<'static, Clients, MutexBackend>> {
-    let p = CLIENTS.load(Ordering::Acquire);
-    // SAFETY: `p` is null or points to the pinned mutex owned by `ClientRole`, installed
-    // after it is initialised and cleared before it is freed.
-    unsafe { p.as_ref() }.map(|m| m.lock())
+    CLIENTS.get().map(|m| m.lock())
 }
 
 /// The client role of the module: `ctl/devices/` and the devices below it.
 pub(crate) struct ClientRole {
-    lock: Pin<KBox<Mutex<Clients>>>,
+    lock: Owner<Mutex<Clients>>,
 }
 
 impl ClientRole {
@@ -202,9 +142,7 @@ impl ClientRole {
             new_mutex!(Clients { dir: Some(dir), devs: KVec::new(), next_id: 0 }, "brmr_clt"),
             GFP_KERNEL,
         )?;
-        let p: *const Mutex<Clients> = &*lock;
-        CLIENTS.store(p.cast_mut(), Ordering::Release);
-        Ok(ClientRole { lock })
+        Ok(ClientRole { lock: CLIENTS.publish(lock) })
     }
 }
 
@@ -214,11 +152,11 @@ impl Drop for ClientRole {
         // so nobody holds one open here.
         loop {
             let dir = {
-                let mut g = self.lock.lock();
+                let mut g = self.lock.get().lock();
                 let Some(mut d) = g.devs.iter_mut().find_map(|d| d.take()) else {
                     break;
                 };
-                if let Some(s) = d.shared.as_ref() {
+                if let Some(s) = d.shared() {
                     s.force_removal();
                 }
                 if !d.dying {
@@ -230,8 +168,8 @@ impl Drop for ClientRole {
             };
             drop(dir);
         }
-        CLIENTS.store(core::ptr::null_mut(), Ordering::Release);
-        let dir = self.lock.lock().dir.take();
+        self.lock.unpublish();
+        let dir = self.lock.get().lock().dir.take();
         drop(dir);
     }
 }
@@ -256,15 +194,15 @@ pub(crate) fn map_device(input: &[u8]) -> Result {
     let index = brmr_map::lowest_free(g.devs.iter().flatten().map(|d| d.index)).map_err(|r| refuse(&pool, r))?;
     let slot = free_slot(&mut g.devs)?;
 
-    let (rmr, info) = Pool::open(&pool).inspect_err(|e| {
+    let (rmr, info) = Pool::open(pool.as_bytes()).inspect_err(|e| {
         pr_err!("map_device: pool {}: cannot open the rmr client pool ({})\n", pool.as_str(), ename(*e));
     })?;
     // From here on, dropping `rmr` closes the pool.
-    let (conf, answers) = rmr.cmd(BrmrMsg::ReadMd).inspect_err(|e| {
+    let (conf, answers) = cmd(&rmr, BrmrMsg::ReadMd).inspect_err(|e| {
         pr_err!("map_device: pool {}: READ_MD failed ({})\n", pool.as_str(), ename(*e));
     })?;
     let mut legs = [zero_leg(); RMR_POOL_MAX_SESS];
-    let nr_legs = rmr.legs(&mut legs).max(info.nr_legs as usize);
+    let nr_legs = rmr.leg_stats(&mut legs).max(info.nr_legs as usize);
     let plan = brmr_map::plan(pool.as_bytes(), c.size, nr_legs, conf, &answers).map_err(|r| refuse(&pool, r))?;
     let pinfo = PoolInfo {
         chunk_size: info.chunk_size,
@@ -280,7 +218,7 @@ pub(crate) fn map_device(input: &[u8]) -> Result {
         refuse(&pool, r)
     })?;
 
-    let (conf, answers) = match rmr.cmd(plan.kind.msg(c.size)) {
+    let (conf, answers) = match cmd(&rmr, plan.kind.msg(c.size)) {
         Ok(x) => x,
         Err(e) => {
             pr_err!("map_device: pool {}: {} command failed ({})\n", pool.as_str(), plan.kind.name(), ename(e));
@@ -302,20 +240,23 @@ pub(crate) fn map_device(input: &[u8]) -> Result {
     let id = g.next_id + 1;
     g.next_id = id;
     let mut dev = KBox::new(
-        Device { id, index, pool, dying: false, dir: None, disk: None, tags: None, shared: None, rmr: Some(rmr) },
+        Device { id, index, pool, dying: false, dir: None, disk: None, rmr: Some(rmr) },
         GFP_KERNEL,
     )?;
     // Any error below drops `dev`: disk, tag set, UNMAP, close, in that order; it has no
     // directory yet, so dropping it under the lock is safe.
-    let handle = dev.rmr.as_ref().map_or(core::ptr::null_mut(), |p| p.ptr);
     let build = |dev: &mut Device| -> Result {
-        let shared = Shared::new(handle, lim.max_segments, info.chunk_size)?;
-        let tags = TagSet::new(&lim, &shared)?;
-        let disk = Disk::new(&tags, &shared, &lim, index, c.size)?;
-        dev.shared = Some(shared);
-        dev.tags = Some(tags);
-        dev.disk = Some(disk);
-        Ok(())
+        let rmr = dev.rmr.take().ok_or(ENODEV)?;
+        match Disk::new(rmr, Shared::new(info.chunk_size), &lim, index, c.size) {
+            Ok(disk) => {
+                dev.disk = Some(disk);
+                Ok(())
+            }
+            Err((rmr, e)) => {
+                dev.rmr = Some(rmr);
+                Err(e)
+            }
+        }
     };
     build(&mut dev).inspect_err(|e| {
         pr_err!("map_device: pool {}: cannot create brmr{} ({})\n", dev.pool.as_str(), index, ename(*e));
@@ -356,7 +297,7 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
         b"pool" => writeln!(w, "{}", d.pool.as_str()).map_err(|_| EINVAL),
         b"stats" => {
             let mut legs = [zero_leg(); RMR_POOL_MAX_SESS];
-            let n = d.rmr.as_ref().map_or(0, |p| p.legs(&mut legs));
+            let n = d.disk.as_ref().map(Disk::pool).or(d.rmr.as_ref()).map_or(0, |p| p.leg_stats(&mut legs));
             for l in legs.iter().take(n) {
                 let _ = writeln!(
                     w,
@@ -368,7 +309,7 @@ pub(crate) fn show(id: u64, attr: &[u8], w: &mut PageWriter<'_>) -> Result {
                     l.writes
                 );
             }
-            if let Some(s) = d.shared.as_ref() {
+            if let Some(s) = d.shared() {
                 let _ = writeln!(
                     w,
                     "total reads {} writes {} errors {}",
@@ -401,7 +342,7 @@ pub(crate) fn store_attr(id: u64, attr: &[u8], input: &[u8]) -> Result {
             pr_err!("brmr{}: unmap_device: {}\n", d.index, e);
             err(e.errno())
         })?;
-        if let Some(s) = d.shared.as_ref() {
+        if let Some(s) = d.shared() {
             s.start_removal().inspect_err(|_| {
                 pr_err!("brmr{}: unmap_device: device is open by {} opener(s) (EBUSY)\n", d.index, s.openers());
             })?;

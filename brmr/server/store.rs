@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! brmr-server stores: `ctl/create_store`, `ctl/add_store` and `stores/<p>/...` (SPEC §2.5,
 //! §9.3). The on-disk format and every accept/refuse decision come from `rmr_core`. The ops
-//! rmr calls, and the per-store object they use, live in `server::io`.
+//! rmr calls, and the per-store object they use, live in `server::io`; registration with rmr
+//! and the backing device in `wrap/rmr_srv.rs` and `wrap/bdev.rs`.
 
-use crate::abi::{RmrPoolMd, RmrSrvMd, RmrSrvStoreOps};
-use super::bdev::Bdev;
+#![deny(unsafe_code)]
+
+use crate::abi::{RmrPoolMd, RmrSrvMd};
 use crate::rmr_core::{
     errno::Errno,
     jhash,
@@ -12,8 +14,11 @@ use crate::rmr_core::{
     params::{self, Name, StoreMode},
     store_reg::{self, RegMode, SrvPoolState},
 };
-use super::io::{BioSet, Shared, MAPPED, OPEN, OPS};
+use super::io::{Shared, MAPPED, OPEN};
 use crate::sysfs::{ename, BStrDisplay, Dir, PageWriter, Parent};
+use crate::wrap::bdev::Bdev;
+use crate::wrap::bioset::BioSet;
+use crate::wrap::rmr_srv::{self, Registration};
 use crate::{err, kind, state};
 use core::ffi::c_void;
 use core::fmt::Write;
@@ -22,30 +27,14 @@ use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
 
-extern "C" {
-    fn rmr_srv_pool_query(name: *const u8, len: usize, member_id: *mut u32) -> i32;
-    fn rmr_srv_register(
-        name: *const u8,
-        len: usize,
-        ops: *const RmrSrvStoreOps,
-        priv_: *mut c_void,
-        mode: u32,
-        md: *mut RmrPoolMd,
-    ) -> i32;
-    fn rmr_srv_unregister(name: *const u8, len: usize, delete: bool) -> i32;
-}
-
-/// A store on this host, in brmr's state list.
-///
-/// # Invariants
-/// While the store is registered with rmr, `shared` is the `priv` rmr holds; a `Store` is
-/// dropped only after `rmr_srv_unregister` returned for its pool (or registration failed).
+/// A store on this host, in brmr's state list. Every path unregisters it (`unregister`)
+/// before dropping it; `Registration` keeps its `Shared` alive while rmr holds it.
 pub(crate) struct Store {
     id: u64,
     pub(crate) pool: Name,
     // Drop order: the directory first, then the device (inside `shared`).
     _dir: Dir,
-    shared: Pin<KBox<Shared>>,
+    shared: Registration,
     dev_sectors: u64,
     bdev_name: [u8; 32],
     bdev_name_len: usize,
@@ -54,9 +43,7 @@ pub(crate) struct Store {
 impl Store {
     /// Unregisters from the rmr server pool; errors are logged (the store goes anyway).
     pub(crate) fn unregister(&self, delete: bool) -> i32 {
-        let n = self.pool.as_bytes();
-        // SAFETY: `n` is valid for its length during the call.
-        let r = unsafe { rmr_srv_unregister(n.as_ptr(), n.len(), delete) };
+        let r = self.shared.unregister(delete);
         if r < 0 && !delete {
             pr_err!("store {}: unregister from the server pool failed ({})\n", self.pool.as_str(), r);
         }
@@ -173,10 +160,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         pr_err!("store {}: {}: the pool already has a store (EBUSY)\n", pool.as_str(), cmd_name);
         return Err(EBUSY);
     }
-    let mut member_id = 0u32;
-    let pb = pool.as_bytes();
-    // SAFETY: `pb` valid for its length, `member_id` for a write.
-    let q = unsafe { rmr_srv_pool_query(pb.as_ptr(), pb.len(), &mut member_id) };
+    let (q, member_id) = rmr_srv::pool_query(pool.as_bytes());
     if q < 0 {
         pr_err!("store {}: {}: no rmr-server pool of that name ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(q)));
         return Err(Error::from_errno(q));
@@ -251,17 +235,18 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         Err(e) => match e {},
     };
     let reg_mode = if add { RegMode::Add } else { RegMode::Create };
-    let shared_ptr = (&*shared as *const Shared).cast_mut().cast::<c_void>();
-    // SAFETY: `OPS` is static; `shared` is pinned and lives in the store until after
-    // unregister (or is dropped right here if registration fails); `md` is valid for the call.
-    let r = unsafe { rmr_srv_register(pb.as_ptr(), pb.len(), &OPS, shared_ptr, reg_mode.to_raw(), &mut md) };
-    if r < 0 {
-        pr_err!("store {}: {}: registration with the server pool failed ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(r)));
-        if !add {
-            let _ = wipe(&shared.bdev);
+    // `shared` stays in the store until after unregister (or is dropped right here if
+    // registration fails).
+    let shared = match Registration::register(pool, shared, reg_mode, &mut md) {
+        Ok(s) => s,
+        Err((shared, r)) => {
+            pr_err!("store {}: {}: registration with the server pool failed ({})\n", pool.as_str(), cmd_name, ename(Error::from_errno(r)));
+            if !add {
+                let _ = wipe(&shared.bdev);
+            }
+            return Err(Error::from_errno(r));
         }
-        return Err(Error::from_errno(r));
-    }
+    };
     // rmr may call the ops from now on: the superblock is only touched under `md`. Persist the
     // pool_md registration returned unless `md_update` already reported a newer one.
     let persisted = {
@@ -281,8 +266,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
         Ok(sb) => sb,
         Err(e) => {
             pr_err!("store {}: {}: persisting pool metadata failed ({})\n", pool.as_str(), cmd_name, ename(e));
-            // SAFETY: `pb` valid for its length.
-            unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
+            shared.unregister(false);
             if !add {
                 let _ = wipe(&shared.bdev);
             }
@@ -296,8 +280,7 @@ pub(crate) fn create_or_add(input: &[u8], add: bool) -> Result {
     let dir = match Dir::new(Parent::Top(kind::DIR_STORES), pool.as_bytes(), kind::STORE, id) {
         Ok(d) => d,
         Err(e) => {
-            // SAFETY: `pb` valid for its length.
-            unsafe { rmr_srv_unregister(pb.as_ptr(), pb.len(), false) };
+            shared.unregister(false);
             if !add {
                 let _ = wipe(&shared.bdev);
             }

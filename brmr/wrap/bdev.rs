@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! An exclusively opened backing block device and the metadata IO on it (brmr_glue.c helpers).
+//! An exclusively opened backing block device: the metadata IO on it (brmr_glue.c helpers),
+//! its flush and write-zeroes (brmr_bio.c), and the file that bios are submitted to
+//! ([`super::bioset`]).
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -23,6 +25,8 @@ extern "C" {
     fn brmr_md_write(f: *mut File, buf: *const c_void, len: usize, pos: u64) -> isize;
     fn brmr_md_sync(f: *mut File) -> i32;
     fn brmr_md_writeback(f: *mut File) -> i32;
+    fn brmr_zeroout(f: *mut File, sector: u64, nr_sects: u64) -> i32;
+    fn brmr_bdev_flush(f: *mut File) -> i32;
 }
 
 /// A block device opened read-write and claimed exclusively.
@@ -46,13 +50,14 @@ impl Bdev {
         // SAFETY: `path` is NUL-terminated; `holder` is only compared by the block layer.
         let f = unsafe { brmr_bdev_open(path.as_char_ptr(), holder, &mut e) };
         match NonNull::new(f) {
+            // INVARIANT: a non-null result is an opened bdev file, owned by the new `Bdev`.
             Some(file) => Ok(Bdev { file }),
             None => Err(Error::from_errno(if e < 0 { e } else { -5 })),
         }
     }
 
     /// The bdev file, for bio submission (brmr_bio.c); valid while `self` is.
-    pub(crate) fn file(&self) -> *mut File {
+    pub(in crate::wrap) fn file(&self) -> *mut File {
         self.file.as_ptr()
     }
 
@@ -105,6 +110,19 @@ impl Bdev {
     pub(crate) fn writeback(&self) -> Result {
         // SAFETY: `file` is live.
         kernel::error::to_result(unsafe { brmr_md_writeback(self.file.as_ptr()) })
+    }
+
+    /// Zeroes `nr_sects` sectors at `sector`: the device's write-zeroes (unmapping allowed)
+    /// or, without it, zero pages written. Sleeps.
+    pub(crate) fn zeroout(&self, sector: u64, nr_sects: u64) -> Result {
+        // SAFETY: `file` is live.
+        kernel::error::to_result(unsafe { brmr_zeroout(self.file.as_ptr(), sector, nr_sects) })
+    }
+
+    /// Flushes the device's volatile cache (a no-op without one). Sleeps.
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: `file` is live.
+        kernel::error::to_result(unsafe { brmr_bdev_flush(self.file.as_ptr()) })
     }
 
     fn check(n: isize, want: usize) -> Result {
