@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! rmr's client C ABI as brmr's block devices use it (rmr/abi.rs): a pool handle, its BRMR
+//! rmr's client C ABI as brmr's block devices use it (rmr/api/abi.rs): a pool handle, its BRMR
 //! commands and leg stats. Its IOs are started by [`super::blk_mq`].
 
 use crate::abi::{self, RmrCltInfo, RmrCltIo, RmrLegStats, RMR_POOL_MAX_SESS};

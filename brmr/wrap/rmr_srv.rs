@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! rmr's server C ABI as brmr's stores use it (rmr/abi.rs): pool query, registration of a
+//! rmr's server C ABI as brmr's stores use it (rmr/api/abi.rs): pool query, registration of a
 //! store, the `RmrSrvStoreOps` trampolines rmr calls, and the IOs handed to `submit` until
 //! `rmr_srv_io_done`. The trampolines turn rmr's raw arguments into a `&Shared`, slices and
 //! an owned [`SrvIo`], and call the safe functions of `server::io`, which hold the logic.

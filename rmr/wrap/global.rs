@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Module-owned objects published to callers that cannot be handed a reference: sysfs
 //! callbacks, the C ABI and RTRS callbacks reach the module state and the server registry
-//! through a [`Global`].
+//! through a [`Global`]. brmr.ko includes this file too (brmr/wrap/mod.rs), for its store
+//! list and its mapped devices.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
@@ -40,7 +41,10 @@ impl<T: 'static> Global<T> {
     }
 }
 
-/// The owner of a published object (a field of the module object).
+/// The owner of a published object (a field of a module object).
+///
+/// # Invariants
+/// `b` is the box `global` may point into; it is freed only after `drop` unpublished it.
 pub(crate) struct Owner<T: 'static> {
     global: &'static Global<T>,
     b: Pin<KBox<T>>,
@@ -51,10 +55,17 @@ impl<T: 'static> Owner<T> {
     pub(crate) fn get(&self) -> &T {
         &self.b
     }
+
+    /// Unpublishes the object before the owner goes (teardown steps that must no longer be
+    /// found by [`Global::get`]); the object itself lives on until the owner is dropped.
+    #[allow(dead_code)]
+    pub(crate) fn unpublish(&self) {
+        self.global.ptr.store(core::ptr::null_mut(), Ordering::Release);
+    }
 }
 
 impl<T: 'static> Drop for Owner<T> {
     fn drop(&mut self) {
-        self.global.ptr.store(core::ptr::null_mut(), Ordering::Release);
+        self.unpublish();
     }
 }
