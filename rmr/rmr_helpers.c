@@ -14,18 +14,24 @@ void rmr_sg_init_one(struct scatterlist *sg, const void *buf, unsigned int len)
  * marks its end; the DMA fields of dst start zeroed. Returns nents, or -EINVAL.
  */
 int rmr_sg_copy(struct scatterlist *dst, unsigned int cap, struct scatterlist *src,
-		unsigned int nents);
+		unsigned int nents, unsigned int len);
 int rmr_sg_copy(struct scatterlist *dst, unsigned int cap, struct scatterlist *src,
-		unsigned int nents)
+		unsigned int nents, unsigned int len)
 {
 	struct scatterlist *s;
 	unsigned int i;
+	u64 total = 0;
 
 	if (!dst || !src || !nents || nents > cap)
 		return -EINVAL;
 	sg_init_table(dst, nents);
-	for_each_sg(src, s, nents, i)
+	for_each_sg(src, s, nents, i) {
 		sg_set_page(&dst[i], sg_page(s), s->length, s->offset);
+		total += s->length;
+	}
+	/* The IO's `len` bytes must lie within the list RTRS is given. */
+	if (total < len)
+		return -EINVAL;
 	return nents;
 }
 

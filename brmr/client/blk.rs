@@ -10,7 +10,7 @@
 
 use crate::abi::{RMR_IO_DISCARD, RMR_IO_FLUSH, RMR_IO_FUA, RMR_IO_WRITE};
 use crate::rmr_core::brmr_map;
-use crate::wrap::blk_mq::{Done, Op, Request, Status};
+use crate::wrap::blk_mq::{Done, Op, Queued, Request, Status};
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -85,15 +85,16 @@ pub(crate) fn release(s: &Shared) {
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| (v > 0).then_some(v - 1));
 }
 
-/// blk-mq `queue_rq`: request → scatterlist → rmr IO. Never sleeps.
-pub(crate) fn queue_rq(s: &Shared, mut rq: Request<'_>) -> Status {
+/// blk-mq `queue_rq`: request → scatterlist → rmr IO. Never sleeps. A refusal gives the
+/// request back with its status.
+pub(crate) fn queue_rq(mut rq: Request<'_>) -> Result<Queued, (Request<'_>, Status)> {
     let mut flags = match rq.op() {
         Op::Read => 0,
         Op::Write => RMR_IO_WRITE,
         Op::Flush => RMR_IO_FLUSH,
         // Both zero the range on every store (so every leg reads the same afterwards).
         Op::Discard | Op::WriteZeroes => RMR_IO_WRITE | RMR_IO_DISCARD,
-        Op::Other => return Status::NotSupp,
+        Op::Other => return Err((rq, Status::NotSupp)),
     };
     let zero = flags & RMR_IO_DISCARD != 0;
     if rq.preflush() {
@@ -102,27 +103,26 @@ pub(crate) fn queue_rq(s: &Shared, mut rq: Request<'_>) -> Status {
     if rq.fua() && flags & RMR_IO_WRITE != 0 && !zero {
         flags |= RMR_IO_FUA;
     }
-    rq.start();
     let mut len = rq.bytes();
     let mut left = 0;
     if zero {
         // One chunk piece at a time; `io_done` sends the rest.
         let total = u64::from(len);
-        len = brmr_map::zero_piece(rq.sector() << 9, total, s.chunk);
+        len = brmr_map::zero_piece(rq.sector() << 9, total, rq.shared().chunk);
         left = total - u64::from(len);
     }
     if !(len == 0 || zero) && rq.map_sg().is_none() {
-        return Status::IoErr;
+        return Err((rq, Status::IoErr));
     }
     // A pure flush has no position (`__sector` is -1): offset 0.
     let offset = if len == 0 { 0 } else { rq.sector() << 9 };
     // After `Ok` the completion owns the request (it may already have completed it).
     match rq.submit(flags, len, offset, left) {
-        Ok(()) => Status::Ok,
-        Err(r) if r == EAGAIN.to_errno() => Status::Resource,
-        Err(_) => {
-            s.errors.fetch_add(1, Ordering::Relaxed);
-            Status::IoErr
+        Ok(q) => Ok(q),
+        Err((rq, r)) if r == EAGAIN.to_errno() => Err((rq, Status::Resource)),
+        Err((rq, _)) => {
+            rq.shared().errors.fetch_add(1, Ordering::Relaxed);
+            Err((rq, Status::IoErr))
         }
     }
 }
@@ -131,12 +131,14 @@ pub(crate) fn queue_rq(s: &Shared, mut rq: Request<'_>) -> Status {
 /// call returned): the next piece of a discard or write-zeroes goes out, or the request
 /// completes. rmr calls this without holding any of its locks, so the next piece may be
 /// requested from here.
-pub(crate) fn io_done(s: &Shared, io: Done<'_>, err: i32) {
+/// The device's data is reached through `io`, never across its completion (after which the
+/// disk may go).
+pub(crate) fn io_done(io: Done<'_>, err: i32) {
     let mut io = io;
     let mut err = err;
     if err == 0 && io.left() > 0 {
         let offset = io.offset() + u64::from(io.len());
-        let len = brmr_map::zero_piece(offset, io.left(), s.chunk);
+        let len = brmr_map::zero_piece(offset, io.left(), io.shared().chunk);
         let left = io.left() - u64::from(len);
         match io.next_piece(offset, len, left) {
             Ok(()) => return,

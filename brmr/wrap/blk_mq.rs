@@ -9,7 +9,7 @@
 
 use super::kdir::KDir;
 use super::rmr_clt::Pool;
-use crate::abi::RmrCltIo;
+use crate::abi::{RmrCltIo, RMR_IO_DISCARD};
 use crate::client::blk::{self, Shared};
 use crate::rmr_core::brmr_map::Limits;
 use core::ffi::{c_int, c_void};
@@ -109,11 +109,9 @@ pub(crate) enum Op {
     Other,
 }
 
-/// How `queue_rq` ends.
+/// Why `queue_rq` refuses a request.
 #[derive(Clone, Copy)]
 pub(crate) enum Status {
-    /// Handed to rmr.
-    Ok,
     /// No resources now (BLK_STS_RESOURCE): blk-mq retries later.
     Resource,
     /// Failed (BLK_STS_IOERR).
@@ -125,7 +123,6 @@ pub(crate) enum Status {
 impl Status {
     fn to_raw(self) -> bindings::blk_status_t {
         match self {
-            Status::Ok => bindings::BLK_STS_OK as bindings::blk_status_t,
             // SAFETY: returns a constant.
             Status::Resource => unsafe { brmr_sts_resource() },
             // SAFETY: returns a constant.
@@ -142,11 +139,18 @@ impl Status {
 /// `rq` is a live request of a [`Disk`]'s queue that blk-mq gave to `queue_rq` and that is not
 /// handed to rmr yet: the driver alone uses it and its pdu. `ctx` is that disk's context.
 /// `nents` is 0 or the number of scatterlist entries [`Request::map_sg`] wrote into the pdu.
+/// `started`: `blk_mq_start_request` ran for it.
 pub(crate) struct Request<'a> {
     rq: NonNull<bindings::request>,
     ctx: &'a Ctx,
     nents: u32,
+    started: bool,
 }
+
+/// Proof that `queue_rq` handed its request to rmr: only [`Request::submit`] makes one, so
+/// `queue_rq` can report success only for a request rmr owns, and a refusal only with the
+/// request in hand ([`Queued`] or `(Request, Status)`).
+pub(crate) struct Queued(());
 
 impl Request<'_> {
     fn cmd_flags(&self) -> u32 {
@@ -188,15 +192,24 @@ impl Request<'_> {
         unsafe { (*self.rq.as_ptr()).__sector }
     }
 
-    /// `blk_mq_start_request`.
-    pub(crate) fn start(&mut self) {
-        // SAFETY: `rq` is live and ours (type invariant), started once per `queue_rq`.
-        unsafe { bindings::blk_mq_start_request(self.rq.as_ptr()) };
+    /// The client's data of the device.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.ctx.shared
+    }
+
+    /// `blk_mq_start_request`, once (before the pages are mapped or the request goes to rmr).
+    fn start(&mut self) {
+        if !self.started {
+            // SAFETY: `rq` is live and ours (type invariant), not started yet.
+            unsafe { bindings::blk_mq_start_request(self.rq.as_ptr()) };
+            self.started = true;
+        }
     }
 
     /// Maps the request's pages into the pdu's scatterlist: the number of entries, or `None`
-    /// if there are none or more than the pdu holds.
+    /// if there are none or more than the pdu holds. Starts the request.
     pub(crate) fn map_sg(&mut self) -> Option<u32> {
+        self.start();
         let rq = self.rq.as_ptr();
         // SAFETY: `rq` is a request of a `Disk`'s tag set (type invariant).
         let (_, sg) = unsafe { pdu_of(rq) };
@@ -214,8 +227,10 @@ impl Request<'_> {
     /// Hands the request to rmr as one IO of `len` bytes at byte `offset` with `RMR_IO_*`
     /// `flags`, over the scatterlist [`Request::map_sg`] made (none if it was not called);
     /// `left` bytes follow in later pieces ([`Done::next_piece`]). `Ok`: rmr owns it until
-    /// its completion, which may already have run; `Err`: rmr's negative errno, not started.
-    pub(crate) fn submit(self, flags: u32, len: u32, offset: u64, left: u64) -> Result<(), c_int> {
+    /// its completion, which may already have run; `Err`: rmr's negative errno, and the
+    /// request back (rmr checks that the scatterlist holds `len` bytes). Starts the request.
+    pub(crate) fn submit(mut self, flags: u32, len: u32, offset: u64, left: u64) -> Result<Queued, (Self, c_int)> {
+        self.start();
         let rq = self.rq.as_ptr();
         // SAFETY: `rq` is a request of a `Disk`'s tag set (type invariant).
         let (pdu, sg) = unsafe { pdu_of(rq) };
@@ -241,10 +256,10 @@ impl Request<'_> {
             core::ptr::addr_of_mut!((*pdu).io)
         };
         // SAFETY: `io` lives in the pdu, untouched by us until `io_done` runs (the request is
-        // not used after this call).
+        // not used after this call unless rmr refused the IO).
         match unsafe { self.ctx.pool.request(io) } {
-            0 => Ok(()),
-            r => Err(r),
+            0 => Ok(Queued(())),
+            r => Err((self, r)),
         }
     }
 }
@@ -261,6 +276,12 @@ pub(crate) struct Done<'a> {
 }
 
 impl Done<'_> {
+    /// The client's data of the device (borrowed from this value, so never across its
+    /// completion, after which the disk may go).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.ctx.shared
+    }
+
     fn pdu(&self) -> *mut Pdu {
         // `io` is the pdu's first field (`repr(C)`).
         self.io.as_ptr().cast::<Pdu>()
@@ -289,10 +310,16 @@ impl Done<'_> {
         unsafe { (*self.pdu()).left }
     }
 
-    /// Sends the next piece of the IO (`len` bytes at `offset`, no data; `left` bytes after
-    /// it). `Err`: rmr's negative errno, the IO is still ours.
+    /// Sends the next piece of a discard or write-zeroes (`len` bytes at `offset`, no data;
+    /// `left` bytes after it). `Err`: rmr's negative errno (EINVAL for an IO with data), the
+    /// IO is still ours.
     pub(crate) fn next_piece(self, offset: u64, len: u32, left: u64) -> Result<(), (Self, c_int)> {
         let io = self.io.as_ptr();
+        // SAFETY: the IO is ours (type invariant).
+        let (flags, sg) = unsafe { ((*io).flags, (*io).sg) };
+        if flags & RMR_IO_DISCARD == 0 || !sg.is_null() {
+            return Err((self, EINVAL.to_errno()));
+        }
         // SAFETY: the IO and its pdu are ours (type invariant).
         unsafe {
             (*io).offset = offset;
@@ -356,7 +383,7 @@ unsafe extern "C" fn io_done(io: *mut RmrCltIo, err: c_int) {
     // call; the request's queue's `queuedata` is the disk's `Ctx`, alive while it has requests.
     let ctx = unsafe { &*((*(*(*io.as_ptr()).priv_.cast::<bindings::request>()).q).queuedata as *const Ctx) };
     // INVARIANT: rmr completed the IO and gives it back to us.
-    blk::io_done(&ctx.shared, Done { io, ctx }, err);
+    blk::io_done(Done { io, ctx }, err);
 }
 
 /// blk-mq `complete`: ends the request with the status rmr reported.
@@ -396,8 +423,11 @@ unsafe extern "C" fn queue_rq(
     let Some(rq) = NonNull::new(rq) else {
         return Status::IoErr.to_raw();
     };
-    // INVARIANT: blk-mq hands `rq` to the driver; it has not gone to rmr.
-    blk::queue_rq(&ctx.shared, Request { rq, ctx, nents: 0 }).to_raw()
+    // INVARIANT: blk-mq hands `rq` to the driver; it has not gone to rmr nor been started.
+    match blk::queue_rq(Request { rq, ctx, nents: 0, started: false }) {
+        Ok(Queued(())) => bindings::BLK_STS_OK as bindings::blk_status_t,
+        Err((_rq, sts)) => sts.to_raw(),
+    }
 }
 
 /// gendisk `open`: `client::blk::open`.

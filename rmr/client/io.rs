@@ -156,7 +156,10 @@ impl CltPool {
                 Ok(x) => prep[i] = Some(x),
                 Err(e) => {
                     if e == Errno::EINVAL && ratelimit() {
-                        pr_err!("client pool {}: IO of {} segments, at most {} (EINVAL)\n", this.name.as_str(), io.sg_cnt(), sg::SEGS);
+                        pr_err!(
+                            "client pool {}: IO of {} bytes in {} segments: more than {} segments, or a list shorter than the IO (EINVAL)\n",
+                            this.name.as_str(), io.len(), io.sg_cnt(), sg::SEGS
+                        );
                     }
                     failed |= 1 << i;
                 }

@@ -197,11 +197,14 @@ impl<T: LegReplies> LegRequests<T> {
         let mut p = Prepared { slot: s as *const Slot<T>, sess, raw, sgp: core::ptr::null_mut(), nents: 0, len: 0 };
         match data {
             Payload::NoData => {}
-            Payload::Pages(io) if io.len() == 0 || io.get().sg.is_null() => p.len = io.len() as usize,
+            // A pure flush: no data.
+            Payload::Pages(io) if io.len() == 0 => {}
             Payload::Pages(io) => {
                 // SAFETY: the IO's list has `sg_cnt` entries, valid during this call (type
-                // invariant of `UpperIo`); table `k` is ours (we own the slot).
-                let (sgp, nents) = unsafe { reqs.sgs.copy_into(k, io.get().sg, io.sg_cnt()) }.map_err(|_| Errno::EINVAL)?;
+                // invariant of `UpperIo`); table `k` is ours (we own the slot). The copy
+                // fails unless the entries hold the IO's `len` bytes (null list included).
+                let (sgp, nents) =
+                    unsafe { reqs.sgs.copy_into(k, io.get().sg, io.sg_cnt(), io.len()) }.map_err(|_| Errno::EINVAL)?;
                 (p.sgp, p.nents, p.len) = (sgp, nents, io.len() as usize);
             }
         }

@@ -16,7 +16,7 @@ use kernel::error::{code::EINVAL, Result};
 use kernel::types::Opaque;
 
 extern "C" {
-    fn rmr_sg_copy(dst: *mut bindings::scatterlist, cap: u32, src: *mut bindings::scatterlist, nents: u32) -> c_int;
+    fn rmr_sg_copy(dst: *mut bindings::scatterlist, cap: u32, src: *mut bindings::scatterlist, nents: u32, len: u32) -> c_int;
     fn rmr_sg_audit_submit(sg: *const c_void) -> bool;
     fn rmr_sg_audit_done(sg: *const c_void);
 }
@@ -56,12 +56,13 @@ impl SgTables {
 
     /// Copies the caller's list (`nents` entries at `src`: page, offset, length) into table
     /// `k` and returns it with its entry count; the DMA fields start zeroed. EINVAL if `k` is
-    /// out of range, `src` is null or `nents` is 0 or exceeds [`SEGS`].
+    /// out of range, `src` is null, `nents` is 0 or exceeds [`SEGS`], or the entries hold
+    /// fewer than `len` bytes.
     ///
     /// # Safety
     /// `src` points to a valid list of at least `nents` entries; the caller owns table `k`
     /// (its previous request, if any, was confirmed).
-    pub(crate) unsafe fn copy_into(&self, k: usize, src: *mut c_void, nents: u32) -> Result<(*mut c_void, u32)> {
+    pub(crate) unsafe fn copy_into(&self, k: usize, src: *mut c_void, nents: u32, len: u32) -> Result<(*mut c_void, u32)> {
         let start = k.checked_mul(SEGS as usize).ok_or(EINVAL)?;
         let dst = self.ents.get(start).ok_or(EINVAL)?.get();
         if src.is_null() || nents == 0 || nents > SEGS {
@@ -69,7 +70,7 @@ impl SgTables {
         }
         // SAFETY: `dst` starts `SEGS` entries owned by the caller (type invariant and the
         // contract), `src` per the contract; the helper writes at most `nents <= SEGS`.
-        let r = unsafe { rmr_sg_copy(dst, SEGS, src.cast(), nents) };
+        let r = unsafe { rmr_sg_copy(dst, SEGS, src.cast(), nents, len) };
         if r < 0 {
             return Err(EINVAL);
         }
