@@ -215,7 +215,6 @@ impl CltPool {
         if !unit.busy {
             return None;
         }
-        let leg = c.legs.get(slot).and_then(|l| l.clone());
         if !unit.write {
             // §5.2, decided by the core: served, retried on a NORMAL leg not tried yet, or -EIO.
             let tried = c.units.get(u).map_or(0, |x| x.tried);
@@ -233,7 +232,7 @@ impl CltPool {
             let unit = c.units.get_mut(u)?;
             match step {
                 ReadStep::Done => {
-                    if let Some(l) = leg {
+                    if let Some(Some(l)) = c.legs.get(slot) {
                         l.reads.fetch_add(1, Ordering::Relaxed);
                     }
                     unit.served = 1 << slot;
@@ -257,7 +256,7 @@ impl CltPool {
         let mut req = unit.req?;
         if errno == 0 {
             unit.served |= 1 << slot;
-            if let Some(l) = leg.as_ref() {
+            if let Some(Some(l)) = c.legs.get(slot) {
                 l.writes.fetch_add(1, Ordering::Relaxed);
             }
         }
