@@ -202,21 +202,22 @@ RMR_INT_PARAM(hb_interval_ms, 1000, 100, 5000,
 RMR_INT_PARAM(hb_missed_max, 4, 1, 10,
 	      "Heartbeats missed before an rmr path is given up (1..10, default 4)");
 
+/* Read-only counters: `kp->arg` is the counter's atomic64_t. */
+static int counter_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read((atomic64_t *)kp->arg));
+}
+
+static const struct kernel_param_ops counter_ops = {
+	.get = counter_get,
+};
+
 /*
  * Dirty-map pages allocated on demand under a lock (GFP_ATOMIC) rather than prepared where
  * sleeping is allowed: read-only, for tests and for admins (see rmr/kmap.rs).
  */
 static atomic64_t map_atomic_pages = ATOMIC64_INIT(0);
-
-static int map_atomic_pages_get(char *buf, const struct kernel_param *kp)
-{
-	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&map_atomic_pages));
-}
-
-static const struct kernel_param_ops map_atomic_pages_ops = {
-	.get = map_atomic_pages_get,
-};
-module_param_cb(map_atomic_pages, &map_atomic_pages_ops, NULL, 0444);
+module_param_cb(map_atomic_pages, &counter_ops, &map_atomic_pages, 0444);
 MODULE_PARM_DESC(map_atomic_pages, "Dirty-map pages allocated atomically under a lock (read-only)");
 
 void rmr_glue_map_atomic_page(void);
@@ -225,17 +226,9 @@ void rmr_glue_map_atomic_page(void)
 	atomic64_inc(&map_atomic_pages);
 }
 
+/* Server requests allocated when a client IO arrived (each mem_id's is preallocated). */
 static atomic64_t io_req_allocs = ATOMIC64_INIT(0);
-
-static int io_req_allocs_get(char *buf, const struct kernel_param *kp)
-{
-	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&io_req_allocs));
-}
-
-static const struct kernel_param_ops io_req_allocs_ops = {
-	.get = io_req_allocs_get,
-};
-module_param_cb(io_req_allocs, &io_req_allocs_ops, NULL, 0444);
+module_param_cb(io_req_allocs, &counter_ops, &io_req_allocs, 0444);
 MODULE_PARM_DESC(io_req_allocs, "Server requests allocated for a client IO at its arrival (read-only)");
 
 void rmr_glue_io_req_alloc(void);
@@ -256,17 +249,9 @@ MODULE_PARM_DESC(debug_sg_audit, "Audit the scatterlists of in-flight IO request
 static atomic64_t sg_audit_requests = ATOMIC64_INIT(0);
 static atomic64_t sg_audit_shared = ATOMIC64_INIT(0);
 
-static int sg_audit_get(char *buf, const struct kernel_param *kp)
-{
-	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read((atomic64_t *)kp->arg));
-}
-
-static const struct kernel_param_ops sg_audit_ops = {
-	.get = sg_audit_get,
-};
-module_param_cb(sg_audit_requests, &sg_audit_ops, &sg_audit_requests, 0444);
+module_param_cb(sg_audit_requests, &counter_ops, &sg_audit_requests, 0444);
 MODULE_PARM_DESC(sg_audit_requests, "IO requests audited by debug_sg_audit (read-only)");
-module_param_cb(sg_audit_shared, &sg_audit_ops, &sg_audit_shared, 0444);
+module_param_cb(sg_audit_shared, &counter_ops, &sg_audit_shared, 0444);
 MODULE_PARM_DESC(sg_audit_shared, "IO requests given a scatterlist already in flight (read-only)");
 
 #define SG_AUDIT_MAX 4096

@@ -48,9 +48,12 @@ pub(crate) fn pool_query(name: &[u8]) -> (i32, u32) {
 ///
 /// # Invariants
 /// `shared` stays pinned in its box. While `registered` is true, rmr may hold it as the `priv`
-/// of the store of server pool `pool` and call the ops with it. `registered` turns false only
-/// once rmr holds it no more (after `rmr_srv_unregister` returned), and `drop` unregisters
-/// first if it is still true, so the `Shared` is never freed under rmr.
+/// of the store of server pool `pool` and call the ops with it. `registered` turns false once
+/// rmr holds it no more: after an `rmr_srv_unregister` that succeeded, or one without
+/// `delete` refused with -ENOENT, which rmr answers only when the pool has no store (brmr
+/// unregisters under its state lock, so no other unregister of this store is in progress
+/// then). `drop` unregisters first if it is still true, so the `Shared` is never freed under
+/// rmr.
 pub(crate) struct Registration {
     pool: Name,
     shared: Pin<KBox<Shared>>,
@@ -87,9 +90,9 @@ impl Registration {
         let n = self.pool.as_bytes();
         // SAFETY: `n` is valid for its length during the call.
         let r = unsafe { rmr_srv_unregister(n.as_ptr(), n.len(), delete) };
-        if r >= 0 || !delete {
+        if r >= 0 || (!delete && r == Errno::ENOENT.to_kernel()) {
             // INVARIANT: after a successful unregister rmr holds the store no more; one
-            // without `delete` is refused only when the pool has no store (-ENOENT).
+            // without `delete` answered -ENOENT means the pool has no store (see above).
             self.registered.store(false, Ordering::Release);
         }
         r
